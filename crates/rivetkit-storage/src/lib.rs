@@ -1,0 +1,90 @@
+//! Durable storage for RivetKit actors.
+//!
+//! This crate owns what must survive a crash: the **actor directory** (namespace + name + key →
+//! actor id, creation time, create input) and each actor's **state**. It offers one contract,
+//! [`Store`], and one driver, [`SqliteStore`] (embedded, bundled SQLite), so that a multi-node
+//! driver on a real distributed database can be added beside it later.
+//!
+//! The contract every driver keeps: when a write's future resolves `Ok`, the write is durable
+//! (committed and fsync'd). Drivers are expected to group concurrent writes from many actors into
+//! one commit so that this stays cheap.
+//!
+//! It must not know about the wire protocol, HTTP, or how actors are defined: keys arrive already
+//! serialized, state and input arrive as opaque bytes.
+
+mod sqlite;
+
+use futures::future::BoxFuture;
+
+pub use sqlite::SqliteStore;
+
+/// One entry of the actor directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActorRecord {
+    pub actor_id: String,
+    pub namespace: String,
+    pub name: String,
+    /// The key in its serialized form (see the protocol crate); unique per namespace + name.
+    pub key: String,
+    /// Milliseconds since the Unix epoch.
+    pub create_ts: i64,
+    /// The create input as the client sent it (CBOR bytes), if any.
+    pub input: Option<Vec<u8>>,
+}
+
+/// What [`Store::insert_actor`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// The record was written.
+    New(ActorRecord),
+    /// Another actor already holds that namespace + name + key; this is it.
+    Existing(ActorRecord),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The batch this write was part of failed to commit; nothing of it was written.
+    #[error("storage commit failed: {0}")]
+    Commit(String),
+    #[error("storage is shut down")]
+    Closed,
+    #[error("storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A durable store for the actor directory and actor state.
+///
+/// Futures are boxed so that the runtime can hold any driver as `Arc<dyn Store>`.
+pub trait Store: Send + Sync + 'static {
+    /// Writes `record` unless its namespace + name + key is taken; durable when it resolves.
+    fn insert_actor(&self, record: ActorRecord) -> BoxFuture<'_, StoreResult<Inserted>>;
+
+    fn actor_by_id<'a>(
+        &'a self,
+        actor_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>>;
+
+    fn actor_by_key<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>>;
+
+    /// Actors of one name, oldest first, at most `limit`.
+    fn actors_by_name<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, StoreResult<Vec<ActorRecord>>>;
+
+    fn load_state<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>>;
+
+    /// Replaces the actor's state; durable when it resolves.
+    fn save_state(&self, actor_id: String, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>>;
+}
