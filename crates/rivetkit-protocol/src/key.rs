@@ -1,0 +1,70 @@
+//! Actor keys (§2.7): an array of strings that travels as one string (`key=` query values,
+//! the `key` field of manager responses).
+//!
+//! The mapping is a bijection on what clients produce, so servers may use either form as the
+//! identity; parsing also accepts the odd strings no serializer emits, the way the JS parser
+//! reads them.
+
+/// The serialized form of the empty key.
+const EMPTY_KEY: &str = "/";
+/// The marker for an empty-string part.
+const EMPTY_PART: &str = "\\0";
+
+pub fn serialize_key(parts: &[String]) -> String {
+    if parts.is_empty() {
+        return EMPTY_KEY.to_owned();
+    }
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if part.is_empty() {
+            out.push_str(EMPTY_PART);
+            continue;
+        }
+        for c in part.chars() {
+            if c == '\\' || c == '/' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub fn parse_key(s: &str) -> Vec<String> {
+    if s.is_empty() || s == EMPTY_KEY {
+        return Vec::new();
+    }
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    // Set by `\0`: the part is the empty string whatever text follows before the next `/`.
+    let mut empty_marker = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('0') => empty_marker = true,
+                Some(escaped) => current.push(escaped),
+                // A dangling backslash is kept literally.
+                None => current.push('\\'),
+            },
+            '/' => {
+                parts.push(finish_part(&mut current, &mut empty_marker));
+            }
+            c => current.push(c),
+        }
+    }
+    parts.push(finish_part(&mut current, &mut empty_marker));
+    parts
+}
+
+fn finish_part(current: &mut String, empty_marker: &mut bool) -> String {
+    let part = std::mem::take(current);
+    if std::mem::take(empty_marker) {
+        String::new()
+    } else {
+        part
+    }
+}
