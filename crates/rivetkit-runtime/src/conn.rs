@@ -1,0 +1,119 @@
+//! Connections: the clients an actor knows about, what they subscribed to, and what is sent
+//! to them.
+//!
+//! A WebSocket client holds a [`Connection`] for as long as its socket is open. The actor pushes
+//! [`Outgoing`] items into the connection's queue; the server drains the queue, encodes each item
+//! in the client's encoding and writes it to the socket. Dropping the [`Connection`] removes it
+//! from the actor.
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use rivetkit_protocol::{Encoding, Frame, ToClient, Value};
+use tokio::sync::mpsc;
+
+use crate::instance::ActorInstance;
+use crate::ActorError;
+
+/// An event, shared by every connection it goes to and encoded at most once per encoding.
+#[derive(Debug)]
+pub struct SharedEvent {
+    pub name: String,
+    pub args: Vec<Value>,
+    frames: [OnceLock<Frame>; 3],
+}
+
+impl SharedEvent {
+    pub fn new(name: String, args: Vec<Value>) -> Self {
+        Self {
+            name,
+            args,
+            frames: Default::default(),
+        }
+    }
+
+    /// This event as a `ToClient` frame in `encoding`, encoded on first use.
+    pub fn frame(&self, encoding: Encoding) -> &Frame {
+        let slot = match encoding {
+            Encoding::Json => 0,
+            Encoding::Cbor => 1,
+            Encoding::Bare => 2,
+        };
+        self.frames[slot].get_or_init(|| {
+            ToClient::Event {
+                name: self.name.clone(),
+                args: self.args.clone(),
+            }
+            .encode(encoding)
+        })
+    }
+}
+
+/// What an actor sends to one connection.
+#[derive(Debug)]
+pub enum Outgoing {
+    Event(Arc<SharedEvent>),
+    ActionResponse {
+        id: u64,
+        result: Result<Value, ActorError>,
+    },
+    /// A connection-level error; the connection stays open.
+    Error(ActorError),
+    /// The actor ends the connection (close code, reason).
+    Close(u16, String),
+}
+
+/// The actor-side record of one connection.
+pub(crate) struct ConnEntry {
+    pub(crate) sender: mpsc::UnboundedSender<Outgoing>,
+    pub(crate) subscriptions: HashSet<String>,
+    pub(crate) params: Value,
+}
+
+/// A client's live connection to an actor. Dropping it disconnects.
+pub struct Connection {
+    pub(crate) id: Arc<str>,
+    pub(crate) actor: Arc<dyn ActorInstance>,
+    pub(crate) sender: mpsc::UnboundedSender<Outgoing>,
+    pub(crate) outgoing: mpsc::UnboundedReceiver<Outgoing>,
+}
+
+impl Connection {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn actor(&self) -> &Arc<dyn ActorInstance> {
+        &self.actor
+    }
+
+    /// Subscribes to (or unsubscribes from) an event; takes effect before this returns.
+    pub fn set_subscription(&self, event_name: &str, subscribe: bool) {
+        self.actor.set_subscription(&self.id, event_name, subscribe);
+    }
+
+    /// Calls an action as this connection and queues its response; returns at once so that
+    /// the connection can go on reading while the action runs.
+    pub fn spawn_action(&self, id: u64, name: String, args: Vec<Value>) {
+        let call = self
+            .actor
+            .clone()
+            .call_action(Some(self.id.clone()), name, args);
+        let sender = self.sender.clone();
+        tokio::spawn(async move {
+            let result = call.await;
+            let _ = sender.send(Outgoing::ActionResponse { id, result });
+        });
+    }
+
+    /// The next item to send to the client; `None` never happens while the connection lives.
+    pub async fn next_outgoing(&mut self) -> Option<Outgoing> {
+        self.outgoing.recv().await
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.actor.disconnect(&self.id);
+    }
+}

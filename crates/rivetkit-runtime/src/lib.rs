@@ -1,0 +1,26 @@
+//! The RivetKit actor runtime.
+//!
+//! This crate owns what an actor *is* while it runs: how it is defined ([`actor`], [`Actor`]),
+//! what its code sees ([`Ctx`]), its running instances, connections and subscriptions, and the
+//! rule that a state change is durable before anything that depends on it leaves the server.
+//! [`Runtime`] finds, creates and starts actors over a [`rivetkit_storage::Store`].
+//!
+//! It must not know about HTTP frameworks, sockets or the server's routes: the server crate
+//! drives it with decoded protocol values and drains [`Connection`]s.
+
+mod args;
+mod conn;
+mod context;
+mod definition;
+mod error;
+mod instance;
+pub mod raw;
+mod runtime;
+
+pub use args::Args;
+pub use conn::{Connection, Outgoing, SharedEvent};
+pub use context::Ctx;
+pub use definition::{actor, Actor, State};
+pub use error::{ActorError, ActorResult, MASKED_MESSAGE};
+pub use instance::{ActorInstance, ActorMeta};
+pub use runtime::{Registry, Runtime};

@@ -1,0 +1,190 @@
+//! Actor HTTP endpoints behind the gateway: stateless actions (`POST /action/{name}`,
+//! PROTOCOL.md §4.1), raw requests to `on_request` (`/request/...`, §4.4), and the info routes.
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rivetkit_protocol::{
+    Encoding, HttpActionRequest, HttpActionResponse, Value, SERVER_BARE_VERSION,
+};
+use rivetkit_runtime::ActorError;
+
+use crate::reply::{bytes_response, incoming_too_long, malformed, outgoing_too_long, ErrorReply};
+use crate::AppState;
+
+const ENCODING_HEADER: &str = "x-rivet-encoding";
+const CONN_PARAMS_HEADER: &str = "x-rivet-conn-params";
+
+/// The connection params a request carries in `x-rivet-conn-params` (`null` when absent).
+pub fn conn_params(headers: &HeaderMap) -> Result<Value, ActorError> {
+    let Some(raw) = headers.get(CONN_PARAMS_HEADER) else {
+        return Ok(Value::Null);
+    };
+    let text = raw
+        .to_str()
+        .map_err(|_| ActorError::public("params", "invalid", "connection params are not text"))?;
+    serde_json::from_str(text).map_err(|error| {
+        ActorError::public(
+            "params",
+            "invalid",
+            format!("connection params are not JSON: {error}"),
+        )
+    })
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ActorError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ActorError::public(
+            "message",
+            "incoming_too_long",
+            format!("Incoming message is larger than the limit of {limit} bytes"),
+        )
+    })
+}
+
+pub async fn action(
+    state: AppState,
+    actor_id: String,
+    name: &str,
+    parts: Parts,
+    body: Body,
+) -> Response {
+    let encoding = match parts
+        .headers
+        .get(ENCODING_HEADER)
+        .map(|value| value.to_str().ok().and_then(Encoding::parse))
+    {
+        None => Encoding::Json,
+        Some(Some(encoding)) => encoding,
+        Some(None) => {
+            let error = ActorError::public(
+                "encoding",
+                "invalid",
+                "x-rivet-encoding must be json, cbor or bare",
+            );
+            return state.json_error(error).into_response();
+        }
+    };
+    let mut reply = ErrorReply {
+        error: ActorError::internal(""),
+        encoding,
+        bare_version: SERVER_BARE_VERSION,
+        expose: state.config.expose_errors,
+    };
+    match run_action(
+        &state,
+        &actor_id,
+        name,
+        encoding,
+        &parts,
+        body,
+        &mut reply.bare_version,
+    )
+    .await
+    {
+        Ok(output) => {
+            let body = HttpActionResponse { output }.encode(encoding, reply.bare_version);
+            let limit = state.config.max_outgoing_message_size;
+            if body.len() > limit {
+                reply.error = outgoing_too_long(body.len(), limit);
+                return reply.into_response();
+            }
+            bytes_response(StatusCode::OK, encoding, body)
+        }
+        Err(error) => {
+            reply.error = error;
+            reply.into_response()
+        }
+    }
+}
+
+/// Decodes, authorizes and runs one stateless action; records the BARE version the client
+/// wrote so that the answer, error or not, is in a version it reads.
+async fn run_action(
+    state: &AppState,
+    actor_id: &str,
+    name: &str,
+    encoding: Encoding,
+    parts: &Parts,
+    body: Body,
+    bare_version: &mut u16,
+) -> Result<Value, ActorError> {
+    let params = conn_params(&parts.headers)?;
+    let limit = state.config.max_incoming_message_size;
+    let body = read_body(body, limit).await?;
+    if body.len() > limit {
+        return Err(incoming_too_long(body.len(), limit));
+    }
+    let (request, version) = HttpActionRequest::decode(&body, encoding).map_err(malformed)?;
+    if let Some(version) = version {
+        *bare_version = version;
+    }
+    let instance = state.runtime.instance(actor_id).await?;
+    instance.clone().authorize(params).await?;
+    instance
+        .call_action(None, name.to_owned(), request.args)
+        .await
+}
+
+pub async fn raw_request(
+    state: AppState,
+    actor_id: String,
+    rest: String,
+    parts: Parts,
+    body: Body,
+) -> Response {
+    match run_raw_request(&state, &actor_id, &rest, parts, body).await {
+        Ok(response) => response,
+        Err(error) => state.json_error(error).into_response(),
+    }
+}
+
+async fn run_raw_request(
+    state: &AppState,
+    actor_id: &str,
+    rest: &str,
+    parts: Parts,
+    body: Body,
+) -> Result<Response, ActorError> {
+    // `/request/some/path?x=1` reaches the actor as `http://actor/some/path?x=1`.
+    let actor_path = &rest["/request".len()..];
+    let uri = if actor_path.starts_with('/') {
+        format!("http://actor{actor_path}")
+    } else {
+        format!("http://actor/{actor_path}")
+    };
+    let params = conn_params(&parts.headers)?;
+    let body = read_body(body, state.config.max_raw_request_body).await?;
+    let instance = state.runtime.instance(actor_id).await?;
+    instance.clone().authorize(params).await?;
+
+    let mut request = http::Request::builder()
+        .method(parts.method)
+        .uri(uri)
+        .body(body)?;
+    *request.headers_mut() = parts.headers;
+    let Some(handling) = instance.handle_request(request) else {
+        return Err(ActorError::public(
+            "handler",
+            "request_not_defined",
+            "This actor has no onRequest handler",
+        )
+        .with_status(404));
+    };
+    let (head, body) = handling.await?.into_parts();
+    Ok(Response::from_parts(head, Body::from(body)))
+}
+
+/// `/`, `/health` and `/metadata` of one actor.
+pub fn info(rest_path: &str) -> Response {
+    match rest_path {
+        "/health" => "ok".into_response(),
+        "/metadata" => {
+            Json(serde_json::json!({"runtime": "rivetkit", "version": env!("CARGO_PKG_VERSION")}))
+                .into_response()
+        }
+        _ => "This is a RivetKit actor.\n".into_response(),
+    }
+}

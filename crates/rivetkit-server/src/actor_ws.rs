@@ -1,0 +1,329 @@
+//! Actor WebSockets behind the gateway: the protocol connection (`/connect`, PROTOCOL.md §4.3)
+//! and raw sockets handed to `on_websocket` (`/websocket/...`, §4.5).
+//!
+//! Failures before a socket is admitted (bad token, bad params, unknown actor, a rejecting
+//! `on_before_connect`) complete the upgrade and then close with 1011 and reason
+//! `{group}.{code}`: clients turn that reason into a typed error, while an HTTP error status on
+//! the upgrade would reach them only as an opaque socket failure.
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use rivetkit_protocol::path::WsProtocols;
+use rivetkit_protocol::{Encoding, Frame, ToClient, ToServer, Value};
+use rivetkit_runtime::raw::{RawWebSocket, WsMessage};
+use rivetkit_runtime::{ActorError, Connection, Outgoing};
+use tokio::sync::mpsc;
+
+use crate::reply::{incoming_too_long, malformed, outgoing_too_long};
+use crate::AppState;
+
+/// The subprotocol every RivetKit client offers first and requires the server to select.
+const SUBPROTOCOL: &str = "rivet";
+/// Close code for errors, as the official server uses it.
+const CLOSE_ERROR: u16 = 1011;
+const CLOSE_NORMAL: u16 = 1000;
+/// A close reason must fit in a control frame.
+const MAX_CLOSE_REASON: usize = 123;
+/// Messages read from a raw socket and not yet taken by the actor; beyond this the socket
+/// stops being read (backpressure) until the actor catches up.
+const RAW_INBOX: usize = 64;
+
+fn close_message(code: u16, reason: &str) -> Message {
+    let mut end = reason.len().min(MAX_CLOSE_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason[..end].into(),
+    }))
+}
+
+fn error_close(state: &AppState, error: &ActorError) -> Message {
+    if !error.is_public() {
+        tracing::error!(%error, "internal error on a websocket");
+    }
+    let body = error.to_body(state.config.expose_errors);
+    close_message(CLOSE_ERROR, &format!("{}.{}", body.group, body.code))
+}
+
+async fn close_with_error(state: &AppState, mut socket: WebSocket, error: ActorError) {
+    let _ = socket.send(error_close(state, &error)).await;
+}
+
+fn frame_message(frame: Frame) -> Message {
+    match frame {
+        Frame::Text(text) => Message::Text(text.into()),
+        Frame::Binary(bytes) => Message::Binary(bytes.into()),
+    }
+}
+
+/// Encoding and params from the subprotocol list, or the error that refuses the client.
+fn connection_setup(protocols: WsProtocols) -> Result<(Encoding, Value), ActorError> {
+    let encoding = match protocols.encoding.as_deref() {
+        None => Encoding::Json,
+        Some(name) => Encoding::parse(name).ok_or_else(|| {
+            ActorError::public("encoding", "invalid", format!("unknown encoding {name:?}"))
+        })?,
+    };
+    let params = match protocols.conn_params {
+        None => Value::Null,
+        Some(Ok(params)) => params,
+        Some(Err(error)) => return Err(ActorError::public("params", "invalid", error.to_string())),
+    };
+    Ok((encoding, params))
+}
+
+pub fn connect(
+    state: AppState,
+    upgrade: WebSocketUpgrade,
+    actor_id: String,
+    protocols: WsProtocols,
+    authorized: Result<(), ActorError>,
+) -> Response {
+    let setup = authorized.and_then(|()| connection_setup(protocols));
+    // The socket layer's own limit only guards memory; the protocol limit is checked below so
+    // that an oversize message gets its typed close reason.
+    let socket_limit = state.config.max_incoming_message_size.saturating_mul(4);
+    upgrade
+        .protocols([SUBPROTOCOL])
+        .max_message_size(socket_limit)
+        .on_upgrade(move |socket| async move {
+            let admitted = async {
+                let (encoding, params) = setup?;
+                let instance = state.runtime.instance(&actor_id).await?;
+                Ok::<_, ActorError>((encoding, instance.connect(params).await?))
+            };
+            match admitted.await {
+                Ok((encoding, connection)) => {
+                    serve_connection(&state, socket, encoding, connection).await
+                }
+                Err(error) => close_with_error(&state, socket, error).await,
+            }
+        })
+}
+
+/// What the read side decided about one client message.
+enum Read {
+    Continue,
+    Stop(Option<Message>),
+}
+
+fn read_message(
+    state: &AppState,
+    encoding: Encoding,
+    connection: &Connection,
+    data: &[u8],
+    is_text: bool,
+) -> Read {
+    let limit = state.config.max_incoming_message_size;
+    if data.len() > limit {
+        return Read::Stop(Some(error_close(
+            state,
+            &incoming_too_long(data.len(), limit),
+        )));
+    }
+    if is_text && encoding != Encoding::Json {
+        let error = ActorError::public("message", "malformed", "text frame on a binary encoding");
+        return Read::Stop(Some(error_close(state, &error)));
+    }
+    match ToServer::decode(data, encoding) {
+        Ok(ToServer::ActionRequest { id, name, args }) => connection.spawn_action(id, name, args),
+        Ok(ToServer::SubscriptionRequest {
+            event_name,
+            subscribe,
+        }) => connection.set_subscription(&event_name, subscribe),
+        Err(error) => return Read::Stop(Some(error_close(state, &malformed(error)))),
+    }
+    Read::Continue
+}
+
+fn write_message(state: &AppState, encoding: Encoding, item: Outgoing) -> Message {
+    let expose = state.config.expose_errors;
+    let frame = match item {
+        Outgoing::Event(event) => event.frame(encoding).clone(),
+        Outgoing::ActionResponse {
+            id,
+            result: Ok(output),
+        } => {
+            let frame = ToClient::ActionResponse { id, output }.encode(encoding);
+            let size = match &frame {
+                Frame::Text(text) => text.len(),
+                Frame::Binary(bytes) => bytes.len(),
+            };
+            let limit = state.config.max_outgoing_message_size;
+            if size <= limit {
+                frame
+            } else {
+                let error = outgoing_too_long(size, limit).to_body(expose);
+                ToClient::Error {
+                    error,
+                    action_id: Some(id),
+                }
+                .encode(encoding)
+            }
+        }
+        Outgoing::ActionResponse {
+            id,
+            result: Err(error),
+        } => {
+            if !error.is_public() {
+                tracing::error!(%error, action_id = id, "action failed");
+            }
+            ToClient::Error {
+                error: error.to_body(expose),
+                action_id: Some(id),
+            }
+            .encode(encoding)
+        }
+        Outgoing::Error(error) => ToClient::Error {
+            error: error.to_body(expose),
+            action_id: None,
+        }
+        .encode(encoding),
+        Outgoing::Close(code, reason) => return close_message(code, &reason),
+    };
+    frame_message(frame)
+}
+
+async fn serve_connection(
+    state: &AppState,
+    socket: WebSocket,
+    encoding: Encoding,
+    mut connection: Connection,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let init = ToClient::Init {
+        actor_id: connection.actor().meta().actor_id.clone(),
+        connection_id: connection.id().to_owned(),
+    };
+    if sink
+        .send(frame_message(init.encode(encoding)))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            incoming = stream.next() => {
+                let read = match incoming {
+                    Some(Ok(Message::Text(text))) => read_message(state, encoding, &connection, text.as_bytes(), true),
+                    Some(Ok(Message::Binary(bytes))) => read_message(state, encoding, &connection, &bytes, false),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Read::Continue,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Read::Stop(None),
+                };
+                if let Read::Stop(close) = read {
+                    if let Some(close) = close {
+                        let _ = sink.send(close).await;
+                    }
+                    break;
+                }
+            }
+            Some(item) = connection.next_outgoing() => {
+                let message = write_message(state, encoding, item);
+                let closing = matches!(message, Message::Close(_));
+                if sink.send(message).await.is_err() || closing {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+pub fn raw(
+    state: AppState,
+    upgrade: WebSocketUpgrade,
+    actor_id: String,
+    raw_path: String,
+    protocols: WsProtocols,
+    authorized: Result<(), ActorError>,
+) -> Response {
+    let setup = authorized.and_then(|()| connection_setup(protocols));
+    let socket_limit = state.config.max_raw_request_body;
+    upgrade
+        .protocols([SUBPROTOCOL])
+        .max_message_size(socket_limit)
+        .on_upgrade(move |socket| async move {
+            let (inbox, incoming) = mpsc::channel(RAW_INBOX);
+            let (outgoing, outbox) = mpsc::unbounded_channel();
+            let raw_socket = RawWebSocket::new(raw_path, incoming, outgoing);
+            let handling = async {
+                let (_, params) = setup?;
+                let instance = state.runtime.instance(&actor_id).await?;
+                instance.clone().authorize(params).await?;
+                instance.handle_websocket(raw_socket).ok_or_else(|| {
+                    ActorError::public(
+                        "handler",
+                        "websocket_not_defined",
+                        "This actor has no onWebSocket handler",
+                    )
+                    .with_status(404)
+                })
+            };
+            match handling.await {
+                Ok(handler) => pump_raw(&state, socket, inbox, outbox, tokio::spawn(handler)).await,
+                Err(error) => close_with_error(&state, socket, error).await,
+            }
+        })
+}
+
+/// Moves frames between the client's socket and the actor's handler until either side ends.
+async fn pump_raw(
+    state: &AppState,
+    socket: WebSocket,
+    inbox: mpsc::Sender<WsMessage>,
+    mut outbox: mpsc::UnboundedReceiver<WsMessage>,
+    mut handler: tokio::task::JoinHandle<Result<(), ActorError>>,
+) {
+    let (mut sink, mut stream) = socket.split();
+    loop {
+        tokio::select! {
+            incoming = stream.next() => {
+                let message = match incoming {
+                    Some(Ok(Message::Text(text))) => WsMessage::Text(text.as_str().to_owned()),
+                    Some(Ok(Message::Binary(bytes))) => WsMessage::Binary(bytes),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                };
+                // A handler that stopped reading just misses the message.
+                let _ = inbox.send(message).await;
+            }
+            Some(message) = outbox.recv() => {
+                if send_raw(&mut sink, message).await.is_err() {
+                    break;
+                }
+            }
+            finished = &mut handler => {
+                while let Ok(message) = outbox.try_recv() {
+                    if send_raw(&mut sink, message).await.is_err() {
+                        return;
+                    }
+                }
+                let close = match finished {
+                    Ok(Ok(())) => close_message(CLOSE_NORMAL, ""),
+                    Ok(Err(error)) => error_close(state, &error),
+                    Err(panic) => error_close(state, &ActorError::internal(format!("websocket handler panicked: {panic}"))),
+                };
+                let _ = sink.send(close).await;
+                break;
+            }
+        }
+    }
+}
+
+/// Sends one message of a raw socket; `Err` once the socket is done (closed or failed).
+async fn send_raw(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    message: WsMessage,
+) -> Result<(), axum::Error> {
+    match message {
+        WsMessage::Text(text) => sink.send(Message::Text(text.into())).await,
+        WsMessage::Binary(bytes) => sink.send(Message::Binary(bytes)).await,
+        WsMessage::Close(code, reason) => {
+            let _ = sink.send(close_message(code, &reason)).await;
+            Err(axum::Error::new("closed by the actor"))
+        }
+    }
+}

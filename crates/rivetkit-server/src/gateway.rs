@@ -1,0 +1,127 @@
+//! The gateway (PROTOCOL.md §3): routes `/gateway/{actor_id}[@{token}]/{rest}` to one actor's
+//! endpoints (§4), after checking the server token.
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use rivetkit_protocol::path::{self, GatewayPath};
+
+use rivetkit_runtime::ActorError;
+
+use crate::reply::{invalid_request, method_not_allowed, route_not_found, ErrorReply};
+use crate::{actor_http, actor_ws, auth, AppState};
+
+/// The actor endpoint a gateway path names.
+enum Endpoint {
+    /// The percent-decoded action name.
+    Action(String),
+    Connect,
+    RawRequest,
+    RawWebSocket(String),
+    Info,
+}
+
+fn endpoint(method: &Method, rest_path: &str, rest: &str) -> Result<Endpoint, ActorError> {
+    if let Some(name) = rest_path.strip_prefix("/action/") {
+        let name = percent_encoding::percent_decode_str(name)
+            .decode_utf8()
+            .map_err(|_| invalid_request("the action name is not valid percent-encoded UTF-8"))?;
+        if name.is_empty() {
+            return Err(route_not_found(rest_path));
+        }
+        if method != Method::POST {
+            return Err(method_not_allowed(method, rest_path));
+        }
+        return Ok(Endpoint::Action(name.into_owned()));
+    }
+    if rest_path == "/connect" {
+        return Ok(Endpoint::Connect);
+    }
+    if rest_path == "/request" || rest_path.starts_with("/request/") {
+        return Ok(Endpoint::RawRequest);
+    }
+    if let Some(raw_path) = path::raw_websocket_path(rest) {
+        return Ok(Endpoint::RawWebSocket(raw_path));
+    }
+    if matches!(rest_path, "/" | "/health" | "/metadata") {
+        return Ok(Endpoint::Info);
+    }
+    Err(route_not_found(rest_path))
+}
+
+pub async fn route(State(state): State<AppState>, request: Request) -> Response {
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| request.uri().path(), |pq| pq.as_str())
+        .to_owned();
+    let Some(gateway) = path::parse_gateway_path(&path_and_query) else {
+        return state
+            .json_error(route_not_found(request.uri().path()))
+            .into_response();
+    };
+    let GatewayPath {
+        actor_id,
+        token,
+        rest,
+    } = gateway;
+    let rest_path = rest.split('?').next().unwrap_or("/");
+    let endpoint = match endpoint(request.method(), rest_path, &rest) {
+        Ok(endpoint) => endpoint,
+        Err(error) => return state.json_error(error).into_response(),
+    };
+
+    let (mut parts, body) = request.into_parts();
+    let upgrade = match endpoint {
+        Endpoint::Connect | Endpoint::RawWebSocket(_) => {
+            match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+                Ok(upgrade) => Some(upgrade),
+                Err(rejection) => return rejection.into_response(),
+            }
+        }
+        _ => None,
+    };
+    let protocols = parts
+        .headers
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .map(path::parse_ws_protocols);
+    let presented = auth::Presented {
+        path_token: token.as_deref(),
+        subprotocol_token: protocols.as_ref().and_then(|p| p.token.as_deref()),
+    };
+    let authorized = auth::check(state.config.token.as_deref(), &parts.headers, presented);
+
+    match (endpoint, upgrade) {
+        (Endpoint::Connect, Some(upgrade)) => actor_ws::connect(
+            state,
+            upgrade,
+            actor_id,
+            protocols.unwrap_or_default(),
+            authorized,
+        ),
+        (Endpoint::RawWebSocket(raw_path), Some(upgrade)) => actor_ws::raw(
+            state,
+            upgrade,
+            actor_id,
+            raw_path,
+            protocols.unwrap_or_default(),
+            authorized,
+        ),
+        (endpoint, _) => {
+            if let Err(error) = authorized {
+                return ErrorReply::json(error, state.config.expose_errors).into_response();
+            }
+            match endpoint {
+                Endpoint::Action(name) => {
+                    actor_http::action(state, actor_id, &name, parts, body).await
+                }
+                Endpoint::RawRequest => {
+                    actor_http::raw_request(state, actor_id, rest, parts, body).await
+                }
+                _ => actor_http::info(rest_path),
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The RivetKit server: one HTTP listener that speaks the RivetKit client protocol.
+//!
+//! It owns the routes (manager API, gateway, actor endpoints), WebSocket handling, the optional
+//! server token and CORS, and turns runtime results into wire messages in the client's encoding.
+//! It must not know how actors are defined or stored: it drives a
+//! [`rivetkit_runtime::Runtime`] built from a [`Registry`] over a [`rivetkit_storage::Store`].
+//!
+//! Use [`serve`] for a standalone server, or [`router`] to mount the same routes in your own
+//! axum app (e.g. `app.nest("/api/rivet", rivetkit_server::router(runtime, config))`).
+
+mod actor_http;
+mod actor_ws;
+mod auth;
+mod config;
+mod cors;
+mod gateway;
+mod manager;
+mod reply;
+
+use std::sync::Arc;
+
+use axum::routing::{any, get};
+use axum::Router;
+use rivetkit_runtime::{ActorError, Registry, Runtime};
+use rivetkit_storage::SqliteStore;
+
+pub use config::ServerConfig;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    runtime: Arc<Runtime>,
+    config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    fn json_error(&self, error: ActorError) -> reply::ErrorReply {
+        reply::ErrorReply::json(error, self.config.expose_errors)
+    }
+}
+
+/// The server's routes over `runtime`, ready to serve or to nest in another axum app.
+pub fn router(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
+    let state = AppState {
+        runtime,
+        config: Arc::new(config),
+    };
+    Router::new()
+        .route("/", get(manager::root))
+        .route("/health", get(manager::health))
+        .route("/metadata", get(manager::metadata))
+        .route(
+            "/actors",
+            get(manager::list)
+                .put(manager::get_or_create)
+                .post(manager::create),
+        )
+        .route("/actors/names", get(manager::names))
+        .route("/gateway/{*rest}", any(gateway::route))
+        .fallback(|request: axum::extract::Request| async move {
+            reply::ErrorReply::json(reply::route_not_found(request.uri().path()), false)
+        })
+        .method_not_allowed_fallback(|request: axum::extract::Request| async move {
+            reply::ErrorReply::json(
+                reply::method_not_allowed(request.method(), request.uri().path()),
+                false,
+            )
+        })
+        .layer(axum::middleware::from_fn(cors::cors))
+        .with_state(state)
+}
+
+/// Opens the embedded store under `config.data_dir` and starts a runtime for `registry` on it.
+pub fn embedded_runtime(
+    registry: Registry,
+    config: &ServerConfig,
+) -> std::io::Result<Arc<Runtime>> {
+    let store = SqliteStore::open(&config.data_dir).map_err(std::io::Error::other)?;
+    Ok(Runtime::new(registry, Arc::new(store)))
+}
+
+/// Serves `registry` on `config.host:config.port` until the process ends.
+pub async fn serve(registry: Registry, config: ServerConfig) -> std::io::Result<()> {
+    let runtime = embedded_runtime(registry, &config)?;
+    let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        data_dir = %config.data_dir.display(),
+        token = config.token.is_some(),
+        "rivetkit server listening"
+    );
+    axum::serve(listener, router(runtime, config)).await
+}

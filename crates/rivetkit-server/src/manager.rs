@@ -1,0 +1,237 @@
+//! The manager API (PROTOCOL.md §1.4, §2): metadata, health, and finding or creating actors.
+//!
+//! Every answer and every error here is JSON. Namespaces scope keys; any namespace name is
+//! accepted (`default` always exists), as with the official development manager.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use rivetkit_protocol::{cbor, key};
+use rivetkit_runtime::ActorError;
+use rivetkit_storage::ActorRecord;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::reply::{invalid_request, ErrorReply};
+use crate::{auth, AppState};
+
+/// The most ids one `GET /actors?actor_ids=` may ask for, as in the official manager.
+const MAX_ACTOR_IDS: usize = 32;
+/// The most actors one `GET /actors?name=` lists.
+const MAX_LISTED: usize = 1000;
+
+type ManagerResult = Result<Response, ErrorReply>;
+
+fn namespace(query: &HashMap<String, String>) -> &str {
+    query.get("namespace").map_or("default", String::as_str)
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ErrorReply> {
+    auth::check(
+        state.config.token.as_deref(),
+        headers,
+        auth::Presented::default(),
+    )
+    .map_err(|error| state.json_error(error))
+}
+
+/// The actor object of the manager API.
+fn actor_json(record: &ActorRecord) -> Value {
+    json!({
+        "actor_id": record.actor_id,
+        "name": record.name,
+        "key": record.key,
+        "namespace_id": record.namespace,
+        "runner_name_selector": "default",
+        "create_ts": record.create_ts,
+        "start_ts": record.create_ts,
+        "connectable_ts": record.create_ts,
+        "sleep_ts": null,
+        "destroy_ts": null,
+        "error": null,
+    })
+}
+
+pub async fn root() -> &'static str {
+    "This is a RivetKit server (rivetkit-rs).\n\nLearn more at https://rivet.dev\n"
+}
+
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok", "runtime": "rivetkit", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+fn actor_names(state: &AppState) -> Value {
+    state
+        .runtime
+        .registry()
+        .names()
+        .map(|name| (name.to_owned(), json!({"metadata": {}})))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> ManagerResult {
+    authorize(&state, &headers)?;
+    Ok(Json(json!({
+        "runtime": "rivetkit",
+        "version": env!("CARGO_PKG_VERSION"),
+        "runner": {"kind": {"normal": {}}, "version": 1},
+        "actorNames": actor_names(&state),
+    }))
+    .into_response())
+}
+
+pub async fn names(State(state): State<AppState>, headers: HeaderMap) -> ManagerResult {
+    authorize(&state, &headers)?;
+    Ok(Json(json!({ "names": actor_names(&state) })).into_response())
+}
+
+/// `GET /actors`: by `actor_ids`, by `name` + `key`, or all of one `name`.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> ManagerResult {
+    authorize(&state, &headers)?;
+    let namespace = namespace(&query);
+    let runtime = &state.runtime;
+    let fail = |error: ActorError| state.json_error(error);
+    let records: Vec<ActorRecord> =
+        match (query.get("actor_ids"), query.get("name"), query.get("key")) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(fail(invalid_request(
+                    "actor_ids cannot be combined with name or key",
+                )))
+            }
+            (None, None, Some(_)) => return Err(fail(invalid_request("key requires name"))),
+            (None, None, None) => {
+                return Err(fail(invalid_request("give actor_ids, or name (and key)")))
+            }
+            (Some(ids), None, None) => {
+                let ids: Vec<&str> = ids
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .collect();
+                if ids.len() > MAX_ACTOR_IDS {
+                    return Err(fail(invalid_request(format!(
+                        "at most {MAX_ACTOR_IDS} actor_ids"
+                    ))));
+                }
+                let mut found = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(record) = runtime.find_by_id(id).await.map_err(fail)? {
+                        if record.namespace == namespace {
+                            found.push((*record).clone());
+                        }
+                    }
+                }
+                found
+            }
+            (None, Some(name), Some(key)) => runtime
+                .find_by_key(namespace, name, key)
+                .await
+                .map_err(fail)?
+                .map(|record| (*record).clone())
+                .into_iter()
+                .collect(),
+            (None, Some(name), None) => runtime
+                .list_by_name(namespace, name, MAX_LISTED)
+                .await
+                .map_err(fail)?,
+        };
+    let actors: Vec<Value> = records.iter().map(actor_json).collect();
+    Ok(Json(json!({ "actors": actors })).into_response())
+}
+
+/// Body of `PUT /actors` and `POST /actors`; unknown fields (`crash_policy`, `datacenter`, …)
+/// are accepted and ignored.
+#[derive(Deserialize)]
+pub struct CreateBody {
+    name: String,
+    key: Option<String>,
+    input: Option<String>,
+}
+
+impl CreateBody {
+    /// The key, normalized so that every spelling of one key array maps to one actor.
+    fn key(&self) -> String {
+        key::serialize_key(&key::parse_key(self.key.as_deref().unwrap_or("/")))
+    }
+
+    /// The input as CBOR bytes, checked to decode.
+    fn input(&self) -> Result<Option<Vec<u8>>, ActorError> {
+        let Some(encoded) = &self.input else {
+            return Ok(None);
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|error| invalid_request(format!("input is not base64: {error}")))?;
+        cbor::decode(&bytes)
+            .map_err(|error| invalid_request(format!("input is not CBOR: {error}")))?;
+        Ok(Some(bytes))
+    }
+}
+
+fn parse_body(state: &AppState, body: &[u8]) -> Result<CreateBody, ErrorReply> {
+    serde_json::from_slice(body)
+        .map_err(|error| state.json_error(invalid_request(format!("invalid body: {error}"))))
+}
+
+/// `PUT /actors`: get or create.
+pub async fn get_or_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> ManagerResult {
+    authorize(&state, &headers)?;
+    let body = parse_body(&state, &body)?;
+    let fail = |error: ActorError| state.json_error(error);
+    let key = body.key();
+    let namespace = namespace(&query);
+    let (record, created) = match state
+        .runtime
+        .find_by_key(namespace, &body.name, &key)
+        .await
+        .map_err(fail)?
+    {
+        Some(record) => (record, false),
+        None => {
+            let input = body.input().map_err(fail)?;
+            state
+                .runtime
+                .get_or_create(namespace, &body.name, &key, input)
+                .await
+                .map_err(fail)?
+        }
+    };
+    Ok(Json(json!({ "actor": actor_json(&record), "created": created })).into_response())
+}
+
+/// `POST /actors`: create, failing on a taken key.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> ManagerResult {
+    authorize(&state, &headers)?;
+    let body = parse_body(&state, &body)?;
+    let fail = |error: ActorError| state.json_error(error);
+    let input = body.input().map_err(fail)?;
+    let record = state
+        .runtime
+        .create(namespace(&query), &body.name, &body.key(), input)
+        .await
+        .map_err(fail)?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "actor": actor_json(&record) })),
+    )
+        .into_response())
+}

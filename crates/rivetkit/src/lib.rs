@@ -1,0 +1,51 @@
+//! Rivet Actors in Rust.
+//!
+//! The one crate an application depends on, as `rivetkit` is the one package a JS application
+//! installs. It only re-exports; each part lives in its own crate:
+//!
+//! * defining and running actors — `rivetkit-runtime` ([`actor`], [`Ctx`], [`Registry`]);
+//! * serving them — `rivetkit-server` ([`serve`], [`server::router`]);
+//! * durable storage — `rivetkit-storage`;
+//! * the wire protocol — `rivetkit-protocol` ([`protocol`]).
+//!
+//! ```ignore
+//! use rivetkit::prelude::*;
+//!
+//! #[derive(Serialize, Deserialize, Default)]
+//! struct Counter { count: i64 }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let counter = actor::<Counter>("counter").action("increment", |c, (x,): (i64,)| async move {
+//!         let count = c.update(|s| { s.count += x; s.count });
+//!         c.broadcast("count", (count,));
+//!         Ok(count)
+//!     });
+//!     rivetkit::serve(Registry::new().register(counter), ServerConfig::default()).await
+//! }
+//! ```
+
+pub use rivetkit_protocol as protocol;
+pub use rivetkit_protocol::value::Bytes;
+pub use rivetkit_runtime::raw;
+pub use rivetkit_runtime::{
+    actor, Actor, ActorError, ActorResult, Args, Ctx, Registry, Runtime, State,
+};
+pub use rivetkit_server::{serve, ServerConfig};
+
+/// Serving: the axum router to mount in your own app, and the embedded runtime behind it.
+pub mod server {
+    pub use rivetkit_server::{embedded_runtime, router, serve, ServerConfig};
+}
+
+/// Storage drivers.
+pub mod storage {
+    pub use rivetkit_storage::{SqliteStore, Store};
+}
+
+/// What actor definitions usually need.
+pub mod prelude {
+    pub use crate::raw::{json_response, RawWebSocket, Request, Response, WsMessage};
+    pub use crate::{actor, Actor, ActorError, ActorResult, Ctx, Registry, ServerConfig};
+    pub use serde::{Deserialize, Serialize};
+}

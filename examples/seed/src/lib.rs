@@ -1,0 +1,178 @@
+//! The actors the RivetKit client guide talks to, written with rivetkit-rs.
+//!
+//! * `counter` — a number; `increment` broadcasts `count`.
+//! * `chatRoom` — messages, connection params with an auth token, raw HTTP history and a raw
+//!   WebSocket stream.
+//! * `game` — created with an input.
+//! * `user` — a typed user error with metadata.
+
+use rivetkit::prelude::*;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+#[derive(Serialize, Deserialize, Default)]
+pub struct Counter {
+    pub count: i64,
+}
+
+pub fn counter() -> Actor<Counter> {
+    actor::<Counter>("counter")
+        .action("increment", |c, (x,): (i64,)| async move {
+            let count = c.update(|s| {
+                s.count += x;
+                s.count
+            });
+            c.broadcast("count", (count,));
+            Ok(count)
+        })
+        .action("getCount", |c, ()| async move { Ok(c.state(|s| s.count)) })
+}
+
+#[derive(Serialize, Deserialize, Default)]
+pub struct ChatRoom {
+    pub messages: Vec<String>,
+}
+
+/// In memory only: the feed every open `stream` socket listens to.
+pub struct ChatVars {
+    stream: broadcast::Sender<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ChatParams {
+    #[serde(rename = "authToken")]
+    auth_token: Option<String>,
+}
+
+/// How many messages a slow `stream` socket may fall behind before it skips ahead.
+const STREAM_BACKLOG: usize = 1024;
+
+/// Appends a message, tells subscribers (event `message`) and, once it is durable, every open
+/// `stream` socket.
+async fn post_message(c: &Ctx<ChatRoom, ChatVars>, text: String) -> ActorResult<()> {
+    c.update(|s| s.messages.push(text.clone()));
+    c.broadcast("message", (&text,));
+    c.save().await?;
+    // No open stream socket is not an error.
+    let _ = c.vars().stream.send(text);
+    Ok(())
+}
+
+pub fn chat_room() -> Actor<ChatRoom, ChatVars> {
+    actor::<ChatRoom>("chatRoom")
+        .vars(|| ChatVars {
+            stream: broadcast::channel(STREAM_BACKLOG).0,
+        })
+        .on_before_connect(|_c, params: Option<ChatParams>| async move {
+            match params.and_then(|p| p.auth_token) {
+                Some(token) if token.is_empty() => {
+                    Err(ActorError::user("forbidden", "authToken must not be empty")
+                        .with_status(403))
+                }
+                _ => Ok(()),
+            }
+        })
+        .action("sendMessage", |c, (text,): (String,)| async move {
+            post_message(&c, text).await
+        })
+        .action("getHistory", |c, ()| async move {
+            Ok(c.state(|s| s.messages.clone()))
+        })
+        .action("getRoomInfo", |c, ()| async move {
+            Ok(json!({ "org": c.key().first(), "room": c.key().get(1) }))
+        })
+        .action("endGame", |c, ()| async move {
+            c.broadcast("gameOver", ());
+            Ok(())
+        })
+        .on_request(|c, request: Request| async move {
+            if request.method() == http::Method::GET && request.uri().path() == "/history" {
+                return json_response(&c.state(|s| s.messages.clone()));
+            }
+            Ok(http::Response::builder()
+                .status(404)
+                .body(bytes::Bytes::from_static(b"not found"))?)
+        })
+        .on_websocket(|c, mut socket: RawWebSocket| async move {
+            if socket.path().split('?').next() != Some("/stream") {
+                return Err(ActorError::user(
+                    "unknown_stream",
+                    format!("no stream at {}", socket.path()),
+                ));
+            }
+            let sender = socket.sender();
+            let mut feed = c.vars().stream.subscribe();
+            loop {
+                tokio::select! {
+                    received = socket.recv() => match received {
+                        Some(WsMessage::Text(text)) => post_message(&c, text).await?,
+                        Some(_) => {}
+                        None => return Ok(()),
+                    },
+                    posted = feed.recv() => match posted {
+                        Ok(text) => {
+                            if !sender.send_text(text) {
+                                return Ok(());
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    },
+                }
+            }
+        })
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Game {
+    pub mode: String,
+}
+
+#[derive(Deserialize)]
+pub struct GameInput {
+    mode: String,
+}
+
+pub fn game() -> Actor<Game> {
+    Actor::new("game", |input: Option<GameInput>| Game {
+        mode: input.map_or_else(|| "casual".to_owned(), |input| input.mode),
+    })
+    .action(
+        "getMode",
+        |c, ()| async move { Ok(c.state(|s| s.mode.clone())) },
+    )
+}
+
+#[derive(Serialize, Deserialize, Default)]
+pub struct User {
+    pub username: Option<String>,
+}
+
+const MIN_USERNAME_LENGTH: usize = 3;
+
+pub fn user() -> Actor<User> {
+    actor::<User>("user")
+        .action("updateUsername", |c, (name,): (String,)| async move {
+            if name.chars().count() < MIN_USERNAME_LENGTH {
+                return Err(ActorError::user(
+                    "username_too_short",
+                    format!("Username must be at least {MIN_USERNAME_LENGTH} characters"),
+                )
+                .with_metadata(json!({ "minLength": MIN_USERNAME_LENGTH })));
+            }
+            c.update(|s| s.username = Some(name.clone()));
+            Ok(name)
+        })
+        .action("getUsername", |c, ()| async move {
+            Ok(c.state(|s| s.username.clone()))
+        })
+}
+
+/// All four, as one registry.
+pub fn registry() -> Registry {
+    Registry::new()
+        .register(counter())
+        .register(chat_room())
+        .register(game())
+        .register(user())
+}

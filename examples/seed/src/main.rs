@@ -1,0 +1,39 @@
+//! `seed-server`: serves the client guide's actors on 127.0.0.1:6420.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use rivetkit::ServerConfig;
+
+#[derive(Parser)]
+#[command(about = "Serves the RivetKit client guide's actors (counter, chatRoom, game, user)")]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 6420)]
+    port: u16,
+    /// Where actor state is kept (created if missing).
+    #[arg(long, default_value = "rivetkit-data")]
+    data_dir: PathBuf,
+    /// Require this token on every request.
+    #[arg(long, env = "RIVETKIT_TOKEN")]
+    token: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let config = ServerConfig {
+        host: args.host,
+        port: args.port,
+        data_dir: args.data_dir,
+        token: args.token.filter(|token| !token.is_empty()),
+        ..ServerConfig::default()
+    };
+    rivetkit::serve(seed::registry(), config).await
+}

@@ -1,0 +1,426 @@
+//! End-to-end tests of `seed-server` over real sockets, in every encoding: actions, events,
+//! bad input of every kind (the server must answer with a typed error and keep serving),
+//! tokens, and durability across SIGKILL.
+
+mod support;
+
+use rivetkit::protocol::{
+    Encoding, ErrorBody, HttpActionRequest, HttpActionResponse, ToClient, ToServer,
+};
+use serde_json::json;
+use support::{expect_close, Server, ENCODINGS};
+
+fn increment_body(encoding: Encoding, by: i64) -> Vec<u8> {
+    HttpActionRequest {
+        args: vec![json!(by)],
+    }
+    .encode(encoding, 2)
+}
+
+async fn assert_healthy(server: &Server) {
+    let id = server.get_or_create("counter", "health-check").await;
+    let (status, _) = server
+        .action_raw(&id, "getCount", Encoding::Json, br#"{"args":[]}"#.to_vec())
+        .await;
+    assert_eq!(status, 200, "the server still serves");
+}
+
+fn error_of(encoding: Encoding, body: &[u8]) -> ErrorBody {
+    ErrorBody::decode_http(body, encoding).unwrap_or_else(|error| {
+        panic!("error body does not decode in {encoding:?}: {error}: {body:?}")
+    })
+}
+
+#[tokio::test]
+async fn stateless_actions_in_every_encoding() {
+    let server = Server::start().await;
+    let id = server.get_or_create("counter", "stateless").await;
+    let mut expected = 0;
+    for encoding in ENCODINGS {
+        expected += 5;
+        let (status, body) = server
+            .action_raw(&id, "increment", encoding, increment_body(encoding, 5))
+            .await;
+        assert_eq!(status, 200, "{encoding:?}");
+        assert_eq!(
+            HttpActionResponse::decode(&body, encoding).unwrap().output,
+            json!(expected)
+        );
+    }
+    // A 2.1.x client writes BARE v3 and must be answered in v3.
+    let v3 = HttpActionRequest {
+        args: vec![json!(1)],
+    }
+    .encode(Encoding::Bare, 3);
+    let (_, body) = server
+        .action_raw(&id, "increment", Encoding::Bare, v3)
+        .await;
+    assert_eq!(&body[..2], &[3, 0]);
+}
+
+#[tokio::test]
+async fn connection_gets_init_events_and_responses_in_every_encoding() {
+    let server = Server::start().await;
+    for encoding in ENCODINGS {
+        let id = server
+            .get_or_create("counter", &format!("conn-{}", encoding.as_str()))
+            .await;
+        let mut conn = server.connect(&id, encoding).await;
+        conn.send(ToServer::SubscriptionRequest {
+            event_name: "count".into(),
+            subscribe: true,
+        })
+        .await;
+        conn.call(0, "increment", vec![json!(3)]).await;
+        let mut got_event = false;
+        let mut got_response = false;
+        while !(got_event && got_response) {
+            match conn.recv().await {
+                ToClient::Event { name, args } => {
+                    assert_eq!((name.as_str(), args), ("count", vec![json!(3)]));
+                    got_event = true;
+                }
+                ToClient::ActionResponse { id, output } => {
+                    assert_eq!((id, output), (0, json!(3)));
+                    got_response = true;
+                }
+                other => panic!("{encoding:?}: unexpected {other:?}"),
+            }
+        }
+        // Unknown actions fail the call, not the connection.
+        conn.call(1, "nope", vec![]).await;
+        match conn.recv().await {
+            ToClient::Error { error, action_id } => {
+                assert_eq!(
+                    (error.group.as_str(), error.code.as_str(), action_id),
+                    ("action", "not_found", Some(1))
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        conn.call(2, "getCount", vec![]).await;
+        assert_eq!(
+            conn.recv().await,
+            ToClient::ActionResponse {
+                id: 2,
+                output: json!(3)
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_http_bodies_get_typed_errors_in_the_request_encoding() {
+    let server = Server::start().await;
+    let id = server.get_or_create("counter", "malformed").await;
+    let garbage: [(Encoding, &[u8]); 4] = [
+        (Encoding::Json, b"{not json"),
+        (Encoding::Cbor, &[0xff, 0x00, 0x13]),
+        (Encoding::Bare, &[0x09, 0x00, 0x01]),
+        (Encoding::Bare, &[0x02, 0x00, 0x05, 0x81]),
+    ];
+    for (encoding, body) in garbage {
+        let (status, reply) = server
+            .action_raw(&id, "increment", encoding, body.to_vec())
+            .await;
+        assert_eq!(status, 400, "{encoding:?}");
+        let error = error_of(encoding, &reply);
+        assert_eq!(
+            (error.group.as_str(), error.code.as_str()),
+            ("message", "malformed"),
+            "{encoding:?}"
+        );
+    }
+    assert_healthy(&server).await;
+}
+
+#[tokio::test]
+async fn oversize_unknown_and_wrong_requests_get_typed_errors() {
+    let server = Server::start().await;
+    let id = server.get_or_create("counter", "bad").await;
+
+    let huge = HttpActionRequest {
+        args: vec![json!("x".repeat(70 * 1024))],
+    }
+    .encode(Encoding::Json, 2);
+    let (status, reply) = server
+        .action_raw(&id, "increment", Encoding::Json, huge)
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(error_of(Encoding::Json, &reply).code, "incoming_too_long");
+
+    let (status, reply) = server
+        .action_raw(
+            "0000000000000000",
+            "increment",
+            Encoding::Cbor,
+            increment_body(Encoding::Cbor, 1),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let error = error_of(Encoding::Cbor, &reply);
+    assert_eq!(
+        (error.group.as_str(), error.code.as_str()),
+        ("actor", "not_found")
+    );
+
+    let (status, reply) = server
+        .action_raw(
+            &id,
+            "missing",
+            Encoding::Bare,
+            increment_body(Encoding::Bare, 1),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(error_of(Encoding::Bare, &reply).code, "not_found");
+
+    let (status, reply) = server
+        .action_raw(
+            &id,
+            "increment",
+            Encoding::Json,
+            br#"{"args":["five"]}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(error_of(Encoding::Json, &reply).code, "invalid_request");
+
+    let http = server.http();
+    let response = http
+        .post(server.url(&format!("/gateway/{id}/action/increment")))
+        .header("x-rivet-encoding", "yaml")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        error_of(Encoding::Json, &response.bytes().await.unwrap()).group,
+        "encoding"
+    );
+
+    let response = http
+        .get(server.url(&format!("/gateway/{id}/action/increment")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let response = http.patch(server.url("/actors")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(
+        error_of(Encoding::Json, &response.bytes().await.unwrap()).code,
+        "method_not_allowed"
+    );
+
+    // A key that is not a string, and an unregistered actor name.
+    let response = http
+        .put(server.url("/actors?namespace=default"))
+        .json(&json!({"name": "counter", "key": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        error_of(Encoding::Json, &response.bytes().await.unwrap()).code,
+        "invalid"
+    );
+    let response = http
+        .put(server.url("/actors?namespace=default"))
+        .json(&json!({"name": "nobody", "key": "k"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        error_of(Encoding::Json, &response.bytes().await.unwrap()).code,
+        "not_found"
+    );
+
+    assert_healthy(&server).await;
+}
+
+#[tokio::test]
+async fn malformed_and_oversize_frames_close_the_socket_with_a_reason() {
+    let server = Server::start().await;
+    let id = server.get_or_create("counter", "frames").await;
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    for encoding in ENCODINGS {
+        for frame in [
+            Message::Binary(vec![0xff, 0xfe, 0x01].into()),
+            Message::Text("{\"body\":".into()),
+        ] {
+            let mut conn = server.connect(&id, encoding).await;
+            conn.socket.send(frame).await.unwrap();
+            assert_eq!(
+                expect_close(&mut conn.socket).await,
+                (1011, "message.malformed".to_owned()),
+                "{encoding:?}"
+            );
+        }
+        let mut conn = server.connect(&id, encoding).await;
+        conn.call(0, "increment", vec![json!("y".repeat(70 * 1024))])
+            .await;
+        assert_eq!(
+            expect_close(&mut conn.socket).await,
+            (1011, "message.incoming_too_long".to_owned()),
+            "{encoding:?}"
+        );
+    }
+    assert_healthy(&server).await;
+}
+
+#[tokio::test]
+async fn outgoing_messages_over_the_limit_are_refused() {
+    let server = Server::start().await;
+    let id = server.get_or_create("chatRoom", "big").await;
+    let text = "z".repeat(60 * 1024);
+    for _ in 0..18 {
+        let body = HttpActionRequest {
+            args: vec![json!(text)],
+        }
+        .encode(Encoding::Cbor, 2);
+        let (status, _) = server
+            .action_raw(&id, "sendMessage", Encoding::Cbor, body)
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, reply) = server
+        .action_raw(
+            &id,
+            "getHistory",
+            Encoding::Json,
+            br#"{"args":[]}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(error_of(Encoding::Json, &reply).code, "outgoing_too_long");
+    assert_healthy(&server).await;
+}
+
+#[tokio::test]
+async fn the_server_token_is_required_everywhere() {
+    let server = Server::start_with_token("s3cr/t").await;
+    let id = server.get_or_create("counter", "guarded").await;
+    let bare = reqwest::Client::new();
+
+    let response = bare.get(server.url("/metadata")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let response = bare
+        .get(server.url("/actors?name=counter&namespace=default"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        error_of(Encoding::Json, &response.bytes().await.unwrap()).code,
+        "forbidden"
+    );
+
+    let action = |path: String| bare.post(server.url(&path)).body(r#"{"args":[]}"#).send();
+    assert_eq!(
+        action(format!("/gateway/{id}/action/getCount"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        action(format!("/gateway/{id}@wrong/action/getCount"))
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        action(format!("/gateway/{id}@s3cr%2Ft/action/getCount"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let mut socket = server
+        .websocket(&format!("/gateway/{id}/connect"), Encoding::Json, None)
+        .await;
+    assert_eq!(
+        expect_close(&mut socket).await,
+        (1011, "auth.unauthorized".to_owned())
+    );
+    let mut conn = server
+        .connect(&format!("{id}@s3cr%2Ft"), Encoding::Json)
+        .await;
+    conn.call(0, "getCount", vec![]).await;
+    assert_eq!(
+        conn.recv().await,
+        ToClient::ActionResponse {
+            id: 0,
+            output: json!(0)
+        }
+    );
+}
+
+#[tokio::test]
+async fn acknowledged_changes_survive_sigkill() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(data.path(), None).await;
+    let counter = server.get_or_create("counter", "durable").await;
+    let room = server.get_or_create("chatRoom", "durable").await;
+    let mut conn = server.connect(&counter, Encoding::Bare).await;
+    for i in 0..50u64 {
+        conn.call(i, "increment", vec![json!(1)]).await;
+    }
+    let mut answered = 0;
+    while answered < 50 {
+        if let ToClient::ActionResponse { .. } = conn.recv().await {
+            answered += 1;
+        }
+    }
+    let (status, _) = server
+        .action_raw(
+            &room,
+            "sendMessage",
+            Encoding::Json,
+            br#"{"args":["kept"]}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    server.kill();
+
+    let server = Server::start_in(data.path(), None).await;
+    assert_eq!(
+        server.get_or_create("counter", "durable").await,
+        counter,
+        "the directory survives"
+    );
+    let (_, body) = server
+        .action_raw(
+            &counter,
+            "getCount",
+            Encoding::Json,
+            br#"{"args":[]}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(
+        HttpActionResponse::decode(&body, Encoding::Json)
+            .unwrap()
+            .output,
+        json!(50)
+    );
+    let (_, body) = server
+        .action_raw(
+            &room,
+            "getHistory",
+            Encoding::Json,
+            br#"{"args":[]}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(
+        HttpActionResponse::decode(&body, Encoding::Json)
+            .unwrap()
+            .output,
+        json!(["kept"])
+    );
+}

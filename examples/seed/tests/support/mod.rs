@@ -1,0 +1,257 @@
+//! Runs the real `seed-server` binary on a free loopback port for a test, and talks to it.
+
+#![allow(dead_code)] // each test file uses its own part of this module
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use rivetkit::protocol::{Encoding, Frame, ToClient, ToServer, Value};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    token: Option<String>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    pub async fn start() -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let data_dir = temp.path().to_path_buf();
+        let mut server = Self::start_in(&data_dir, None).await;
+        server._temp = Some(temp);
+        server
+    }
+
+    pub async fn start_with_token(token: &str) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let mut server = Self::start_in(temp.path(), Some(token)).await;
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Starts a server on `data_dir` (kept by the caller).
+    pub async fn start_in(data_dir: &Path, token: Option<&str>) -> Self {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_seed-server"));
+        command
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env_remove("RIVETKIT_TOKEN")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        if let Some(token) = token {
+            command.args(["--token", token]);
+        }
+        let child = command.spawn().expect("seed-server starts");
+        let server = Self {
+            child,
+            port,
+            data_dir: data_dir.to_path_buf(),
+            token: token.map(str::to_owned),
+            _temp: None,
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(response) = reqwest::get(self.url("/health")).await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "seed-server did not become healthy"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn http(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &self.token {
+            headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+            headers.insert("x-rivet-token", token.parse().unwrap());
+        }
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
+    /// `PUT /actors`: the id of the actor `name` + `key` (serialized), created if needed.
+    pub async fn get_or_create(&self, name: &str, key: &str) -> String {
+        let response = self
+            .http()
+            .put(self.url("/actors?namespace=default"))
+            .json(&json!({"name": name, "key": key, "runner_name_selector": "default", "crash_policy": "sleep"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["actor"]["actor_id"].as_str().unwrap().to_owned()
+    }
+
+    /// A stateless action; returns the HTTP status and the raw body.
+    pub async fn action_raw(
+        &self,
+        actor_id: &str,
+        action: &str,
+        encoding: Encoding,
+        body: Vec<u8>,
+    ) -> (u16, Vec<u8>) {
+        let response = self
+            .http()
+            .post(self.url(&format!("/gateway/{actor_id}/action/{action}")))
+            .header("x-rivet-encoding", encoding.as_str())
+            .header("content-type", encoding.content_type())
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.bytes().await.unwrap().to_vec(),
+        )
+    }
+
+    /// Opens `/connect` and reads the Init message. `target` is the gateway segment: the actor
+    /// id, optionally followed by `@token`.
+    pub async fn connect(&self, target: &str, encoding: Encoding) -> Conn {
+        let socket = self
+            .websocket(&format!("/gateway/{target}/connect"), encoding, None)
+            .await;
+        let mut conn = Conn { socket, encoding };
+        let actor_id = target.split('@').next().unwrap();
+        match conn.recv().await {
+            ToClient::Init { actor_id: id, .. } => assert_eq!(id, actor_id),
+            other => panic!("expected Init, got {other:?}"),
+        }
+        conn
+    }
+
+    pub async fn websocket(&self, path: &str, encoding: Encoding, params: Option<&str>) -> Socket {
+        let mut request = format!("ws://127.0.0.1:{}{path}", self.port)
+            .into_client_request()
+            .unwrap();
+        let mut protocols = format!("rivet, rivet_encoding.{}", encoding.as_str());
+        if let Some(params) = params {
+            protocols.push_str(&format!(", rivet_conn_params.{params}"));
+        }
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocols.parse().unwrap());
+        let (socket, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket opens");
+        assert_eq!(response.headers()["sec-websocket-protocol"], "rivet");
+        socket
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct Conn {
+    pub socket: Socket,
+    pub encoding: Encoding,
+}
+
+impl Conn {
+    pub async fn send(&mut self, message: ToServer) {
+        let frame = match message.encode(self.encoding, 2) {
+            Frame::Text(text) => Message::Text(text.into()),
+            Frame::Binary(bytes) => Message::Binary(bytes.into()),
+        };
+        self.socket.send(frame).await.unwrap();
+    }
+
+    pub async fn recv(&mut self) -> ToClient {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("a message within 10 s")
+                .expect("socket still open")
+                .unwrap();
+            let data = match message {
+                Message::Text(text) => text.as_bytes().to_vec(),
+                Message::Binary(bytes) => bytes.to_vec(),
+                Message::Close(frame) => panic!("closed: {frame:?}"),
+                _ => continue,
+            };
+            return ToClient::decode(&data, self.encoding).unwrap();
+        }
+    }
+
+    pub async fn call(&mut self, id: u64, name: &str, args: Vec<Value>) {
+        self.send(ToServer::ActionRequest {
+            id,
+            name: name.into(),
+            args,
+        })
+        .await;
+    }
+}
+
+/// Reads until the server closes; returns the close code and reason.
+pub async fn expect_close(socket: &mut Socket) -> (u16, String) {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("the server closes within 10 s");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (u16::from(frame.code), frame.reason.to_string())
+            }
+            Some(Ok(Message::Close(None))) => return (u16::from(CloseCode::Status), String::new()),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+pub const ENCODINGS: [Encoding; 3] = [Encoding::Json, Encoding::Cbor, Encoding::Bare];

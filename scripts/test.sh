@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the Rust workspace's unit and integration tests, then the
+# official JavaScript clients (rivetkit 2.1.5 and 2.0.33, every encoding) against seed-server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo test (workspace)"
+cargo test --workspace --quiet
+
+echo "== building seed-server"
+cargo build -p seed --bin seed-server --quiet
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+
+echo "== official JS client suite"
+SEED_SERVER_BIN="$target_dir/debug/seed-server" bash tests/node/run.sh
