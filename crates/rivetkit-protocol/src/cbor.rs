@@ -72,7 +72,7 @@ pub fn encode(v: &Value, out: &mut Vec<u8>) {
 
 /// A plain array of values (an argument list): the array itself is never read as a marker,
 /// since an argument list is always a real array.
-pub fn encode_seq(items: &[Value], out: &mut Vec<u8>) {
+pub(crate) fn encode_seq(items: &[Value], out: &mut Vec<u8>) {
     write_head(out, MAJOR_ARRAY, items.len() as u64);
     items.iter().for_each(|item| encode(item, out));
 }
@@ -85,14 +85,14 @@ pub fn encode_u64_id(id: u64, out: &mut Vec<u8>) {
 }
 
 /// A text string head and bytes.
-pub fn write_text(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_text(out: &mut Vec<u8>, s: &str) {
     write_head(out, MAJOR_TEXT, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
 
 /// cbor-x's object head: `b9` + 16-bit length (`ba` + 32-bit beyond that), never the canonical
 /// short form.
-pub fn write_object_head(out: &mut Vec<u8>, len: usize) {
+pub(crate) fn write_object_head(out: &mut Vec<u8>, len: usize) {
     match u16::try_from(len) {
         Ok(n) => {
             out.push(0xb9);
@@ -106,7 +106,7 @@ pub fn write_object_head(out: &mut Vec<u8>, len: usize) {
 }
 
 /// `undefined`, which cbor-x writes for object members set to `undefined`.
-pub fn write_undefined(out: &mut Vec<u8>) {
+pub(crate) fn write_undefined(out: &mut Vec<u8>) {
     out.push(0xf7);
 }
 
