@@ -76,10 +76,7 @@ mod tests {
         );
         <()>::from_args(vec![]).unwrap();
         let error = <(i64,)>::from_args(vec![json!("x")]).unwrap_err();
-        assert_eq!(
-            (error.group.as_str(), error.code.as_str()),
-            ("action", "invalid_request")
-        );
+        assert_eq!((error.group(), error.code()), ("action", "invalid_request"));
     }
 
     #[test]

@@ -57,8 +57,6 @@ pub enum Outgoing {
         id: u64,
         result: Result<Value, ActorError>,
     },
-    /// A connection-level error; the connection stays open.
-    Error(ActorError),
     /// The actor ends the connection (close code, reason).
     Close(u16, String),
 }

@@ -111,6 +111,12 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
         self.cell.save().await
     }
 
+    /// Ends one connection (a normal close, code 1000, with `reason`); the client reconnects
+    /// only if it chooses to.
+    pub fn disconnect(&self, conn_id: &str, reason: &str) {
+        self.cell.close_conn(conn_id, reason.to_owned());
+    }
+
     /// Ids of the actor's open connections.
     pub fn conns(&self) -> Vec<String> {
         self.cell.conn_ids()

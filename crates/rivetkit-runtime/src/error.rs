@@ -15,31 +15,33 @@ use rivetkit_protocol::{ErrorBody, Value};
 /// The message of a masked internal error, as the official server words it.
 pub const MASKED_MESSAGE: &str = "Internal error. Read the server logs for more details.";
 
+/// Boxed so that `Result<T, ActorError>` stays small on the success path.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ActorError {
-    pub group: String,
-    pub code: String,
-    pub message: String,
-    pub metadata: Option<Value>,
+pub struct ActorError(Box<Inner>);
+
+#[derive(Clone, Debug, PartialEq)]
+struct Inner {
+    body: ErrorBody,
     public: bool,
     status: u16,
 }
 
 impl ActorError {
+    fn new(body: ErrorBody, public: bool, status: u16) -> Self {
+        Self(Box::new(Inner {
+            body,
+            public,
+            status,
+        }))
+    }
+
     /// A public error with an explicit group and code, HTTP status 400.
     pub fn public(
         group: impl Into<String>,
         code: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        Self {
-            group: group.into(),
-            code: code.into(),
-            message: message.into(),
-            metadata: None,
-            public: true,
-            status: 400,
-        }
+        Self::new(ErrorBody::new(group, code, message), true, 400)
     }
 
     /// An error thrown by actor code for the client to see (group `user`).
@@ -54,50 +56,57 @@ impl ActorError {
 
     /// An internal error: logged in full, masked for clients.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self {
-            group: "rivetkit".into(),
-            code: "internal_error".into(),
-            message: message.into(),
-            metadata: None,
-            public: false,
-            status: 500,
-        }
+        Self::new(
+            ErrorBody::new("rivetkit", "internal_error", message),
+            false,
+            500,
+        )
+    }
+
+    pub fn group(&self) -> &str {
+        &self.0.body.group
+    }
+
+    pub fn code(&self) -> &str {
+        &self.0.body.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.0.body.message
+    }
+
+    pub fn metadata(&self) -> Option<&Value> {
+        self.0.body.metadata.as_ref()
     }
 
     /// Attaches metadata (any serializable value) for the client.
     pub fn with_metadata(mut self, metadata: impl serde::Serialize) -> Self {
-        self.metadata = rivetkit_protocol::value::from_typed(&metadata).ok();
+        self.0.body.metadata = rivetkit_protocol::value::from_typed(&metadata).ok();
         self
     }
 
     pub fn with_status(mut self, status: u16) -> Self {
-        self.status = status;
+        self.0.status = status;
         self
     }
 
     pub fn is_public(&self) -> bool {
-        self.public
+        self.0.public
     }
 
     pub fn status(&self) -> u16 {
-        self.status
+        self.0.status
     }
 
     /// What the client receives: the error itself if public or `expose` is on, else the mask.
     pub fn to_body(&self, expose: bool) -> ErrorBody {
-        if self.public || expose {
-            ErrorBody {
-                group: self.group.clone(),
-                code: self.code.clone(),
-                message: self.message.clone(),
-                metadata: self.metadata.clone(),
-            }
+        if self.0.public || expose {
+            self.0.body.clone()
         } else {
             ErrorBody {
-                group: self.group.clone(),
-                code: self.code.clone(),
-                message: MASKED_MESSAGE.into(),
                 metadata: Some(Value::Object(Default::default())),
+                message: MASKED_MESSAGE.into(),
+                ..self.0.body.clone()
             }
         }
     }
@@ -123,15 +132,11 @@ impl ActorError {
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::public("action", "invalid_request", message)
     }
-
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::public("auth", "forbidden", message).with_status(403)
-    }
 }
 
 impl fmt::Display for ActorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}: {}", self.group, self.code, self.message)
+        write!(f, "{}.{}: {}", self.group(), self.code(), self.message())
     }
 }
 

@@ -242,6 +242,13 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         }
     }
 
+    /// Closes one connection normally (code 1000) with `reason`.
+    pub(crate) fn close_conn(&self, conn_id: &str, reason: String) {
+        if let Some(entry) = self.conns.lock().get(conn_id) {
+            let _ = entry.sender.send(Outgoing::Close(1000, reason));
+        }
+    }
+
     pub(crate) fn conn_params(&self, conn_id: &str) -> Option<Value> {
         self.conns
             .lock()

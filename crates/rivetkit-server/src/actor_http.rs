@@ -11,7 +11,9 @@ use rivetkit_protocol::{
 };
 use rivetkit_runtime::ActorError;
 
-use crate::reply::{bytes_response, incoming_too_long, malformed, outgoing_too_long, ErrorReply};
+use crate::reply::{
+    bytes_response, incoming_too_long, outgoing_too_long, protocol_error, ErrorReply,
+};
 use crate::AppState;
 
 const ENCODING_HEADER: &str = "x-rivet-encoding";
@@ -117,7 +119,7 @@ async fn run_action(
     if body.len() > limit {
         return Err(incoming_too_long(body.len(), limit));
     }
-    let (request, version) = HttpActionRequest::decode(&body, encoding).map_err(malformed)?;
+    let (request, version) = HttpActionRequest::decode(&body, encoding).map_err(protocol_error)?;
     if let Some(version) = version {
         *bare_version = version;
     }

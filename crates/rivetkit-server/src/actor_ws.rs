@@ -15,7 +15,7 @@ use rivetkit_runtime::raw::{RawWebSocket, WsMessage};
 use rivetkit_runtime::{ActorError, Connection, Outgoing};
 use tokio::sync::mpsc;
 
-use crate::reply::{incoming_too_long, malformed, outgoing_too_long};
+use crate::reply::{incoming_too_long, outgoing_too_long, protocol_error};
 use crate::AppState;
 
 /// The subprotocol every RivetKit client offers first and requires the server to select.
@@ -61,18 +61,9 @@ fn frame_message(frame: Frame) -> Message {
 
 /// Encoding and params from the subprotocol list, or the error that refuses the client.
 fn connection_setup(protocols: WsProtocols) -> Result<(Encoding, Value), ActorError> {
-    let encoding = match protocols.encoding.as_deref() {
-        None => Encoding::Json,
-        Some(name) => Encoding::parse(name).ok_or_else(|| {
-            ActorError::public("encoding", "invalid", format!("unknown encoding {name:?}"))
-        })?,
-    };
-    let params = match protocols.conn_params {
-        None => Value::Null,
-        Some(Ok(params)) => params,
-        Some(Err(error)) => return Err(ActorError::public("params", "invalid", error.to_string())),
-    };
-    Ok((encoding, params))
+    let encoding = protocols.encoding().map_err(protocol_error)?;
+    let params = protocols.conn_params.transpose().map_err(protocol_error)?;
+    Ok((encoding, params.unwrap_or(Value::Null)))
 }
 
 pub fn connect(
@@ -134,7 +125,7 @@ fn read_message(
             event_name,
             subscribe,
         }) => connection.set_subscription(&event_name, subscribe),
-        Err(error) => return Read::Stop(Some(error_close(state, &malformed(error)))),
+        Err(error) => return Read::Stop(Some(error_close(state, &protocol_error(error)))),
     }
     Read::Continue
 }
@@ -177,11 +168,6 @@ fn write_message(state: &AppState, encoding: Encoding, item: Outgoing) -> Messag
             }
             .encode(encoding)
         }
-        Outgoing::Error(error) => ToClient::Error {
-            error: error.to_body(expose),
-            action_id: None,
-        }
-        .encode(encoding),
         Outgoing::Close(code, reason) => return close_message(code, &reason),
     };
     frame_message(frame)

@@ -52,7 +52,8 @@ pub fn bytes_response(status: StatusCode, encoding: Encoding, body: Vec<u8>) -> 
     response
 }
 
-pub fn malformed(error: ProtocolError) -> ActorError {
+/// A payload that does not decode: `message/malformed`, `encoding/invalid` or `params/invalid`.
+pub fn protocol_error(error: ProtocolError) -> ActorError {
     let body = error.to_error_body();
     ActorError::public(body.group, body.code, body.message)
 }
