@@ -1,0 +1,684 @@
+//! `rivetkit-loadgen`: the load generator of the end-to-end benchmark (see `benches/run.sh`).
+//!
+//! Modes (each prints one JSON line of results on stdout):
+//!
+//! * `http-action` — `POST /gateway/{actor_id}/action/{action}` with `{"args":[1]}` (JSON
+//!   encoding) from `--concurrency` workers, one keep-alive HTTP/1.1 connection each, spread
+//!   round-robin over `--actors` actors (keys `{key-prefix}-{i}`, resolved with `PUT /actors`
+//!   before the clock starts; `--no-resolve` skips that for the baseline server).
+//! * `http-get` — `GET {path}` (e.g. `/health`), same worker model.
+//! * `ws` — one WebSocket connection to one actor (`/gateway/{id}/connect`, JSON encoding),
+//!   pipelining `ActionRequest`s with up to `--window` in flight.
+//! * `setup` — get-or-create `--actors` actors and report how long it took.
+//! * `fsync` — the disk's `pwrite(4 KiB) + fdatasync` latency in `--dir` (overwrite in place, as
+//!   a reused SQLite WAL does, and append).
+//!
+//! Load is sent to loopback addresses only, for at most `--warmup + --duration` seconds and
+//! `--max-requests` requests.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    HttpAction,
+    HttpGet,
+    Ws,
+    Setup,
+    Fsync,
+}
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    about = "Load generator for the rivetkit-rs end-to-end benchmark (loopback targets only)"
+)]
+struct Args {
+    /// Base URL of the server (loopback only), e.g. http://127.0.0.1:6420
+    #[arg(long, default_value = "http://127.0.0.1:6420")]
+    url: String,
+    #[arg(long, value_enum, default_value = "http-action")]
+    mode: Mode,
+    /// Parallel workers (HTTP modes), each with its own keep-alive connection.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Number of actors the requests are spread over (round-robin).
+    #[arg(long, default_value_t = 1)]
+    actors: usize,
+    /// Actor keys are `{key_prefix}-{i}`.
+    #[arg(long, default_value = "bench")]
+    key_prefix: String,
+    /// Actor name.
+    #[arg(long, default_value = "counter")]
+    name: String,
+    /// Action to call.
+    #[arg(long, default_value = "increment")]
+    action: String,
+    /// Namespace for the manager API.
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// Do not resolve actors (for the baseline server, which answers every request alike).
+    #[arg(long)]
+    no_resolve: bool,
+    /// Path for `http-get`.
+    #[arg(long, default_value = "/health")]
+    path: String,
+    /// Requests in flight on the WebSocket (`ws`).
+    #[arg(long, default_value_t = 1)]
+    window: usize,
+    /// Measured seconds (after the warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Warm-up seconds (requests sent, not measured).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Hard cap on requests per run.
+    #[arg(long, default_value_t = 20_000_000)]
+    max_requests: u64,
+    /// Directory for `fsync` (same file system as the server's data dir).
+    #[arg(long, default_value = ".")]
+    dir: std::path::PathBuf,
+    /// Free-form label copied into the JSON output.
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if !(0.0..=600.0).contains(&args.duration) || !(0.0..=60.0).contains(&args.warmup) {
+        bail!("--duration must be within 0..=600 s and --warmup within 0..=60 s");
+    }
+    if args.mode == Mode::Fsync {
+        return fsync_bench(&args);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async_main(args))
+}
+
+async fn async_main(args: Args) -> Result<()> {
+    let target = Target::parse(&args.url)?;
+    match args.mode {
+        Mode::Setup => setup(&args, &target).await,
+        Mode::HttpAction | Mode::HttpGet => http_load(&args, &target).await,
+        Mode::Ws => ws_load(&args, &target).await,
+        Mode::Fsync => unreachable!(),
+    }
+}
+
+// ---------------------------------------------------------------- target and HTTP connection
+
+#[derive(Clone)]
+struct Target {
+    addr: SocketAddr,
+    authority: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow!("--url must start with http://"))?;
+        let authority = rest.trim_end_matches('/').to_string();
+        if authority.contains('/') {
+            bail!("--url must have no path");
+        }
+        let addr = authority
+            .to_socket_addrs()
+            .with_context(|| format!("resolving {authority}"))?
+            .next()
+            .ok_or_else(|| anyhow!("{authority} resolves to nothing"))?;
+        if !addr.ip().is_loopback() {
+            bail!("refusing to load {addr}: only loopback targets are allowed");
+        }
+        Ok(Self { addr, authority })
+    }
+}
+
+struct Conn {
+    target: Target,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl Conn {
+    async fn open(target: &Target) -> Result<Self> {
+        let stream = TcpStream::connect(target.addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Self {
+            target: target.clone(),
+            sender,
+        })
+    }
+
+    async fn reopen(&mut self) -> Result<()> {
+        *self = Self::open(&self.target).await?;
+        Ok(())
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        json_body: Option<Bytes>,
+    ) -> Result<(StatusCode, Bytes)> {
+        self.sender.ready().await?;
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, &self.target.authority)
+            .header(hyper::header::USER_AGENT, "rivetkit-loadgen");
+        let body = match json_body {
+            Some(body) => {
+                builder = builder
+                    .header(hyper::header::CONTENT_TYPE, "application/json")
+                    .header("x-rivet-encoding", "json");
+                body
+            }
+            None => Bytes::new(),
+        };
+        let response = self
+            .sender
+            .send_request(builder.body(Full::new(body))?)
+            .await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+}
+
+// ---------------------------------------------------------------- actors
+
+fn actor_key(args: &Args, i: usize) -> String {
+    format!("{}-{}", args.key_prefix, i)
+}
+
+async fn get_or_create(conn: &mut Conn, args: &Args, key: &str) -> Result<(String, bool)> {
+    let body = json!({
+        "name": args.name,
+        "key": key,
+        "runner_name_selector": "default",
+        "crash_policy": "sleep",
+    });
+    let path = format!("/actors?namespace={}", args.namespace);
+    let (status, body) = conn
+        .send(Method::PUT, &path, Some(Bytes::from(body.to_string())))
+        .await?;
+    if !status.is_success() {
+        bail!(
+            "PUT /actors {key}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let value: Value =
+        serde_json::from_slice(&body).context("PUT /actors: response is not JSON")?;
+    let id = value["actor"]["actor_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("PUT /actors {key}: no actor.actor_id in {value}"))?;
+    Ok((id.to_string(), value["created"].as_bool().unwrap_or(false)))
+}
+
+async fn resolve_actors(args: &Args, target: &Target) -> Result<Vec<String>> {
+    if args.no_resolve {
+        return Ok((0..args.actors.max(1))
+            .map(|i| format!("baseline{i}"))
+            .collect());
+    }
+    let mut conn = Conn::open(target).await?;
+    let mut ids = Vec::with_capacity(args.actors);
+    for i in 0..args.actors.max(1) {
+        ids.push(get_or_create(&mut conn, args, &actor_key(args, i)).await?.0);
+    }
+    Ok(ids)
+}
+
+async fn setup(args: &Args, target: &Target) -> Result<()> {
+    let started = Instant::now();
+    let mut conn = Conn::open(target).await?;
+    let mut created = 0u64;
+    for i in 0..args.actors.max(1) {
+        if get_or_create(&mut conn, args, &actor_key(args, i)).await?.1 {
+            created += 1;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"label": args.label, "mode": "setup", "actors": args.actors, "created": created,
+               "elapsed_s": round3(elapsed), "per_actor_ms": round3(elapsed * 1e3 / args.actors.max(1) as f64)})
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- results
+
+fn new_histogram() -> Histogram<u64> {
+    // Nanoseconds, 1 ns .. 60 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
+}
+
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    errors: u64,
+    last_done: Option<Instant>,
+    first_error: Option<String>,
+}
+
+struct Clock {
+    measure_start: Instant,
+    end: Instant,
+}
+
+impl Clock {
+    fn new(args: &Args) -> Self {
+        let now = Instant::now();
+        let measure_start = now + Duration::from_secs_f64(args.warmup);
+        Self {
+            measure_start,
+            end: measure_start + Duration::from_secs_f64(args.duration),
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn report(args: &Args, mode: &str, clock: &Clock, hist: &Histogram<u64>, tally: &Tally) {
+    let elapsed = tally
+        .last_done
+        .map(|t| {
+            t.saturating_duration_since(clock.measure_start)
+                .as_secs_f64()
+        })
+        .unwrap_or(0.0)
+        .max(1e-9);
+    let ms = |ns: u64| round3(ns as f64 / 1e6);
+    let mut out = json!({
+        "label": args.label,
+        "mode": mode,
+        "concurrency": args.concurrency,
+        "actors": args.actors,
+        "window": args.window,
+        "warmup_s": args.warmup,
+        "duration_s": args.duration,
+        "requests": tally.requests,
+        "errors": tally.errors,
+        "elapsed_s": round3(elapsed),
+        "rps": (tally.requests as f64 / elapsed).round(),
+        "mean_ms": round3(hist.mean() / 1e6),
+        "p50_ms": ms(hist.value_at_quantile(0.50)),
+        "p90_ms": ms(hist.value_at_quantile(0.90)),
+        "p99_ms": ms(hist.value_at_quantile(0.99)),
+        "p999_ms": ms(hist.value_at_quantile(0.999)),
+        "max_ms": ms(hist.max()),
+    });
+    if let Some(error) = &tally.first_error {
+        out["first_error"] = json!(error);
+    }
+    println!("{out}");
+}
+
+// ---------------------------------------------------------------- HTTP load
+
+async fn http_load(args: &Args, target: &Target) -> Result<()> {
+    let actors = if args.mode == Mode::HttpAction {
+        resolve_actors(args, target).await?
+    } else {
+        Vec::new()
+    };
+    let actors = Arc::new(actors);
+    let concurrency = args.concurrency.max(1);
+    // Open every connection before the clock starts.
+    let mut conns = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        conns.push(Conn::open(target).await?);
+    }
+    let clock = Arc::new(Clock::new(args));
+    let issued = Arc::new(AtomicU64::new(0));
+    let body = Bytes::from_static(br#"{"args":[1]}"#);
+    let mut tasks = Vec::with_capacity(concurrency);
+    for (worker, mut conn) in conns.into_iter().enumerate() {
+        let (actors, clock, issued, body, args) = (
+            actors.clone(),
+            clock.clone(),
+            issued.clone(),
+            body.clone(),
+            args.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut hist = new_histogram();
+            let mut tally = Tally::default();
+            let paths: Vec<String> = match args.mode {
+                Mode::HttpAction => actors
+                    .iter()
+                    .map(|id| format!("/gateway/{id}/action/{}", args.action))
+                    .collect(),
+                _ => vec![args.path.clone()],
+            };
+            // Worker w takes actors w, w+C, w+2C, … so that workers rarely hit the same actor.
+            let mut next = worker % paths.len();
+            loop {
+                let started = Instant::now();
+                if started >= clock.end
+                    || issued.fetch_add(1, Ordering::Relaxed) >= args.max_requests
+                {
+                    break;
+                }
+                let path = &paths[next];
+                next = (next + concurrency) % paths.len();
+                let result = match args.mode {
+                    Mode::HttpAction => conn.send(Method::POST, path, Some(body.clone())).await,
+                    _ => conn.send(Method::GET, path, None).await,
+                };
+                let done = Instant::now();
+                let measured = started >= clock.measure_start;
+                let ok = match &result {
+                    Ok((status, body)) if status.is_success() => {
+                        args.mode != Mode::HttpAction || body.starts_with(br#"{"output":"#)
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    if tally.first_error.is_none() {
+                        tally.first_error = Some(match &result {
+                            Ok((status, body)) => {
+                                format!("{status} {}", String::from_utf8_lossy(body))
+                            }
+                            Err(e) => format!("{e:#}"),
+                        });
+                    }
+                    if result.is_err() {
+                        // The connection may be gone: reconnect (outside the timing).
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        let _ = conn.reopen().await;
+                    }
+                }
+                if measured {
+                    if ok {
+                        tally.requests += 1;
+                        let _ = hist.record((done - started).as_nanos() as u64);
+                    } else {
+                        tally.errors += 1;
+                    }
+                    tally.last_done = Some(done);
+                }
+            }
+            (hist, tally)
+        }));
+    }
+    let mut hist = new_histogram();
+    let mut tally = Tally::default();
+    for task in tasks {
+        let (h, t) = task.await?;
+        hist.add(&h).ok();
+        tally.requests += t.requests;
+        tally.errors += t.errors;
+        tally.last_done = tally.last_done.max(t.last_done);
+        if tally.first_error.is_none() {
+            tally.first_error = t.first_error;
+        }
+    }
+    let mode = if args.mode == Mode::HttpAction {
+        "http-action"
+    } else {
+        "http-get"
+    };
+    report(args, mode, &clock, &hist, &tally);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- WebSocket load
+
+/// `["$BigInt","7"]` → 7, from the `"id":` of an `ActionResponse` or an `Error`'s `"actionId":`.
+fn find_big_int(text: &str, field: &str) -> Option<u64> {
+    let start = text.find(field)? + field.len();
+    let rest = text[start..].strip_prefix(r#"["$BigInt",""#)?;
+    let end = rest.find('"')?;
+    rest[..end].parse().ok()
+}
+
+async fn ws_load(args: &Args, target: &Target) -> Result<()> {
+    let actors = resolve_actors(args, target).await?;
+    let url = format!("ws://{}/gateway/{}/connect", target.authority, actors[0]);
+    let mut request = url.as_str().into_client_request()?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "rivet, rivet_encoding.json".parse()?,
+    );
+    let stream = TcpStream::connect(target.addr).await?;
+    stream.set_nodelay(true)?;
+    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .context("WebSocket handshake")?;
+    let (mut sink, mut stream) = ws.split();
+    // Wait for Init.
+    let init = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .context("no Init within 10 s")?
+        .ok_or_else(|| anyhow!("socket closed before Init"))??;
+    let init = init.into_text().unwrap_or_default();
+    if !init.contains(r#""tag":"Init""#) {
+        bail!("first message is not Init: {init}");
+    }
+
+    let window = args.window.max(1);
+    let clock = Arc::new(Clock::new(args));
+    let permits = Arc::new(Semaphore::new(window));
+    let sent_at: Arc<Mutex<HashMap<u64, Instant>>> =
+        Arc::new(Mutex::new(HashMap::with_capacity(window * 2)));
+    let sent_total = Arc::new(AtomicU64::new(0));
+    let writer_done = Arc::new(tokio::sync::Notify::new());
+
+    let writer = {
+        let (clock, permits, sent_at, sent_total, writer_done, args) = (
+            clock.clone(),
+            permits.clone(),
+            sent_at.clone(),
+            sent_total.clone(),
+            writer_done.clone(),
+            args.clone(),
+        );
+        tokio::spawn(async move {
+            let mut id: u64 = 0;
+            let result: Result<()> = async {
+                'outer: loop {
+                    let permit = permits.acquire().await?;
+                    permit.forget();
+                    let mut batch = 1;
+                    while let Ok(p) = permits.try_acquire() {
+                        p.forget();
+                        batch += 1;
+                    }
+                    for _ in 0..batch {
+                        let now = Instant::now();
+                        if now >= clock.end || id >= args.max_requests {
+                            break 'outer;
+                        }
+                        let frame = format!(
+                            r#"{{"body":{{"tag":"ActionRequest","val":{{"id":["$BigInt","{id}"],"name":"{}","args":[1]}}}}}}"#,
+                            args.action
+                        );
+                        sent_at.lock().unwrap().insert(id, now);
+                        sink.feed(Message::text(frame)).await?;
+                        id += 1;
+                        sent_total.store(id, Ordering::Release);
+                    }
+                    sink.flush().await?;
+                }
+                sink.flush().await?;
+                Ok(())
+            }
+            .await;
+            writer_done.notify_one();
+            (sink, result)
+        })
+    };
+
+    let mut hist = new_histogram();
+    let mut tally = Tally::default();
+    let mut received: u64 = 0;
+    let mut writer_finished = false;
+    let hard_stop = clock.end + Duration::from_secs(10);
+    loop {
+        if writer_finished && received >= sent_total.load(Ordering::Acquire) {
+            break;
+        }
+        let next = tokio::select! {
+            m = stream.next() => m,
+            _ = writer_done.notified(), if !writer_finished => { writer_finished = true; continue; }
+            _ = tokio::time::sleep_until(hard_stop.into()) => {
+                tally.first_error.get_or_insert_with(|| "responses missing at the hard stop".into());
+                break;
+            }
+        };
+        let message = match next {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                tally
+                    .first_error
+                    .get_or_insert_with(|| format!("socket error: {e}"));
+                break;
+            }
+            None => {
+                tally
+                    .first_error
+                    .get_or_insert_with(|| "socket closed".into());
+                break;
+            }
+        };
+        let text = match &message {
+            Message::Text(t) => t.as_str(),
+            Message::Close(frame) => {
+                tally
+                    .first_error
+                    .get_or_insert_with(|| format!("socket closed by server: {frame:?}"));
+                break;
+            }
+            _ => continue,
+        };
+        let (id, ok) = if text.contains(r#""tag":"ActionResponse""#) {
+            (find_big_int(text, r#""id":"#), true)
+        } else if text.contains(r#""tag":"Error""#) {
+            tally.first_error.get_or_insert_with(|| text.to_string());
+            (find_big_int(text, r#""actionId":"#), false)
+        } else {
+            continue; // events
+        };
+        let Some(id) = id else {
+            tally
+                .first_error
+                .get_or_insert_with(|| format!("response without an id: {text}"));
+            continue;
+        };
+        let Some(started) = sent_at.lock().unwrap().remove(&id) else {
+            continue;
+        };
+        let done = Instant::now();
+        received += 1;
+        permits.add_permits(1);
+        if started >= clock.measure_start {
+            if ok {
+                tally.requests += 1;
+                let _ = hist.record((done - started).as_nanos() as u64);
+            } else {
+                tally.errors += 1;
+            }
+            tally.last_done = Some(done);
+        }
+    }
+    permits.close();
+    if let Ok((mut sink, result)) = writer.await {
+        if let Err(e) = result {
+            tally
+                .first_error
+                .get_or_insert_with(|| format!("writer: {e:#}"));
+        }
+        let _ = sink.send(Message::Close(None)).await;
+    }
+    let mut args = args.clone();
+    args.concurrency = 1;
+    report(&args, "ws", &clock, &hist, &tally);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- fsync
+
+fn fsync_bench(args: &Args) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+
+    std::fs::create_dir_all(&args.dir)?;
+    let block = vec![0x5au8; 4096];
+    let budget = Duration::from_secs_f64(args.duration.max(0.1));
+    let max_ops = args.max_requests.min(1_000_000);
+    let mut results = serde_json::Map::new();
+    for variant in ["overwrite", "append"] {
+        let path = args
+            .dir
+            .join(format!("rivetkit-fsync-bench-{}.tmp", std::process::id()));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        if variant == "overwrite" {
+            for _ in 0..1024 {
+                file.write_all(&block)?;
+            }
+            file.sync_all()?;
+        }
+        let mut hist = new_histogram();
+        let started = Instant::now();
+        let mut ops = 0u64;
+        while started.elapsed() < budget && ops < max_ops {
+            let t = Instant::now();
+            if variant == "overwrite" {
+                file.write_at(&block, (ops % 1024) * 4096)?;
+            } else {
+                file.write_all(&block)?;
+            }
+            file.sync_data()?;
+            let _ = hist.record(t.elapsed().as_nanos() as u64);
+            ops += 1;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        drop(file);
+        let _ = std::fs::remove_file(&path);
+        let ms = |ns: u64| round3(ns as f64 / 1e6);
+        results.insert(
+            variant.into(),
+            json!({"ops": ops, "ops_per_s": (ops as f64 / elapsed).round(),
+                   "p50_ms": ms(hist.value_at_quantile(0.5)), "p99_ms": ms(hist.value_at_quantile(0.99)),
+                   "max_ms": ms(hist.max())}),
+        );
+    }
+    println!(
+        "{}",
+        json!({"label": args.label, "mode": "fsync", "dir": args.dir, "results": results})
+    );
+    Ok(())
+}
