@@ -1,0 +1,230 @@
+//! The runtime's promises, checked through its public API over a real SQLite store:
+//! actions interleave at await points, nothing leaves before the state it depends on is durable,
+//! and racing creators of one key get one actor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use rivetkit_protocol::Value;
+use rivetkit_runtime::{actor, Outgoing, Registry, Runtime};
+use rivetkit_storage::{ActorRecord, Inserted, SqliteStore, Store, StoreResult};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::{Notify, Semaphore};
+
+#[derive(Serialize, Deserialize, Default)]
+struct Count {
+    count: i64,
+}
+
+/// A store whose state saves wait for a permit, so a test can hold durability back.
+struct GatedStore {
+    inner: SqliteStore,
+    saves: Arc<Semaphore>,
+}
+
+impl Store for GatedStore {
+    fn insert_actor(&self, record: ActorRecord) -> BoxFuture<'_, StoreResult<Inserted>> {
+        self.inner.insert_actor(record)
+    }
+    fn actor_by_id<'a>(
+        &'a self,
+        actor_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>> {
+        self.inner.actor_by_id(actor_id)
+    }
+    fn actor_by_key<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>> {
+        self.inner.actor_by_key(namespace, name, key)
+    }
+    fn actors_by_name<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, StoreResult<Vec<ActorRecord>>> {
+        self.inner.actors_by_name(namespace, name, limit)
+    }
+    fn load_state<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>> {
+        self.inner.load_state(actor_id)
+    }
+    fn save_state(&self, actor_id: String, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            self.saves.acquire().await.unwrap().forget();
+            self.inner.save_state(actor_id, state).await
+        })
+    }
+}
+
+fn counter_registry() -> Registry {
+    let counter = actor::<Count>("counter")
+        .vars(Notify::new)
+        .action("increment", |c, (x,): (i64,)| async move {
+            let count = c.update(|s| {
+                s.count += x;
+                s.count
+            });
+            c.broadcast("count", (count,));
+            Ok(count)
+        })
+        .action("waitForRelease", |c, ()| async move {
+            c.vars().notified().await;
+            Ok("released")
+        })
+        .action("release", |c, ()| async move {
+            c.vars().notify_waiters();
+            Ok(())
+        });
+    Registry::new().register(counter)
+}
+
+async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .expect("finished in time")
+}
+
+#[tokio::test]
+async fn an_awaiting_action_does_not_block_the_next_one_on_the_same_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(
+        counter_registry(),
+        Arc::new(SqliteStore::open(dir.path()).unwrap()),
+    );
+    let (record, _) = runtime
+        .get_or_create("default", "counter", "a", None)
+        .await
+        .unwrap();
+    let instance = runtime.instance(&record.actor_id).await.unwrap();
+    let mut conn = instance.connect(Value::Null).await.unwrap();
+
+    conn.spawn_action(0, "waitForRelease".into(), vec![]);
+    // Give the first action time to park on its await point before the second one runs.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    conn.spawn_action(1, "release".into(), vec![]);
+
+    let mut answered = Vec::new();
+    while answered.len() < 2 {
+        match within(conn.next_outgoing()).await.unwrap() {
+            Outgoing::ActionResponse { id, result } => answered.push((id, result.unwrap())),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    answered.sort_by_key(|(id, _)| *id);
+    assert_eq!(answered, vec![(0, json!("released")), (1, Value::Null)]);
+}
+
+#[tokio::test]
+async fn responses_and_events_wait_until_the_change_is_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let saves = Arc::new(Semaphore::new(0));
+    let store = GatedStore {
+        inner: SqliteStore::open(dir.path()).unwrap(),
+        saves: saves.clone(),
+    };
+    let runtime = Runtime::new(counter_registry(), Arc::new(store));
+    let (record, _) = runtime
+        .get_or_create("default", "counter", "gated", None)
+        .await
+        .unwrap();
+    let starting = tokio::spawn({
+        let runtime = runtime.clone();
+        let id = record.actor_id.clone();
+        async move { runtime.instance(&id).await.map(|_| ()) }
+    });
+    saves.add_permits(1); // the initial state of a new actor
+    within(starting).await.unwrap().unwrap();
+
+    let instance = runtime.instance(&record.actor_id).await.unwrap();
+    let mut conn = instance.clone().connect(Value::Null).await.unwrap();
+    conn.set_subscription("count", true);
+    conn.spawn_action(0, "increment".into(), vec![json!(2)]);
+
+    // The save is held back: neither the event nor the response may come out.
+    let early = tokio::time::timeout(Duration::from_millis(200), conn.next_outgoing()).await;
+    assert!(
+        early.is_err(),
+        "something left before the change was durable: {early:?}"
+    );
+
+    saves.add_permits(1);
+    let mut got_event = false;
+    let mut got_response = false;
+    while !(got_event && got_response) {
+        match within(conn.next_outgoing()).await.unwrap() {
+            Outgoing::Event(event) => {
+                assert_eq!(
+                    (event.name.as_str(), &event.args),
+                    ("count", &vec![json!(2)])
+                );
+                got_event = true;
+            }
+            Outgoing::ActionResponse { id: 0, result } => {
+                assert_eq!(result.unwrap(), json!(2));
+                got_response = true;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    // What was acknowledged is what a fresh runtime on the same database loads.
+    drop((conn, instance, runtime));
+    let reopened = Runtime::new(
+        counter_registry(),
+        Arc::new(SqliteStore::open(dir.path()).unwrap()),
+    );
+    let instance = reopened.instance(&record.actor_id).await.unwrap();
+    let count = instance
+        .call_action(None, "increment".into(), vec![json!(0)])
+        .await
+        .unwrap();
+    assert_eq!(count, json!(2));
+}
+
+#[tokio::test]
+async fn racing_creators_of_one_key_get_one_actor() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(
+        counter_registry(),
+        Arc::new(SqliteStore::open(dir.path()).unwrap()),
+    );
+    let racers = (0..16).map(|_| {
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            runtime
+                .get_or_create("default", "counter", "same", None)
+                .await
+                .unwrap()
+        })
+    });
+    let results = futures::future::join_all(racers).await;
+    let ids: std::collections::HashSet<String> = results
+        .iter()
+        .map(|result| result.as_ref().unwrap().0.actor_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(
+        results
+            .iter()
+            .filter(|result| result.as_ref().unwrap().1)
+            .count(),
+        1,
+        "exactly one creator"
+    );
+
+    let error = runtime
+        .create("default", "counter", "same", None)
+        .await
+        .unwrap_err();
+    assert_eq!((error.group(), error.code()), ("actor", "duplicate_key"));
+    let error = runtime
+        .get_or_create("default", "nobody", "k", None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "not_found");
+}
