@@ -1,0 +1,35 @@
+//! `conformance-server`: hosts every fixture actor of the official driver test suite.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use rivetkit::ServerConfig;
+
+#[derive(Parser)]
+#[command(about = "Serves the fixture actors of the official RivetKit driver test suite")]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 6420)]
+    port: u16,
+    /// Where actor state is kept (created if missing).
+    #[arg(long, default_value = "rivetkit-data")]
+    data_dir: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let config = ServerConfig {
+        host: args.host,
+        port: args.port,
+        data_dir: args.data_dir,
+        ..ServerConfig::default()
+    };
+    rivetkit::serve(conformance::registry(), config).await
+}
