@@ -299,6 +299,13 @@ export function isActorError(combo, err, code, group) {
 	);
 }
 
+/** Like isActorError, but also accepts the client's own error classes (e.g. the
+ * ActorNotFound the client throws itself after an empty lookup), which are not
+ * instances of the exported ActorError. */
+export function isErrorWithCode(err, code, group) {
+	return err instanceof Error && err.code === code && (group === undefined || err.group === group);
+}
+
 export function describeErr(err) {
 	if (!err) return String(err);
 	return `${err.constructor?.name}(group=${err.group}, code=${err.code}, message=${JSON.stringify(err.message)}, metadata=${JSON.stringify(err.metadata)})`;
