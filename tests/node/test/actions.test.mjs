@@ -81,8 +81,16 @@ for (const combo of combos()) {
 			assert.deepEqual(await within(handle.getHistory(), "getHistory"), texts);
 			const counter = c.counter.getOrCreate([uid("num")]);
 			assert.equal(await within(counter.increment(-5), "increment(-5)"), -5);
-			assert.equal(await within(counter.increment(2.5), "increment(2.5)"), -2.5);
-			assert.equal(await within(counter.increment(1e6), "increment(1e6)"), 999997.5);
+			assert.equal(await within(counter.increment(1e6), "increment(1e6)"), 999995);
+			assert.equal(await within(counter.increment(2 ** 32), "increment(2**32)"), 2 ** 32 + 999995);
+		});
+
+		test(`[${combo.tag}] counter follows JS number semantics for non-integer x`, opts, async () => {
+			// registry.ts declares increment(c, x: number): a JS number may be fractional.
+			const c = client();
+			const counter = c.counter.getOrCreate([uid("float")]);
+			assert.equal(await within(counter.increment(2.5), "increment(2.5)"), 2.5);
+			assert.equal(await within(counter.increment(0.25), "increment(0.25)"), 2.75);
 		});
 
 		test(`[${combo.tag}] unknown action rejects with an ActorError (action/not_found)`, opts, async () => {
