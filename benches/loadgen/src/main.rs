@@ -95,6 +95,9 @@ struct Args {
     /// Directory for `fsync` (same file system as the server's data dir).
     #[arg(long, default_value = ".")]
     dir: std::path::PathBuf,
+    /// Also report the CPU (cores busy) of this process id — the server — over the measured window.
+    #[arg(long)]
+    server_pid: Option<u32>,
     /// Free-form label copied into the JSON output.
     #[arg(long, default_value = "")]
     label: String,
@@ -271,6 +274,39 @@ async fn setup(args: &Args, target: &Target) -> Result<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------- CPU accounting
+
+/// User + system CPU seconds of a process (all its threads), from `/proc/{pid}/stat`.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15 (1-based).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// Samples the CPU of the load generator and of `--server-pid` over the measured window.
+fn spawn_cpu_sampler(args: &Args, clock: &Clock) -> tokio::task::JoinHandle<Value> {
+    let server = args.server_pid.map(|p| p.to_string());
+    let (start, end) = (clock.measure_start, clock.end);
+    tokio::spawn(async move {
+        tokio::time::sleep_until(start.into()).await;
+        let t0 = Instant::now();
+        let c0 = cpu_seconds("self");
+        let s0 = server.as_deref().and_then(cpu_seconds);
+        tokio::time::sleep_until(end.into()).await;
+        let dt = t0.elapsed().as_secs_f64().max(1e-9);
+        let c1 = cpu_seconds("self");
+        let s1 = server.as_deref().and_then(cpu_seconds);
+        let cores = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => json!(round3((b - a) / dt)),
+            _ => Value::Null,
+        };
+        json!({"client_cores": cores(c0, c1), "server_cores": cores(s0, s1)})
+    })
+}
+
 // ---------------------------------------------------------------- results
 
 fn new_histogram() -> Histogram<u64> {
@@ -306,7 +342,7 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn report(args: &Args, mode: &str, clock: &Clock, hist: &Histogram<u64>, tally: &Tally) {
+fn report(args: &Args, mode: &str, clock: &Clock, hist: &Histogram<u64>, tally: &Tally, cpu: Value) {
     let elapsed = tally
         .last_done
         .map(|t| {
@@ -335,6 +371,11 @@ fn report(args: &Args, mode: &str, clock: &Clock, hist: &Histogram<u64>, tally: 
         "p999_ms": ms(hist.value_at_quantile(0.999)),
         "max_ms": ms(hist.max()),
     });
+    if let Value::Object(cpu) = cpu {
+        for (k, v) in cpu {
+            out[k] = v;
+        }
+    }
     if let Some(error) = &tally.first_error {
         out["first_error"] = json!(error);
     }
@@ -357,6 +398,7 @@ async fn http_load(args: &Args, target: &Target) -> Result<()> {
         conns.push(Conn::open(target).await?);
     }
     let clock = Arc::new(Clock::new(args));
+    let cpu = spawn_cpu_sampler(args, &clock);
     let issued = Arc::new(AtomicU64::new(0));
     let body = Bytes::from_static(br#"{"args":[1]}"#);
     let mut tasks = Vec::with_capacity(concurrency);
@@ -446,7 +488,8 @@ async fn http_load(args: &Args, target: &Target) -> Result<()> {
     } else {
         "http-get"
     };
-    report(args, mode, &clock, &hist, &tally);
+    let cpu = cpu.await.unwrap_or(Value::Null);
+    report(args, mode, &clock, &hist, &tally, cpu);
     Ok(())
 }
 
@@ -486,6 +529,7 @@ async fn ws_load(args: &Args, target: &Target) -> Result<()> {
 
     let window = args.window.max(1);
     let clock = Arc::new(Clock::new(args));
+    let cpu = spawn_cpu_sampler(args, &clock);
     let permits = Arc::new(Semaphore::new(window));
     let sent_at: Arc<Mutex<HashMap<u64, Instant>>> =
         Arc::new(Mutex::new(HashMap::with_capacity(window * 2)));
@@ -620,7 +664,8 @@ async fn ws_load(args: &Args, target: &Target) -> Result<()> {
     }
     let mut args = args.clone();
     args.concurrency = 1;
-    report(&args, "ws", &clock, &hist, &tally);
+    let cpu = cpu.await.unwrap_or(Value::Null);
+    report(&args, "ws", &clock, &hist, &tally, cpu);
     Ok(())
 }
 
