@@ -104,7 +104,7 @@ async function spawnOnce() {
 		["--host", "127.0.0.1", "--port", String(port), "--data-dir", path.join(dataDir, "data")],
 		{
 			stdio: ["ignore", logFd, logFd],
-			env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? SERVER_LOG, RUST_BACKTRACE: "1" },
+			env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? SERVER_LOG, RUST_BACKTRACE: "1", NO_COLOR: "1" },
 		},
 	);
 	fs.closeSync(logFd);
