@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use rivetkit_protocol::{Encoding, Frame, ToClient, Value};
 use tokio::sync::mpsc;
 
+use crate::activity::ActivityGuard;
 use crate::instance::ActorInstance;
 use crate::ActorError;
 
@@ -63,9 +64,23 @@ pub enum Outgoing {
 
 /// The actor-side record of one connection.
 pub(crate) struct ConnEntry {
-    pub(crate) sender: mpsc::UnboundedSender<Outgoing>,
+    /// Where its messages go; `None` for the short-lived connection of a stateless call.
+    pub(crate) sender: Option<mpsc::UnboundedSender<Outgoing>>,
     pub(crate) subscriptions: HashSet<String>,
     pub(crate) params: Value,
+    /// Made by `create_conn_state` (`Null` without it).
+    pub(crate) state: Value,
+    /// Keeps the actor awake while a long-lived connection is open.
+    pub(crate) _open: Option<ActivityGuard>,
+}
+
+impl ConnEntry {
+    pub(crate) fn send(&self, item: Outgoing) {
+        if let Some(sender) = &self.sender {
+            // A closed receiver means the socket is going away; its disconnect is on its way.
+            let _ = sender.send(item);
+        }
+    }
 }
 
 /// A client's live connection to an actor. Dropping it disconnects.
@@ -112,6 +127,6 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        self.actor.disconnect(&self.id);
+        self.actor.clone().disconnect(self.id.clone());
     }
 }

@@ -1,5 +1,5 @@
-//! [`Ctx`]: what actor code holds while it runs — the actor's state, identity, vars, and the way
-//! to talk to its clients.
+//! [`Ctx`]: what actor code holds while it runs — the actor's state, identity, vars,
+//! connections, timers and KV, and the way to talk to its clients.
 //!
 //! State is reached only through closures ([`Ctx::state`], [`Ctx::update`]). A closure cannot
 //! `.await`, so a borrow of the state can never be held across an await point: actions may
@@ -7,18 +7,24 @@
 //! places at once.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rivetkit_protocol::{value, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::activity::Stop;
 use crate::instance::ActorCell;
-use crate::{args, ActorResult};
+use crate::kv::Kv;
+use crate::raw::RequestInfo;
+use crate::runtime::Runtime;
+use crate::{args, ActorError, ActorResult};
 
-/// The context handed to every action and handler. Cheap to clone; may be moved into tasks.
+/// The context handed to every action and hook. Cheap to clone; may be moved into tasks.
 pub struct Ctx<S, V = ()> {
     pub(crate) cell: Arc<ActorCell<S, V>>,
     pub(crate) conn_id: Option<Arc<str>>,
+    pub(crate) request: Option<Arc<RequestInfo>>,
 }
 
 impl<S, V> Clone for Ctx<S, V> {
@@ -26,8 +32,25 @@ impl<S, V> Clone for Ctx<S, V> {
         Self {
             cell: self.cell.clone(),
             conn_id: self.conn_id.clone(),
+            request: self.request.clone(),
         }
     }
+}
+
+/// One of the actor's connections, as [`Ctx::conns`] lists them.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub id: String,
+    pub params: Value,
+    /// The connection's state (`Null` when the actor has no `create_conn_state`).
+    pub state: Value,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
 impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
@@ -42,6 +65,13 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
         self.cell.update_state(change)
     }
 
+    /// Waits until every state change made so far is durable. Actions and `on_request` do this
+    /// by themselves before answering; call it where actor code answers by other means, such as
+    /// a raw WebSocket.
+    pub async fn save(&self) -> ActorResult<()> {
+        self.cell.save().await
+    }
+
     /// Sends an event to every connection subscribed to `name`. `args` is a tuple: `()` for no
     /// argument, `(x,)` for one, `(x, y)` for two.
     pub fn broadcast<A: Serialize>(&self, name: &str, args: A) {
@@ -53,11 +83,10 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
         }
     }
 
-    /// Sends an event to one connection only (if it is still open).
-    pub fn send_to<A: Serialize>(&self, conn_id: &str, name: &str, args: A) -> ActorResult<()> {
+    /// Sends an event to one connection only; `false` if it is not connected.
+    pub fn send_to<A: Serialize>(&self, conn_id: &str, name: &str, args: A) -> ActorResult<bool> {
         let args = args::to_arg_list(&args)?;
-        self.cell.send_to(conn_id, name.to_owned(), args);
-        Ok(())
+        Ok(self.cell.send_to(conn_id, name.to_owned(), args))
     }
 
     pub fn actor_id(&self) -> &str {
@@ -86,39 +115,131 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
         &self.cell.vars
     }
 
-    /// The id of the connection this call came over; `None` for stateless HTTP calls.
+    /// The connection this call came over (a stateless call has a short-lived one too); `None`
+    /// in lifecycle hooks and alarms.
     pub fn conn_id(&self) -> Option<&str> {
         self.conn_id.as_deref()
     }
 
-    /// The params of the connection this call came over (`None` for stateless calls or when
-    /// the client sent none).
+    /// The HTTP request behind this connection, in `on_before_connect`, `create_conn_state`,
+    /// `on_connect` and raw handlers.
+    pub fn request(&self) -> Option<&RequestInfo> {
+        self.request.as_deref()
+    }
+
+    fn own_conn(&self) -> ActorResult<&str> {
+        self.conn_id()
+            .ok_or_else(|| ActorError::internal("this call has no connection"))
+    }
+
+    /// The params of the caller's connection (`None` when it sent none).
     pub fn conn_params<T: DeserializeOwned>(&self) -> ActorResult<Option<T>> {
-        match self
-            .conn_id
-            .as_deref()
-            .and_then(|id| self.cell.conn_params(id))
-        {
+        let params = self
+            .cell
+            .with_conn(self.own_conn()?, |entry| entry.params.clone());
+        match params {
             None | Some(Value::Null) => Ok(None),
             Some(params) => Ok(Some(value::to_typed(params)?)),
         }
     }
 
-    /// Waits until every state change made so far is durable. Actions and `on_request` do this
-    /// by themselves before answering; call it where actor code answers by other means, such as
-    /// a raw WebSocket.
-    pub async fn save(&self) -> ActorResult<()> {
-        self.cell.save().await
+    /// The caller's connection state (see `Actor::create_conn_state`).
+    pub fn conn_state<T: DeserializeOwned>(&self) -> ActorResult<T> {
+        let state = self
+            .cell
+            .with_conn(self.own_conn()?, |entry| entry.state.clone())
+            .ok_or_else(|| ActorError::internal("the connection is gone"))?;
+        Ok(value::to_typed(state)?)
     }
 
-    /// Ends one connection (a normal close, code 1000, with `reason`); the client reconnects
-    /// only if it chooses to.
+    /// Changes the caller's connection state. Connection state lives as long as the connection
+    /// and is not persisted.
+    pub fn update_conn_state<T, R>(&self, change: impl FnOnce(&mut T) -> R) -> ActorResult<R>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let mut state: T = self.conn_state()?;
+        let result = change(&mut state);
+        let state = value::from_typed(&state)?;
+        self.cell
+            .with_conn(self.own_conn()?, |entry| entry.state = state);
+        Ok(result)
+    }
+
+    /// Every open connection, including short-lived ones of stateless calls in progress.
+    pub fn conns(&self) -> Vec<ConnInfo> {
+        self.cell.each_conn(|id, entry| ConnInfo {
+            id: id.to_owned(),
+            params: entry.params.clone(),
+            state: entry.state.clone(),
+        })
+    }
+
+    /// Ends one connection (a normal close, code 1000, with `reason`).
     pub fn disconnect(&self, conn_id: &str, reason: &str) {
         self.cell.close_conn(conn_id, reason.to_owned());
     }
 
-    /// Ids of the actor's open connections.
-    pub fn conns(&self) -> Vec<String> {
-        self.cell.conn_ids()
+    /// Puts the actor to sleep once the work in flight (this call included) is done. Its state
+    /// is saved; the next request wakes it.
+    pub fn sleep(&self) {
+        self.cell.request_stop(Stop::Sleep);
+    }
+
+    /// Destroys the actor once the work in flight (this call included) is done: `on_destroy`
+    /// runs, then its state, KV and alarms are deleted and its key is free again.
+    pub fn destroy(&self) {
+        self.cell.request_stop(Stop::Destroy);
+    }
+
+    fn runtime(&self) -> ActorResult<Arc<Runtime>> {
+        self.cell
+            .runtime
+            .upgrade()
+            .ok_or_else(|| ActorError::internal("the runtime has shut down"))
+    }
+
+    /// Calls `action` with `args` (a tuple) on this actor after `delay`. Durable: it fires even
+    /// after a restart, and wakes the actor if it sleeps.
+    pub async fn schedule_after<A: Serialize>(
+        &self,
+        delay: Duration,
+        action: &str,
+        args: A,
+    ) -> ActorResult<()> {
+        let at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        self.schedule_at(at, action, args).await
+    }
+
+    /// Calls `action` with `args` (a tuple) on this actor at `timestamp_ms` (ms since the epoch).
+    pub async fn schedule_at<A: Serialize>(
+        &self,
+        timestamp_ms: i64,
+        action: &str,
+        args: A,
+    ) -> ActorResult<()> {
+        let args = args::to_arg_list(&args)?;
+        self.runtime()?
+            .schedule(self.actor_id(), timestamp_ms, action, &args)
+            .await
+    }
+
+    /// The actor's own key-value store.
+    pub fn kv(&self) -> Kv<'_> {
+        Kv::new(self.cell.store.as_ref(), &self.cell.meta.actor_id)
+    }
+
+    /// Calls an action on another actor of this server (created if needed), as a stateless
+    /// call without params.
+    pub async fn call_actor<A: Serialize, R: DeserializeOwned>(
+        &self,
+        name: &str,
+        key: &[String],
+        action: &str,
+        args: A,
+    ) -> ActorResult<R> {
+        let args = args::to_arg_list(&args)?;
+        let output = self.runtime()?.call(name, key, action, args).await?;
+        Ok(value::to_typed(output)?)
     }
 }

@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -41,18 +42,110 @@ pub(crate) type RequestFn<S, V> =
     Arc<dyn Fn(Ctx<S, V>, Request) -> BoxFuture<'static, ActorResult<Response>> + Send + Sync>;
 pub(crate) type WebSocketFn<S, V> =
     Arc<dyn Fn(Ctx<S, V>, RawWebSocket) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
+pub(crate) type HookFn<S, V> =
+    Arc<dyn Fn(Ctx<S, V>) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
+pub(crate) type ConnStateFn<S, V> =
+    Arc<dyn Fn(Ctx<S, V>, Value) -> BoxFuture<'static, ActorResult<Value>> + Send + Sync>;
+pub(crate) type InputHookFn<S, V> =
+    Arc<dyn Fn(Ctx<S, V>, Value) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
+pub(crate) type StateChangeFn<S, V> = Arc<dyn Fn(&Ctx<S, V>) + Send + Sync>;
 type CreateStateFn<S> = Arc<dyn Fn(Value) -> ActorResult<S> + Send + Sync>;
 type CreateVarsFn<V> = Arc<dyn Fn() -> V + Send + Sync>;
+
+/// How long an actor may idle before it sleeps, unless configured otherwise.
+pub const DEFAULT_SLEEP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an action may run before its caller gets `action/timed_out`.
+pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Tunables of one actor definition.
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    pub(crate) sleep_timeout: Duration,
+    pub(crate) no_sleep: bool,
+    pub(crate) action_timeout: Duration,
+}
+
+/// Everything an actor runs besides its state initializer: actions and hooks.
+pub(crate) struct Handlers<S, V> {
+    pub(crate) actions: HashMap<String, ActionFn<S, V>>,
+    pub(crate) on_create: Option<InputHookFn<S, V>>,
+    pub(crate) on_wake: Option<HookFn<S, V>>,
+    pub(crate) on_sleep: Option<HookFn<S, V>>,
+    pub(crate) on_destroy: Option<HookFn<S, V>>,
+    pub(crate) on_state_change: Option<StateChangeFn<S, V>>,
+    pub(crate) on_before_connect: Option<ConnectFn<S, V>>,
+    pub(crate) create_conn_state: Option<ConnStateFn<S, V>>,
+    pub(crate) on_connect: Option<HookFn<S, V>>,
+    pub(crate) on_disconnect: Option<HookFn<S, V>>,
+    pub(crate) on_request: Option<RequestFn<S, V>>,
+    pub(crate) on_websocket: Option<WebSocketFn<S, V>>,
+}
+
+impl<S, V> Default for Handlers<S, V> {
+    fn default() -> Self {
+        Self {
+            actions: HashMap::new(),
+            on_create: None,
+            on_wake: None,
+            on_sleep: None,
+            on_destroy: None,
+            on_state_change: None,
+            on_before_connect: None,
+            create_conn_state: None,
+            on_connect: None,
+            on_disconnect: None,
+            on_request: None,
+            on_websocket: None,
+        }
+    }
+}
+
+impl<S, V> Handlers<S, V> {
+    fn is_empty(&self) -> bool {
+        // Destructured so that a new handler cannot be forgotten here.
+        let Self {
+            actions,
+            on_create,
+            on_wake,
+            on_sleep,
+            on_destroy,
+            on_state_change,
+            on_before_connect,
+            create_conn_state,
+            on_connect,
+            on_disconnect,
+            on_request,
+            on_websocket,
+        } = self;
+        actions.is_empty()
+            && [on_wake, on_sleep, on_destroy, on_connect, on_disconnect]
+                .iter()
+                .all(|h| h.is_none())
+            && on_create.is_none()
+            && on_state_change.is_none()
+            && on_before_connect.is_none()
+            && create_conn_state.is_none()
+            && on_request.is_none()
+            && on_websocket.is_none()
+    }
+}
 
 /// An actor definition with state `S` and per-instance, never-persisted vars `V`.
 pub struct Actor<S, V = ()> {
     pub(crate) name: String,
     pub(crate) create_state: CreateStateFn<S>,
     pub(crate) create_vars: CreateVarsFn<V>,
-    pub(crate) actions: HashMap<String, ActionFn<S, V>>,
-    pub(crate) on_before_connect: Option<ConnectFn<S, V>>,
-    pub(crate) on_request: Option<RequestFn<S, V>>,
-    pub(crate) on_websocket: Option<WebSocketFn<S, V>>,
+    pub(crate) options: Options,
+    pub(crate) handlers: Handlers<S, V>,
+}
+
+/// Wraps a hook closure into the boxed form the runtime stores.
+fn hook<S, V, F, Fut>(handler: F) -> HookFn<S, V>
+where
+    F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ActorResult<()>> + Send + 'static,
+{
+    Arc::new(move |ctx| handler(ctx).boxed())
 }
 
 /// Starts a definition whose initial state is `S::default()`.
@@ -80,10 +173,12 @@ impl<S: State> Actor<S> {
                 Ok(create_state(input))
             }),
             create_vars: Arc::new(|| ()),
-            actions: HashMap::new(),
-            on_before_connect: None,
-            on_request: None,
-            on_websocket: None,
+            options: Options {
+                sleep_timeout: DEFAULT_SLEEP_TIMEOUT,
+                no_sleep: false,
+                action_timeout: DEFAULT_ACTION_TIMEOUT,
+            },
+            handlers: Handlers::default(),
         }
     }
 
@@ -95,10 +190,7 @@ impl<S: State> Actor<S> {
         F: Fn() -> V + Send + Sync + 'static,
     {
         assert!(
-            self.actions.is_empty()
-                && self.on_before_connect.is_none()
-                && self.on_request.is_none()
-                && self.on_websocket.is_none(),
+            self.handlers.is_empty(),
             "actor {:?}: call vars() before adding actions and handlers",
             self.name
         );
@@ -106,10 +198,8 @@ impl<S: State> Actor<S> {
             name: self.name,
             create_state: self.create_state,
             create_vars: Arc::new(create_vars),
-            actions: HashMap::new(),
-            on_before_connect: None,
-            on_request: None,
-            on_websocket: None,
+            options: self.options,
+            handlers: Handlers::default(),
         }
     }
 }
@@ -136,7 +226,7 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
             }
             Err(error) => futures::future::ready(Err(error)).boxed(),
         });
-        self.actions.insert(name.into(), erased);
+        self.handlers.actions.insert(name.into(), erased);
         self
     }
 
@@ -148,17 +238,18 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, P) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.on_before_connect = Some(Arc::new(move |ctx, params| {
-            match value::to_typed::<P>(params) {
-                Ok(params) => handler(ctx, params).boxed(),
-                Err(error) => futures::future::ready(Err(ActorError::public(
-                    "params",
-                    "invalid",
-                    error.to_string(),
-                )))
-                .boxed(),
-            }
-        }));
+        self.handlers.on_before_connect =
+            Some(Arc::new(move |ctx, params| {
+                match value::to_typed::<P>(params) {
+                    Ok(params) => handler(ctx, params).boxed(),
+                    Err(error) => futures::future::ready(Err(ActorError::public(
+                        "params",
+                        "invalid",
+                        error.to_string(),
+                    )))
+                    .boxed(),
+                }
+            }));
         self
     }
 
@@ -168,7 +259,8 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<Response>> + Send + 'static,
     {
-        self.on_request = Some(Arc::new(move |ctx, request| handler(ctx, request).boxed()));
+        self.handlers.on_request =
+            Some(Arc::new(move |ctx, request| handler(ctx, request).boxed()));
         self
     }
 
@@ -179,7 +271,138 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, RawWebSocket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.on_websocket = Some(Arc::new(move |ctx, socket| handler(ctx, socket).boxed()));
+        self.handlers.on_websocket =
+            Some(Arc::new(move |ctx, socket| handler(ctx, socket).boxed()));
+        self
+    }
+
+    /// Idle time after which the actor sleeps (default 30 s).
+    pub fn sleep_timeout(mut self, timeout: Duration) -> Self {
+        self.options.sleep_timeout = timeout;
+        self
+    }
+
+    /// Never sleep when idle (an explicit `c.sleep()` still does).
+    pub fn no_sleep(mut self) -> Self {
+        self.options.no_sleep = true;
+        self
+    }
+
+    /// How long an action may run before its caller gets `action/timed_out` (default 60 s).
+    pub fn action_timeout(mut self, timeout: Duration) -> Self {
+        self.options.action_timeout = timeout;
+        self
+    }
+
+    /// Runs once, when the actor is first created, with its create input (after the initial
+    /// state is made, before `on_wake`).
+    pub fn on_create<I, F, Fut>(mut self, handler: F) -> Self
+    where
+        I: DeserializeOwned,
+        F: Fn(Ctx<S, V>, Option<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ActorResult<()>> + Send + 'static,
+    {
+        self.handlers.on_create = Some(Arc::new(move |ctx, input| {
+            let input = match input {
+                Value::Null => Ok(None),
+                given => value::to_typed::<I>(given).map(Some),
+            };
+            match input {
+                Ok(input) => handler(ctx, input).boxed(),
+                Err(error) => futures::future::ready(Err(ActorError::public(
+                    "actor",
+                    "invalid_input",
+                    error.to_string(),
+                )))
+                .boxed(),
+            }
+        }));
+        self
+    }
+
+    /// Runs every time an instance starts: on creation and on every wake from sleep.
+    pub fn on_wake<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ActorResult<()>> + Send + 'static,
+    {
+        self.handlers.on_wake = Some(hook(handler));
+        self
+    }
+
+    /// Runs before the instance sleeps; its state changes are saved.
+    pub fn on_sleep<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ActorResult<()>> + Send + 'static,
+    {
+        self.handlers.on_sleep = Some(hook(handler));
+        self
+    }
+
+    /// Runs when the actor is destroyed (`c.destroy()`), before its data is deleted.
+    pub fn on_destroy<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ActorResult<()>> + Send + 'static,
+    {
+        self.handlers.on_destroy = Some(hook(handler));
+        self
+    }
+
+    /// Runs after every `c.update(...)`, once per change. It must not change the state itself.
+    pub fn on_state_change<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&Ctx<S, V>) + Send + Sync + 'static,
+    {
+        self.handlers.on_state_change = Some(Arc::new(handler));
+        self
+    }
+
+    /// Makes the state of each new connection from its params (after `on_before_connect`).
+    pub fn create_conn_state<P, C, F, Fut>(mut self, handler: F) -> Self
+    where
+        P: DeserializeOwned,
+        C: Serialize,
+        F: Fn(Ctx<S, V>, P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ActorResult<C>> + Send + 'static,
+    {
+        self.handlers.create_conn_state =
+            Some(Arc::new(move |ctx, params| {
+                match value::to_typed::<P>(params) {
+                    Ok(params) => {
+                        let create = handler(ctx, params);
+                        async move { Ok(value::from_typed(&create.await?)?) }.boxed()
+                    }
+                    Err(error) => futures::future::ready(Err(ActorError::public(
+                        "params",
+                        "invalid",
+                        error.to_string(),
+                    )))
+                    .boxed(),
+                }
+            }));
+        self
+    }
+
+    /// Runs when a connection (also the short-lived one of a stateless call) has been admitted;
+    /// `c.conn_id()` is that connection.
+    pub fn on_connect<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ActorResult<()>> + Send + 'static,
+    {
+        self.handlers.on_connect = Some(hook(handler));
+        self
+    }
+
+    /// Runs when a connection ends; `c.conn_id()` is that connection.
+    pub fn on_disconnect<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ActorResult<()>> + Send + 'static,
+    {
+        self.handlers.on_disconnect = Some(hook(handler));
         self
     }
 
@@ -189,5 +412,38 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
 
     pub(crate) fn new_vars(&self) -> V {
         (self.create_vars)()
+    }
+}
+
+/// Typed registration from a shared interface (see `rivetkit::interface!`): the wire name, the
+/// argument tuple and the result type all come from the declaration, so the server and the
+/// typed clients cannot disagree about them.
+impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
+    /// Adds the interface action `A`: `.handle(Increment, |c, (x,)| async move { ... })`.
+    ///
+    /// # Panics
+    /// If `A` is declared for an actor of another name (a wiring bug caught at startup).
+    pub fn handle<A, F, Fut>(self, _action: A, handler: F) -> Self
+    where
+        A: rivetkit_interface::Action,
+        A::Args: Args,
+        F: Fn(Ctx<S, V>, A::Args) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ActorResult<A::Output>> + Send + 'static,
+    {
+        let declared_for = <A::Actor as rivetkit_interface::ActorInterface>::NAME;
+        assert_eq!(
+            declared_for,
+            self.name(),
+            "action {:?} is declared for actor {declared_for:?}",
+            A::NAME
+        );
+        self.action(A::NAME, handler)
+    }
+}
+
+impl<S: State, V: Send + Sync + 'static> Ctx<S, V> {
+    /// Broadcasts the interface event `E` to its subscribers: `c.emit(CountChanged, (count,))`.
+    pub fn emit<E: rivetkit_interface::Event>(&self, _event: E, args: E::Args) {
+        self.broadcast(E::NAME, args)
     }
 }

@@ -1,5 +1,5 @@
-//! A running actor: its state in memory, the version of it that is durable, its connections and
-//! the events waiting for durability.
+//! A running actor: its state in memory, the version of it that is durable, its connections,
+//! the events waiting for durability, and its life from start to sleep or destruction.
 //!
 //! Durability rule: a change is saved before anything that depends on it leaves the server.
 //! Every `update` bumps the state's *version*; `durable` is the highest version saved. An action's
@@ -8,8 +8,14 @@
 //! never overtake each other nor the state they describe. One save per actor runs at a time and
 //! always writes the newest state, so concurrent actions on one actor share saves, and the store
 //! groups saves of many actors into one commit.
+//!
+//! Connections: every client is a connection while it talks to the actor — a WebSocket for as
+//! long as it is open, a stateless call or raw request for the duration of that call. Each runs
+//! `on_before_connect`, `create_conn_state` and `on_connect` when admitted and `on_disconnect`
+//! when it ends.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -21,10 +27,18 @@ use rivetkit_protocol::Value;
 use rivetkit_storage::Store;
 use tokio::sync::mpsc;
 
+use crate::activity::{Activity, ActivityGuard, Stop};
 use crate::conn::{ConnEntry, Connection, Outgoing, SharedEvent};
-use crate::definition::Actor;
-use crate::raw::{RawWebSocket, Request, Response};
+use crate::definition::{Actor, HookFn};
+use crate::raw::{RawWebSocket, Request, RequestInfo, Response, WsSender};
+use crate::runtime::Runtime;
 use crate::{ActorError, ActorResult, Ctx, State};
+
+/// How long `on_sleep`, `on_destroy` and connection hooks may run during a stop.
+const STOP_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Close code and reason sent to connections when their actor sleeps or is destroyed; clients
+/// reconnect (and so wake the actor) on their own.
+const CLOSE_STOPPING: (u16, &str) = (1000, "actor.stopping");
 
 /// Who an actor is; fixed for its lifetime.
 #[derive(Clone, Debug)]
@@ -40,7 +54,9 @@ pub struct ActorMeta {
 pub trait ActorInstance: Send + Sync + 'static {
     fn meta(&self) -> &ActorMeta;
 
-    /// Calls an action (`conn_id` = the connection it came over, if any). Resolves once the
+    fn activity(&self) -> &Arc<Activity>;
+
+    /// Calls an action as connection `conn_id` (or as nobody, for alarms). Resolves once the
     /// action is done and the state changes it made are durable.
     fn call_action(
         self: Arc<Self>,
@@ -49,30 +65,43 @@ pub trait ActorInstance: Send + Sync + 'static {
         args: Vec<Value>,
     ) -> BoxFuture<'static, ActorResult<Value>>;
 
-    /// Runs `on_before_connect` for a client that sent `params`; an error rejects it.
-    fn authorize(self: Arc<Self>, params: Value) -> BoxFuture<'static, ActorResult<()>>;
+    /// A stateless call: admits a short-lived connection with `params`, runs the action as it,
+    /// and ends the connection.
+    fn call_stateless(
+        self: Arc<Self>,
+        params: Value,
+        request: Option<RequestInfo>,
+        name: String,
+        args: Vec<Value>,
+    ) -> BoxFuture<'static, ActorResult<Value>>;
 
-    /// Admits a connection (after `authorize`) and registers it.
-    fn connect(self: Arc<Self>, params: Value) -> BoxFuture<'static, ActorResult<Connection>>;
+    /// Admits a WebSocket connection; it lasts until the returned [`Connection`] is dropped.
+    fn connect(
+        self: Arc<Self>,
+        params: Value,
+        request: Option<RequestInfo>,
+    ) -> BoxFuture<'static, ActorResult<Connection>>;
 
     fn set_subscription(&self, conn_id: &str, event_name: &str, subscribe: bool);
 
-    fn disconnect(&self, conn_id: &str);
+    /// Ends a connection: runs `on_disconnect`, then forgets it.
+    fn disconnect(self: Arc<Self>, conn_id: Arc<str>);
 
-    /// `None` when the actor has no `on_request` handler.
+    /// A raw HTTP request (`on_request`), as a short-lived connection with `params`.
     fn handle_request(
         self: Arc<Self>,
+        params: Value,
         request: Request,
-    ) -> Option<BoxFuture<'static, ActorResult<Response>>>;
+    ) -> BoxFuture<'static, ActorResult<Response>>;
 
-    /// `None` when the actor has no `on_websocket` handler.
+    /// A raw WebSocket (`on_websocket`), as a connection with `params` that lasts until the
+    /// handler returns.
     fn handle_websocket(
         self: Arc<Self>,
+        params: Value,
+        request: RequestInfo,
         socket: RawWebSocket,
-    ) -> Option<BoxFuture<'static, ActorResult<()>>>;
-
-    /// Saves the current state (used once when an actor is first created).
-    fn persist(self: Arc<Self>) -> BoxFuture<'static, ActorResult<()>>;
+    ) -> BoxFuture<'static, ActorResult<()>>;
 }
 
 struct Versioned<S> {
@@ -93,52 +122,83 @@ pub(crate) struct ActorCell<S, V> {
     state: Mutex<Versioned<S>>,
     durable: AtomicU64,
     save_lock: tokio::sync::Mutex<()>,
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) runtime: Weak<Runtime>,
     conns: Mutex<HashMap<Arc<str>, ConnEntry>>,
+    raw_sockets: Mutex<Vec<WsSender>>,
     outbox: Mutex<Outbox>,
+    activity: Arc<Activity>,
     this: Weak<Self>,
 }
 
+/// Where an instance's state comes from when it starts.
+pub(crate) enum Origin {
+    /// A brand-new actor: state from the definition, `on_create` runs.
+    Created,
+    /// Waking: the saved state.
+    Saved(Vec<u8>),
+}
+
 impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
-    /// `saved_state`: what the store holds for this actor; `None` for a new actor, whose state
-    /// then comes from the definition and is not yet durable.
-    pub(crate) fn start(
+    /// Starts an instance: makes or loads its state, runs `on_create` (new actors) and
+    /// `on_wake`, saves, and begins watching for sleep.
+    pub(crate) async fn start(
         definition: Arc<Actor<S, V>>,
         meta: ActorMeta,
-        saved_state: Option<Vec<u8>>,
+        origin: Origin,
         store: Arc<dyn Store>,
+        runtime: Weak<Runtime>,
     ) -> ActorResult<Arc<Self>> {
-        let (value, version, durable) = match saved_state {
-            Some(bytes) => {
-                let value = serde_json::from_slice(&bytes).map_err(|error| {
+        let (value, version) = match &origin {
+            Origin::Saved(bytes) => {
+                let value = serde_json::from_slice(bytes).map_err(|error| {
                     ActorError::internal(format!(
                         "saved state of actor {} does not load: {error}",
                         meta.actor_id
                     ))
                 })?;
-                (value, 0, 0)
+                (value, 0)
             }
-            None => (definition.initial_state(meta.input.clone())?, 1, 0),
+            // Version 1 against durable 0: a new actor's first state is not saved yet.
+            Origin::Created => (definition.initial_state(meta.input.clone())?, 1),
         };
         let vars = definition.new_vars();
-        Ok(Arc::new_cyclic(|this| Self {
+        let cell = Arc::new_cyclic(|this| Self {
             meta,
             vars,
             definition,
             state: Mutex::new(Versioned { value, version }),
-            durable: AtomicU64::new(durable),
+            durable: AtomicU64::new(0),
             save_lock: tokio::sync::Mutex::new(()),
             store,
+            runtime,
             conns: Mutex::new(HashMap::new()),
+            raw_sockets: Mutex::new(Vec::new()),
             outbox: Mutex::new(Outbox::default()),
+            activity: Activity::new(),
             this: this.clone(),
-        }))
+        });
+        let handlers = &cell.definition.handlers;
+        if let (Origin::Created, Some(on_create)) = (&origin, &handlers.on_create) {
+            on_create(cell.ctx(None, None), cell.meta.input.clone()).await?;
+        }
+        if let Some(on_wake) = &handlers.on_wake {
+            on_wake(cell.ctx(None, None)).await?;
+        }
+        cell.save().await?;
+        tokio::spawn(cell.clone().live());
+        Ok(cell)
     }
 
-    fn ctx(self: &Arc<Self>, conn_id: Option<Arc<str>>) -> Ctx<S, V> {
+    pub(crate) fn ctx(
+        self: &Arc<Self>,
+        conn_id: Option<Arc<str>>,
+        request: Option<Arc<RequestInfo>>,
+    ) -> Ctx<S, V> {
         Ctx {
             cell: self.clone(),
             conn_id,
+            request,
         }
     }
 
@@ -147,9 +207,18 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
     }
 
     pub(crate) fn update_state<R>(&self, change: impl FnOnce(&mut S) -> R) -> R {
-        let mut state = self.state.lock();
-        state.version += 1;
-        change(&mut state.value)
+        let result = {
+            let mut state = self.state.lock();
+            state.version += 1;
+            change(&mut state.value)
+        };
+        if let (Some(on_change), Some(this)) = (
+            &self.definition.handlers.on_state_change,
+            self.this.upgrade(),
+        ) {
+            on_change(&this.ctx(None, None));
+        }
+        result
     }
 
     fn version(&self) -> u64 {
@@ -181,6 +250,10 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             })?;
         self.durable.fetch_max(saved_version, Ordering::AcqRel);
         Ok(())
+    }
+
+    pub(crate) async fn save(&self) -> ActorResult<()> {
+        self.make_durable(self.version()).await
     }
 
     pub(crate) fn broadcast(&self, name: String, args: Vec<Value>) {
@@ -229,46 +302,192 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
     fn deliver(&self, event: &Arc<SharedEvent>) {
         for entry in self.conns.lock().values() {
             if entry.subscriptions.contains(&event.name) {
-                let _ = entry.sender.send(Outgoing::Event(event.clone()));
+                entry.send(Outgoing::Event(event.clone()));
             }
         }
     }
 
-    pub(crate) fn send_to(&self, conn_id: &str, name: String, args: Vec<Value>) {
-        if let Some(entry) = self.conns.lock().get(conn_id) {
-            let _ = entry
-                .sender
-                .send(Outgoing::Event(Arc::new(SharedEvent::new(name, args))));
+    /// Sends an event to one connection; `false` if there is no such connection.
+    pub(crate) fn send_to(&self, conn_id: &str, name: String, args: Vec<Value>) -> bool {
+        match self.conns.lock().get(conn_id) {
+            Some(entry) => {
+                entry.send(Outgoing::Event(Arc::new(SharedEvent::new(name, args))));
+                true
+            }
+            None => false,
         }
     }
 
     /// Closes one connection normally (code 1000) with `reason`.
     pub(crate) fn close_conn(&self, conn_id: &str, reason: String) {
         if let Some(entry) = self.conns.lock().get(conn_id) {
-            let _ = entry.sender.send(Outgoing::Close(1000, reason));
+            entry.send(Outgoing::Close(1000, reason));
         }
     }
 
-    pub(crate) fn conn_params(&self, conn_id: &str) -> Option<Value> {
+    /// Runs `read` on one connection's record.
+    pub(crate) fn with_conn<R>(
+        &self,
+        conn_id: &str,
+        read: impl FnOnce(&mut ConnEntry) -> R,
+    ) -> Option<R> {
+        self.conns.lock().get_mut(conn_id).map(read)
+    }
+
+    /// Runs `read` on every connection's record, with its id.
+    pub(crate) fn each_conn<R>(&self, mut read: impl FnMut(&str, &ConnEntry) -> R) -> Vec<R> {
         self.conns
             .lock()
-            .get(conn_id)
-            .map(|entry| entry.params.clone())
+            .iter()
+            .map(|(id, entry)| read(id, entry))
+            .collect()
     }
 
-    pub(crate) async fn save(&self) -> ActorResult<()> {
-        self.make_durable(self.version()).await
+    pub(crate) fn request_stop(&self, stop: Stop) {
+        self.activity.request(stop);
     }
 
-    pub(crate) fn conn_ids(&self) -> Vec<String> {
-        self.conns.lock().keys().map(|id| id.to_string()).collect()
-    }
-
-    fn run_before_connect(self: &Arc<Self>, params: Value) -> BoxFuture<'static, ActorResult<()>> {
-        match &self.definition.on_before_connect {
-            Some(hook) => hook(self.ctx(None), params),
-            None => futures::future::ready(Ok(())).boxed(),
+    /// Admits a connection: `on_before_connect`, `create_conn_state`, registration, `on_connect`.
+    async fn admit(
+        self: &Arc<Self>,
+        params: Value,
+        request: Option<RequestInfo>,
+        sender: Option<mpsc::UnboundedSender<Outgoing>>,
+        open: Option<ActivityGuard>,
+    ) -> ActorResult<Arc<str>> {
+        let request = request.map(Arc::new);
+        let handlers = &self.definition.handlers;
+        if let Some(before_connect) = &handlers.on_before_connect {
+            before_connect(self.ctx(None, request.clone()), params.clone()).await?;
         }
+        let state = match &handlers.create_conn_state {
+            Some(create) => create(self.ctx(None, request.clone()), params.clone()).await?,
+            None => Value::Null,
+        };
+        let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+        self.conns.lock().insert(
+            id.clone(),
+            ConnEntry {
+                sender,
+                subscriptions: HashSet::new(),
+                params,
+                state,
+                _open: open,
+            },
+        );
+        if let Some(on_connect) = &handlers.on_connect {
+            if let Err(error) = on_connect(self.ctx(Some(id.clone()), request)).await {
+                self.conns.lock().remove(&id);
+                return Err(error);
+            }
+        }
+        Ok(id)
+    }
+
+    /// Ends a connection: `on_disconnect` (while its record is still readable), then forget it.
+    async fn release(self: &Arc<Self>, conn_id: Arc<str>) {
+        if !self.conns.lock().contains_key(&conn_id) {
+            return;
+        }
+        if let Some(on_disconnect) = &self.definition.handlers.on_disconnect {
+            let _busy = self.activity.begin();
+            if let Err(error) = on_disconnect(self.ctx(Some(conn_id.clone()), None)).await {
+                tracing::warn!(actor = %self.meta.actor_id, %error, "on_disconnect failed");
+            }
+        }
+        self.conns.lock().remove(&conn_id);
+        if let Err(error) = self.save().await {
+            tracing::error!(actor = %self.meta.actor_id, %error, "saving after a disconnect failed");
+        }
+    }
+
+    /// Runs `body` as a short-lived connection with `params`.
+    async fn as_ephemeral<T, Fut>(
+        self: Arc<Self>,
+        params: Value,
+        request: Option<RequestInfo>,
+        body: impl FnOnce(Arc<Self>, Arc<str>) -> Fut,
+    ) -> ActorResult<T>
+    where
+        Fut: Future<Output = ActorResult<T>>,
+    {
+        let conn_id = self.admit(params, request, None, None).await?;
+        let result = body(self.clone(), conn_id.clone()).await;
+        self.release(conn_id).await;
+        result
+    }
+
+    /// The instance's life after start: wait for the reason to stop, then stop.
+    async fn live(self: Arc<Self>) {
+        let options = &self.definition.options;
+        let stop = self
+            .activity
+            .until_stop(options.sleep_timeout, options.no_sleep)
+            .await;
+        let handlers = &self.definition.handlers;
+        let hook = match stop {
+            Stop::Sleep => &handlers.on_sleep,
+            Stop::Destroy => &handlers.on_destroy,
+        };
+        self.run_stop_hook(hook).await;
+        self.close_everything().await;
+        let runtime = self.runtime.upgrade();
+        match stop {
+            Stop::Sleep => {
+                if let Err(error) = self.save().await {
+                    tracing::error!(actor = %self.meta.actor_id, %error, "saving before sleep failed");
+                }
+                tracing::debug!(actor = %self.meta.actor_id, "actor sleeps");
+            }
+            Stop::Destroy => {
+                if let Err(error) = self.store.delete_actor(self.meta.actor_id.clone()).await {
+                    tracing::error!(actor = %self.meta.actor_id, %error, "deleting a destroyed actor failed");
+                }
+                if let Some(runtime) = &runtime {
+                    runtime.forget_actor(&self.meta.actor_id);
+                }
+                tracing::debug!(actor = %self.meta.actor_id, "actor destroyed");
+            }
+        }
+        if let Some(runtime) = &runtime {
+            runtime.forget_instance(&self.meta.actor_id);
+        }
+        self.activity.finish_stop();
+    }
+
+    async fn run_stop_hook(self: &Arc<Self>, hook: &Option<HookFn<S, V>>) {
+        let Some(hook) = hook else { return };
+        match tokio::time::timeout(STOP_HOOK_TIMEOUT, hook(self.ctx(None, None))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(actor = %self.meta.actor_id, %error, "stop hook failed")
+            }
+            Err(_) => tracing::warn!(actor = %self.meta.actor_id, "stop hook timed out"),
+        }
+    }
+
+    /// Ends every connection and raw socket of a stopping instance.
+    async fn close_everything(self: &Arc<Self>) {
+        let ids: Vec<Arc<str>> = self.conns.lock().keys().cloned().collect();
+        for id in ids {
+            if let Some(entry) = self.conns.lock().get(&id) {
+                entry.send(Outgoing::Close(CLOSE_STOPPING.0, CLOSE_STOPPING.1.into()));
+            }
+            let release = self.release(id);
+            if tokio::time::timeout(STOP_HOOK_TIMEOUT, release)
+                .await
+                .is_err()
+            {
+                tracing::warn!(actor = %self.meta.actor_id, "on_disconnect timed out while stopping");
+            }
+        }
+        for socket in self.raw_sockets.lock().drain(..) {
+            socket.close(CLOSE_STOPPING.0, CLOSE_STOPPING.1);
+        }
+    }
+
+    fn timed_out(&self) -> ActorError {
+        ActorError::public("action", "timed_out", "Action timed out")
     }
 }
 
@@ -277,43 +496,82 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         &self.meta
     }
 
+    fn activity(&self) -> &Arc<Activity> {
+        &self.activity
+    }
+
     fn call_action(
         self: Arc<Self>,
         conn_id: Option<Arc<str>>,
         name: String,
         args: Vec<Value>,
     ) -> BoxFuture<'static, ActorResult<Value>> {
-        let Some(action) = self.definition.actions.get(&name).cloned() else {
+        let Some(action) = self.definition.handlers.actions.get(&name).cloned() else {
             return futures::future::ready(Err(ActorError::action_not_found(&name))).boxed();
         };
-        let call = action(self.ctx(conn_id), args);
+        let Some(busy) = self.activity.begin() else {
+            return futures::future::ready(Err(ActorError::public(
+                "actor",
+                "stopping",
+                "The actor is stopping",
+            )))
+            .boxed();
+        };
+        let call = action(self.ctx(conn_id, None), args);
         async move {
-            let result = call.await;
+            let result = tokio::time::timeout(self.definition.options.action_timeout, call)
+                .await
+                .unwrap_or_else(|_| Err(self.timed_out()));
             // Also on error: whatever the action changed before failing must not be lost.
             self.save().await?;
+            drop(busy);
             result
         }
         .boxed()
     }
 
-    fn authorize(self: Arc<Self>, params: Value) -> BoxFuture<'static, ActorResult<()>> {
-        self.run_before_connect(params)
+    fn call_stateless(
+        self: Arc<Self>,
+        params: Value,
+        request: Option<RequestInfo>,
+        name: String,
+        args: Vec<Value>,
+    ) -> BoxFuture<'static, ActorResult<Value>> {
+        let Some(busy) = self.activity.begin() else {
+            return futures::future::ready(Err(ActorError::public(
+                "actor",
+                "stopping",
+                "The actor is stopping",
+            )))
+            .boxed();
+        };
+        async move {
+            let result = self
+                .as_ephemeral(params, request, |this, conn_id| {
+                    this.call_action(Some(conn_id), name, args)
+                })
+                .await;
+            drop(busy);
+            result
+        }
+        .boxed()
     }
 
-    fn connect(self: Arc<Self>, params: Value) -> BoxFuture<'static, ActorResult<Connection>> {
-        let before_connect = self.run_before_connect(params.clone());
+    fn connect(
+        self: Arc<Self>,
+        params: Value,
+        request: Option<RequestInfo>,
+    ) -> BoxFuture<'static, ActorResult<Connection>> {
         async move {
-            before_connect.await?;
-            let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+            let open = self
+                .activity
+                .open()
+                .ok_or_else(|| ActorError::public("actor", "stopping", "The actor is stopping"))?;
             let (sender, outgoing) = mpsc::unbounded_channel();
-            self.conns.lock().insert(
-                id.clone(),
-                ConnEntry {
-                    sender: sender.clone(),
-                    subscriptions: HashSet::new(),
-                    params,
-                },
-            );
+            let id = self
+                .admit(params, request, Some(sender.clone()), Some(open))
+                .await?;
+            self.save().await?;
             Ok(Connection {
                 id,
                 actor: self,
@@ -325,44 +583,94 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
     }
 
     fn set_subscription(&self, conn_id: &str, event_name: &str, subscribe: bool) {
-        if let Some(entry) = self.conns.lock().get_mut(conn_id) {
+        self.with_conn(conn_id, |entry| {
             if subscribe {
                 entry.subscriptions.insert(event_name.to_owned());
             } else {
                 entry.subscriptions.remove(event_name);
             }
-        }
+        });
     }
 
-    fn disconnect(&self, conn_id: &str) {
-        self.conns.lock().remove(conn_id);
+    fn disconnect(self: Arc<Self>, conn_id: Arc<str>) {
+        tokio::spawn(async move { self.release(conn_id).await });
     }
 
     fn handle_request(
         self: Arc<Self>,
+        params: Value,
         request: Request,
-    ) -> Option<BoxFuture<'static, ActorResult<Response>>> {
-        let handler = self.definition.on_request.clone()?;
-        let ctx = self.ctx(None);
-        Some(
-            async move {
-                let response = handler(ctx, request).await;
-                self.save().await?;
-                response
-            }
-            .boxed(),
-        )
+    ) -> BoxFuture<'static, ActorResult<Response>> {
+        let Some(handler) = self.definition.handlers.on_request.clone() else {
+            let error = ActorError::public(
+                "handler",
+                "request_not_defined",
+                "This actor has no onRequest handler",
+            );
+            return futures::future::ready(Err(error.with_status(404))).boxed();
+        };
+        let Some(busy) = self.activity.begin() else {
+            return futures::future::ready(Err(ActorError::public(
+                "actor",
+                "stopping",
+                "The actor is stopping",
+            )))
+            .boxed();
+        };
+        let info = RequestInfo {
+            method: request.method().clone(),
+            url: request.uri().to_string(),
+            headers: request.headers().clone(),
+        };
+        async move {
+            let result = self
+                .as_ephemeral(params, Some(info.clone()), |this, conn_id| async move {
+                    let response =
+                        handler(this.ctx(Some(conn_id), Some(Arc::new(info))), request).await;
+                    this.save().await?;
+                    response
+                })
+                .await;
+            drop(busy);
+            result
+        }
+        .boxed()
     }
 
     fn handle_websocket(
         self: Arc<Self>,
+        params: Value,
+        request: RequestInfo,
         socket: RawWebSocket,
-    ) -> Option<BoxFuture<'static, ActorResult<()>>> {
-        let handler = self.definition.on_websocket.clone()?;
-        Some(handler(self.ctx(None), socket))
-    }
-
-    fn persist(self: Arc<Self>) -> BoxFuture<'static, ActorResult<()>> {
-        async move { self.save().await }.boxed()
+    ) -> BoxFuture<'static, ActorResult<()>> {
+        async move {
+            let handler = self
+                .definition
+                .handlers
+                .on_websocket
+                .clone()
+                .ok_or_else(|| {
+                    ActorError::public(
+                        "handler",
+                        "websocket_not_defined",
+                        "This actor has no onWebSocket handler",
+                    )
+                    .with_status(404)
+                })?;
+            let open = self
+                .activity
+                .open()
+                .ok_or_else(|| ActorError::public("actor", "stopping", "The actor is stopping"))?;
+            let request = Arc::new(request);
+            let conn_id = self
+                .admit(params, Some((*request).clone()), None, Some(open))
+                .await?;
+            self.raw_sockets.lock().push(socket.sender());
+            self.raw_sockets.lock().retain(|sender| !sender.is_closed());
+            let result = handler(self.ctx(Some(conn_id.clone()), Some(request)), socket).await;
+            self.release(conn_id).await;
+            result
+        }
+        .boxed()
     }
 }

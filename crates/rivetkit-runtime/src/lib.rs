@@ -8,19 +8,24 @@
 //! It must not know about HTTP frameworks, sockets or the server's routes: the server crate
 //! drives it with decoded protocol values and drains [`Connection`]s.
 
+mod activity;
 mod args;
 mod conn;
 mod context;
 mod definition;
 mod error;
 mod instance;
+mod kv;
 pub mod raw;
 mod runtime;
+mod scheduler;
 
+pub use activity::{Activity, ActivityGuard};
 pub use args::Args;
 pub use conn::{Connection, Outgoing, SharedEvent};
-pub use context::Ctx;
-pub use definition::{actor, Actor, State};
+pub use context::{now_ms, ConnInfo, Ctx};
+pub use definition::{actor, Actor, State, DEFAULT_ACTION_TIMEOUT, DEFAULT_SLEEP_TIMEOUT};
 pub use error::{ActorError, ActorResult, MASKED_MESSAGE};
 pub use instance::{ActorInstance, ActorMeta};
-pub use runtime::{Registry, Runtime};
+pub use kv::Kv;
+pub use runtime::{Active, Registry, Runtime, DEFAULT_NAMESPACE};

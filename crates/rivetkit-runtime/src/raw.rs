@@ -90,3 +90,13 @@ impl WsSender {
         self.0.is_closed()
     }
 }
+
+/// The HTTP request that opened a connection or carried a stateless call, as connection hooks
+/// see it (`c.request()`).
+#[derive(Clone, Debug)]
+pub struct RequestInfo {
+    pub method: http::Method,
+    /// The URL as the actor sees it, e.g. `http://actor/connect`.
+    pub url: String,
+    pub headers: http::HeaderMap,
+}

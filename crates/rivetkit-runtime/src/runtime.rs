@@ -6,16 +6,20 @@
 //! start the same actor wait on that actor's own once-cell.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Weak};
+
+use futures::future::BoxFuture;
 
 use dashmap::DashMap;
 use rivetkit_protocol::{cbor, key, Value};
-use rivetkit_storage::{ActorRecord, Inserted, Store};
+use rivetkit_storage::{ActorRecord, Alarm, Inserted, Store};
 use tokio::sync::OnceCell;
 
+use crate::activity::ActivityGuard;
+use crate::context::now_ms;
 use crate::definition::Actor;
-use crate::instance::{ActorCell, ActorInstance, ActorMeta};
+use crate::instance::{ActorCell, ActorInstance, ActorMeta, Origin};
+use crate::scheduler::Scheduler;
 use crate::{ActorError, ActorResult, State};
 
 /// Starts instances of one actor definition, whatever its state type.
@@ -23,19 +27,38 @@ trait Definition: Send + Sync {
     fn start(
         &self,
         meta: ActorMeta,
-        saved_state: Option<Vec<u8>>,
+        origin: Origin,
         store: Arc<dyn Store>,
-    ) -> ActorResult<Arc<dyn ActorInstance>>;
+        runtime: Weak<Runtime>,
+    ) -> BoxFuture<'static, ActorResult<Arc<dyn ActorInstance>>>;
 }
 
 impl<S: State, V: Send + Sync + 'static> Definition for Arc<Actor<S, V>> {
     fn start(
         &self,
         meta: ActorMeta,
-        saved_state: Option<Vec<u8>>,
+        origin: Origin,
         store: Arc<dyn Store>,
-    ) -> ActorResult<Arc<dyn ActorInstance>> {
-        Ok(ActorCell::start(self.clone(), meta, saved_state, store)?)
+        runtime: Weak<Runtime>,
+    ) -> BoxFuture<'static, ActorResult<Arc<dyn ActorInstance>>> {
+        let definition = self.clone();
+        Box::pin(async move {
+            let cell: Arc<dyn ActorInstance> =
+                ActorCell::start(definition, meta, origin, store, runtime).await?;
+            Ok(cell)
+        })
+    }
+}
+
+/// A running instance, held awake for as long as this value lives.
+pub struct Active {
+    instance: Arc<dyn ActorInstance>,
+    _busy: ActivityGuard,
+}
+
+impl Active {
+    pub fn instance(&self) -> Arc<dyn ActorInstance> {
+        self.instance.clone()
     }
 }
 
@@ -79,16 +102,15 @@ pub struct Runtime {
     records: DashMap<String, Arc<ActorRecord>>,
     ids_by_key: DashMap<String, String>,
     instances: DashMap<String, Arc<OnceCell<Arc<dyn ActorInstance>>>>,
+    scheduler: Scheduler,
+    this: Weak<Runtime>,
 }
+
+/// The namespace that always exists; actors calling actors use it.
+pub const DEFAULT_NAMESPACE: &str = "default";
 
 fn directory_key(namespace: &str, name: &str, key: &str) -> String {
     format!("{namespace}\u{0}{name}\u{0}{key}")
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
 /// A random id of 16 hex digits: URL-path safe, as the clients require.
@@ -97,13 +119,17 @@ fn new_actor_id() -> String {
 }
 
 impl Runtime {
+    /// Builds a runtime and starts its alarm scheduler (which loads the stored alarms), so it
+    /// must be called inside a tokio runtime.
     pub fn new(registry: Registry, store: Arc<dyn Store>) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|this| Self {
             registry,
+            scheduler: Scheduler::start(this.clone(), store.clone()),
             store,
             records: DashMap::new(),
             ids_by_key: DashMap::new(),
             instances: DashMap::new(),
+            this: this.clone(),
         })
     }
 
@@ -213,17 +239,28 @@ impl Runtime {
         }
     }
 
-    /// The running instance of an actor, started if it is not running.
-    pub async fn instance(&self, actor_id: &str) -> ActorResult<Arc<dyn ActorInstance>> {
-        let slot = match self.instances.get(actor_id) {
-            Some(slot) => slot.clone(),
-            None => self
-                .instances
-                .entry(actor_id.to_owned())
-                .or_default()
-                .clone(),
-        };
-        slot.get_or_try_init(|| self.start(actor_id)).await.cloned()
+    /// The running instance of an actor, started (or woken) if it is not running, and held
+    /// awake while the returned [`Active`] lives.
+    pub async fn instance(&self, actor_id: &str) -> ActorResult<Active> {
+        loop {
+            let slot = match self.instances.get(actor_id) {
+                Some(slot) => slot.clone(),
+                None => self
+                    .instances
+                    .entry(actor_id.to_owned())
+                    .or_default()
+                    .clone(),
+            };
+            let instance = slot.get_or_try_init(|| self.start(actor_id)).await?.clone();
+            if let Some(busy) = instance.activity().begin() {
+                return Ok(Active {
+                    instance,
+                    _busy: busy,
+                });
+            }
+            // It is going to sleep (or being destroyed): wait, then start it afresh.
+            instance.activity().stopped().await;
+        }
     }
 
     async fn start(&self, actor_id: &str) -> ActorResult<Arc<dyn ActorInstance>> {
@@ -246,13 +283,69 @@ impl Runtime {
             key: key::parse_key(&record.key),
             input,
         };
-        let saved_state = self.store.load_state(actor_id).await?;
-        let is_new = saved_state.is_none();
-        let instance = definition.start(meta, saved_state, self.store.clone())?;
-        if is_new {
-            instance.clone().persist().await?;
+        let origin = match self.store.load_state(actor_id).await? {
+            Some(saved) => Origin::Saved(saved),
+            None => Origin::Created,
+        };
+        let started = definition
+            .start(meta, origin, self.store.clone(), self.this.clone())
+            .await;
+        if started.is_err() {
+            self.instances.remove(actor_id);
         }
-        tracing::debug!(actor_id, name = %record.name, is_new, "actor started");
-        Ok(instance)
+        tracing::debug!(actor_id, name = %record.name, "actor started");
+        started
+    }
+
+    /// Called by an instance that has stopped: the next request starts a new one.
+    pub(crate) fn forget_instance(&self, actor_id: &str) {
+        self.instances.remove(actor_id);
+    }
+
+    /// Called when an actor is destroyed: its id and key no longer resolve.
+    pub(crate) fn forget_actor(&self, actor_id: &str) {
+        if let Some((_, record)) = self.records.remove(actor_id) {
+            self.ids_by_key
+                .remove(&directory_key(&record.namespace, &record.name, &record.key));
+        }
+    }
+
+    /// Stores an alarm durably and arms it.
+    pub(crate) async fn schedule(
+        &self,
+        actor_id: &str,
+        fire_at: i64,
+        action: &str,
+        args: &[Value],
+    ) -> ActorResult<()> {
+        let alarm = Alarm {
+            alarm_id: 0,
+            actor_id: actor_id.to_owned(),
+            fire_at,
+            action: action.to_owned(),
+            args: serde_json::to_vec(args)?,
+        };
+        let alarm_id = self.store.add_alarm(alarm.clone()).await?;
+        self.scheduler.arm(Alarm { alarm_id, ..alarm });
+        Ok(())
+    }
+
+    /// A stateless call from inside the server: `action` on actor `name` + `key` in the default
+    /// namespace, created if needed.
+    pub async fn call(
+        &self,
+        name: &str,
+        key: &[String],
+        action: &str,
+        args: Vec<Value>,
+    ) -> ActorResult<Value> {
+        let (record, _) = self
+            .get_or_create(DEFAULT_NAMESPACE, name, &key::serialize_key(key), None)
+            .await?;
+        let active = self.instance(&record.actor_id).await?;
+        active
+            .instance()
+            .call_stateless(Value::Null, None, action.to_owned(), args)
+            .await
     }
 }

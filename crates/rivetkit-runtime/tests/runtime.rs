@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use rivetkit_protocol::Value;
 use rivetkit_runtime::{actor, Outgoing, Registry, Runtime};
-use rivetkit_storage::{ActorRecord, Inserted, SqliteStore, Store, StoreResult};
+use rivetkit_storage::{ActorRecord, Alarm, Inserted, SqliteStore, Store, StoreResult};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
@@ -59,6 +59,40 @@ impl Store for GatedStore {
             self.inner.save_state(actor_id, state).await
         })
     }
+    fn delete_actor(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>> {
+        self.inner.delete_actor(actor_id)
+    }
+    fn add_alarm(&self, alarm: Alarm) -> BoxFuture<'_, StoreResult<i64>> {
+        self.inner.add_alarm(alarm)
+    }
+    fn delete_alarm(&self, alarm_id: i64) -> BoxFuture<'_, StoreResult<()>> {
+        self.inner.delete_alarm(alarm_id)
+    }
+    fn alarms(&self) -> BoxFuture<'_, StoreResult<Vec<Alarm>>> {
+        self.inner.alarms()
+    }
+    fn kv_get<'a>(
+        &'a self,
+        actor_id: &'a str,
+        key: &'a [u8],
+    ) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>> {
+        self.inner.kv_get(actor_id, key)
+    }
+    fn kv_list<'a>(
+        &'a self,
+        actor_id: &'a str,
+        prefix: &'a [u8],
+    ) -> BoxFuture<'a, StoreResult<Vec<(Vec<u8>, Vec<u8>)>>> {
+        self.inner.kv_list(actor_id, prefix)
+    }
+    fn kv_set(
+        &self,
+        actor_id: String,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        self.inner.kv_set(actor_id, key, value)
+    }
 }
 
 fn counter_registry() -> Registry {
@@ -100,8 +134,8 @@ async fn an_awaiting_action_does_not_block_the_next_one_on_the_same_connection()
         .get_or_create("default", "counter", "a", None)
         .await
         .unwrap();
-    let instance = runtime.instance(&record.actor_id).await.unwrap();
-    let mut conn = instance.connect(Value::Null).await.unwrap();
+    let instance = runtime.instance(&record.actor_id).await.unwrap().instance();
+    let mut conn = instance.connect(Value::Null, None).await.unwrap();
 
     conn.spawn_action(0, "waitForRelease".into(), vec![]);
     // Give the first action time to park on its await point before the second one runs.
@@ -140,8 +174,8 @@ async fn responses_and_events_wait_until_the_change_is_durable() {
     saves.add_permits(1); // the initial state of a new actor
     within(starting).await.unwrap().unwrap();
 
-    let instance = runtime.instance(&record.actor_id).await.unwrap();
-    let mut conn = instance.clone().connect(Value::Null).await.unwrap();
+    let active = runtime.instance(&record.actor_id).await.unwrap();
+    let mut conn = active.instance().connect(Value::Null, None).await.unwrap();
     conn.set_subscription("count", true);
     conn.spawn_action(0, "increment".into(), vec![json!(2)]);
 
@@ -173,13 +207,14 @@ async fn responses_and_events_wait_until_the_change_is_durable() {
     }
 
     // What was acknowledged is what a fresh runtime on the same database loads.
-    drop((conn, instance, runtime));
+    drop((conn, active, runtime));
     let reopened = Runtime::new(
         counter_registry(),
         Arc::new(SqliteStore::open(dir.path()).unwrap()),
     );
-    let instance = reopened.instance(&record.actor_id).await.unwrap();
-    let count = instance
+    let reloaded = reopened.instance(&record.actor_id).await.unwrap();
+    let count = reloaded
+        .instance()
         .call_action(None, "increment".into(), vec![json!(0)])
         .await
         .unwrap();

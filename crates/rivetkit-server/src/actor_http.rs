@@ -9,6 +9,7 @@ use axum::Json;
 use rivetkit_protocol::{
     Encoding, HttpActionRequest, HttpActionResponse, Value, SERVER_BARE_VERSION,
 };
+use rivetkit_runtime::raw::RequestInfo;
 use rivetkit_runtime::ActorError;
 
 use crate::reply::{
@@ -123,11 +124,21 @@ async fn run_action(
     if let Some(version) = version {
         *bare_version = version;
     }
-    let instance = state.runtime.instance(actor_id).await?;
-    instance.clone().authorize(params).await?;
-    instance
-        .call_action(None, name.to_owned(), request.args)
+    let actor = state.runtime.instance(actor_id).await?;
+    let info = request_info(parts, format!("http://actor/action/{name}"));
+    actor
+        .instance()
+        .call_stateless(params, Some(info), name.to_owned(), request.args)
         .await
+}
+
+/// What connection hooks see of the HTTP request behind a call.
+pub fn request_info(parts: &Parts, url: String) -> RequestInfo {
+    RequestInfo {
+        method: parts.method.clone(),
+        url,
+        headers: parts.headers.clone(),
+    }
 }
 
 pub async fn raw_request(
@@ -159,23 +170,14 @@ async fn run_raw_request(
     };
     let params = conn_params(&parts.headers)?;
     let body = read_body(body, state.config.max_raw_request_body).await?;
-    let instance = state.runtime.instance(actor_id).await?;
-    instance.clone().authorize(params).await?;
-
+    let actor = state.runtime.instance(actor_id).await?;
     let mut request = http::Request::builder()
         .method(parts.method)
         .uri(uri)
         .body(body)?;
     *request.headers_mut() = parts.headers;
-    let Some(handling) = instance.handle_request(request) else {
-        return Err(ActorError::public(
-            "handler",
-            "request_not_defined",
-            "This actor has no onRequest handler",
-        )
-        .with_status(404));
-    };
-    let (head, body) = handling.await?.into_parts();
+    let response = actor.instance().handle_request(params, request).await?;
+    let (head, body) = response.into_parts();
     Ok(Response::from_parts(head, Body::from(body)))
 }
 

@@ -11,7 +11,7 @@ use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use rivetkit_protocol::path::WsProtocols;
 use rivetkit_protocol::{Encoding, Frame, ToClient, ToServer, Value};
-use rivetkit_runtime::raw::{RawWebSocket, WsMessage};
+use rivetkit_runtime::raw::{RawWebSocket, RequestInfo, WsMessage};
 use rivetkit_runtime::{ActorError, Connection, Outgoing};
 use tokio::sync::mpsc;
 
@@ -70,6 +70,7 @@ pub fn connect(
     state: AppState,
     upgrade: WebSocketUpgrade,
     actor_id: String,
+    request: RequestInfo,
     protocols: WsProtocols,
     authorized: Result<(), ActorError>,
 ) -> Response {
@@ -83,8 +84,11 @@ pub fn connect(
         .on_upgrade(move |socket| async move {
             let admitted = async {
                 let (encoding, params) = setup?;
-                let instance = state.runtime.instance(&actor_id).await?;
-                Ok::<_, ActorError>((encoding, instance.connect(params).await?))
+                let actor = state.runtime.instance(&actor_id).await?;
+                Ok::<_, ActorError>((
+                    encoding,
+                    actor.instance().connect(params, Some(request)).await?,
+                ))
             };
             match admitted.await {
                 Ok((encoding, connection)) => {
@@ -223,6 +227,7 @@ pub fn raw(
     upgrade: WebSocketUpgrade,
     actor_id: String,
     raw_path: String,
+    request: RequestInfo,
     protocols: WsProtocols,
     authorized: Result<(), ActorError>,
 ) -> Response {
@@ -237,16 +242,9 @@ pub fn raw(
             let raw_socket = RawWebSocket::new(raw_path, incoming, outgoing);
             let handling = async {
                 let (_, params) = setup?;
-                let instance = state.runtime.instance(&actor_id).await?;
-                instance.clone().authorize(params).await?;
-                instance.handle_websocket(raw_socket).ok_or_else(|| {
-                    ActorError::public(
-                        "handler",
-                        "websocket_not_defined",
-                        "This actor has no onWebSocket handler",
-                    )
-                    .with_status(404)
-                })
+                let actor = state.runtime.instance(&actor_id).await?;
+                let instance = actor.instance();
+                Ok::<_, ActorError>(instance.handle_websocket(params, request, raw_socket))
             };
             match handling.await {
                 Ok(handler) => pump_raw(&state, socket, inbox, outbox, tokio::spawn(handler)).await,

@@ -94,21 +94,18 @@ pub async fn route(State(state): State<AppState>, request: Request) -> Response 
     let authorized = auth::check(state.config.token.as_deref(), &parts.headers, presented);
 
     match (endpoint, upgrade) {
-        (Endpoint::Connect, Some(upgrade)) => actor_ws::connect(
-            state,
-            upgrade,
-            actor_id,
-            protocols.unwrap_or_default(),
-            authorized,
-        ),
-        (Endpoint::RawWebSocket(raw_path), Some(upgrade)) => actor_ws::raw(
-            state,
-            upgrade,
-            actor_id,
-            raw_path,
-            protocols.unwrap_or_default(),
-            authorized,
-        ),
+        (Endpoint::Connect, Some(upgrade)) => {
+            let request = actor_http::request_info(&parts, format!("http://actor{rest}"));
+            let protocols = protocols.unwrap_or_default();
+            actor_ws::connect(state, upgrade, actor_id, request, protocols, authorized)
+        }
+        (Endpoint::RawWebSocket(raw_path), Some(upgrade)) => {
+            let request = actor_http::request_info(&parts, format!("http://actor{raw_path}"));
+            let protocols = protocols.unwrap_or_default();
+            actor_ws::raw(
+                state, upgrade, actor_id, raw_path, request, protocols, authorized,
+            )
+        }
         (endpoint, _) => {
             if let Err(error) = authorized {
                 return ErrorReply::json(error, state.config.expose_errors).into_response();

@@ -32,6 +32,16 @@ pub struct ActorRecord {
     pub input: Option<Vec<u8>>,
 }
 
+/// A durable timer: call `action` with `args` (JSON) on the actor at `fire_at` (ms epoch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alarm {
+    pub alarm_id: i64,
+    pub actor_id: String,
+    pub fire_at: i64,
+    pub action: String,
+    pub args: Vec<u8>,
+}
+
 /// What [`Store::insert_actor`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -87,4 +97,36 @@ pub trait Store: Send + Sync + 'static {
 
     /// Replaces the actor's state; durable when it resolves.
     fn save_state(&self, actor_id: String, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Removes the actor and everything it owns (state, KV, alarms); its key is free again.
+    fn delete_actor(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Stores an alarm (its `alarm_id` is ignored) and returns the id it was given.
+    fn add_alarm(&self, alarm: Alarm) -> BoxFuture<'_, StoreResult<i64>>;
+
+    fn delete_alarm(&self, alarm_id: i64) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Every stored alarm, soonest first (read once at startup).
+    fn alarms(&self) -> BoxFuture<'_, StoreResult<Vec<Alarm>>>;
+
+    fn kv_get<'a>(
+        &'a self,
+        actor_id: &'a str,
+        key: &'a [u8],
+    ) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>>;
+
+    /// Entries whose key starts with `prefix`, in key order.
+    fn kv_list<'a>(
+        &'a self,
+        actor_id: &'a str,
+        prefix: &'a [u8],
+    ) -> BoxFuture<'a, StoreResult<Vec<(Vec<u8>, Vec<u8>)>>>;
+
+    /// Writes (`Some`) or deletes (`None`) one key; durable when it resolves.
+    fn kv_set(
+        &self,
+        actor_id: String,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> BoxFuture<'_, StoreResult<()>>;
 }

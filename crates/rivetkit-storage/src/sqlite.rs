@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
-use crate::{ActorRecord, Inserted, Store, StoreError, StoreResult};
+use crate::{ActorRecord, Alarm, Inserted, Store, StoreError, StoreResult};
 
 /// The most writes one commit carries; bounds the latency a single transaction adds.
 const MAX_BATCH: usize = 1024;
@@ -33,11 +33,53 @@ CREATE TABLE IF NOT EXISTS actor_state (
     actor_id TEXT PRIMARY KEY REFERENCES actors(actor_id),
     state    BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS actor_kv (
+    actor_id TEXT NOT NULL,
+    key      BLOB NOT NULL,
+    value    BLOB NOT NULL,
+    PRIMARY KEY (actor_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alarms (
+    alarm_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    actor_id TEXT NOT NULL,
+    fire_at  INTEGER NOT NULL,
+    action   TEXT NOT NULL,
+    args     BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarms_by_actor ON alarms (actor_id);
 ";
 
+/// A write waiting for the writer thread, with where to send its outcome.
 enum Write {
     InsertActor(ActorRecord, oneshot::Sender<StoreResult<Inserted>>),
-    SaveState(String, Vec<u8>, oneshot::Sender<StoreResult<()>>),
+    AddAlarm(Alarm, oneshot::Sender<StoreResult<i64>>),
+    /// Writes that answer nothing but "done".
+    Plain(PlainWrite, oneshot::Sender<StoreResult<()>>),
+}
+
+enum PlainWrite {
+    SaveState {
+        actor_id: String,
+        state: Vec<u8>,
+    },
+    DeleteActor {
+        actor_id: String,
+    },
+    DeleteAlarm {
+        alarm_id: i64,
+    },
+    KvSet {
+        actor_id: String,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    },
+}
+
+/// What applying one write produced, to be sent once the batch is committed.
+enum Applied {
+    Inserted(Inserted),
+    AlarmId(i64),
+    Done,
 }
 
 /// SQLite-backed [`Store`]. Cheap to clone.
@@ -156,7 +198,86 @@ impl Store for SqliteStore {
     }
 
     fn save_state(&self, actor_id: String, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>> {
-        self.submit(|reply| Write::SaveState(actor_id, state, reply))
+        self.submit(|reply| Write::Plain(PlainWrite::SaveState { actor_id, state }, reply))
+    }
+
+    fn delete_actor(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>> {
+        self.submit(|reply| Write::Plain(PlainWrite::DeleteActor { actor_id }, reply))
+    }
+
+    fn add_alarm(&self, alarm: Alarm) -> BoxFuture<'_, StoreResult<i64>> {
+        self.submit(|reply| Write::AddAlarm(alarm, reply))
+    }
+
+    fn delete_alarm(&self, alarm_id: i64) -> BoxFuture<'_, StoreResult<()>> {
+        self.submit(|reply| Write::Plain(PlainWrite::DeleteAlarm { alarm_id }, reply))
+    }
+
+    fn alarms(&self) -> BoxFuture<'_, StoreResult<Vec<Alarm>>> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT alarm_id, actor_id, fire_at, action, args FROM alarms ORDER BY fire_at, alarm_id")?
+                .query_map([], |row| {
+                    Ok(Alarm {
+                        alarm_id: row.get(0)?,
+                        actor_id: row.get(1)?,
+                        fire_at: row.get(2)?,
+                        action: row.get(3)?,
+                        args: row.get(4)?,
+                    })
+                })?
+                .collect()
+        })
+    }
+
+    fn kv_get<'a>(
+        &'a self,
+        actor_id: &'a str,
+        key: &'a [u8],
+    ) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>> {
+        let (actor_id, key) = (actor_id.to_owned(), key.to_vec());
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT value FROM actor_kv WHERE actor_id = ?1 AND key = ?2")?
+                .query_row(params![actor_id, key], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    fn kv_list<'a>(
+        &'a self,
+        actor_id: &'a str,
+        prefix: &'a [u8],
+    ) -> BoxFuture<'a, StoreResult<Vec<(Vec<u8>, Vec<u8>)>>> {
+        let (actor_id, prefix) = (actor_id.to_owned(), prefix.to_vec());
+        self.read(move |conn| {
+            // Keys are compared as bytes: `substr` on a BLOB takes bytes, so this is an exact
+            // prefix test (LIKE would treat `%` and `_` in keys as wildcards).
+            conn.prepare_cached(
+                "SELECT key, value FROM actor_kv
+                 WHERE actor_id = ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
+            )?
+            .query_map(params![actor_id, prefix], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
+            .collect()
+        })
+    }
+
+    fn kv_set(
+        &self,
+        actor_id: String,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        self.submit(|reply| {
+            Write::Plain(
+                PlainWrite::KvSet {
+                    actor_id,
+                    key,
+                    value,
+                },
+                reply,
+            )
+        })
     }
 }
 
@@ -205,7 +326,7 @@ fn write_loop(mut conn: Connection, queue: std_mpsc::Receiver<Write>) {
 /// Applies a batch in one transaction and answers each write only after the commit: an answer
 /// is a promise that the write is durable.
 fn commit_batch(conn: &mut Connection, batch: &mut Vec<Write>) {
-    let outcome = (|| -> rusqlite::Result<Vec<Option<Inserted>>> {
+    let outcome = (|| -> rusqlite::Result<Vec<Applied>> {
         let tx = conn.transaction()?;
         let mut results = Vec::with_capacity(batch.len());
         for write in batch.iter() {
@@ -218,31 +339,32 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Write>) {
         Ok(results) => {
             for (write, result) in batch.drain(..).zip(results) {
                 match (write, result) {
-                    (Write::InsertActor(_, reply), Some(inserted)) => {
-                        let _ = reply.send(Ok(inserted));
+                    (Write::InsertActor(_, reply), Applied::Inserted(inserted)) => {
+                        drop(reply.send(Ok(inserted)))
                     }
-                    (Write::SaveState(_, _, reply), None) => {
-                        let _ = reply.send(Ok(()));
-                    }
-                    _ => unreachable!("apply returns an insert outcome exactly for inserts"),
+                    (Write::AddAlarm(_, reply), Applied::AlarmId(id)) => drop(reply.send(Ok(id))),
+                    (Write::Plain(_, reply), Applied::Done) => drop(reply.send(Ok(()))),
+                    _ => unreachable!(
+                        "apply answers each kind of write with its own kind of outcome"
+                    ),
                 }
             }
         }
         Err(error) => {
             tracing::error!(%error, writes = batch.len(), "sqlite commit failed");
-            let message = error.to_string();
+            let failure = || StoreError::Commit(error.to_string());
             for write in batch.drain(..) {
-                let failure = || StoreError::Commit(message.clone());
                 match write {
                     Write::InsertActor(_, reply) => drop(reply.send(Err(failure()))),
-                    Write::SaveState(_, _, reply) => drop(reply.send(Err(failure()))),
+                    Write::AddAlarm(_, reply) => drop(reply.send(Err(failure()))),
+                    Write::Plain(_, reply) => drop(reply.send(Err(failure()))),
                 }
             }
         }
     }
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<Option<Inserted>> {
+fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<Applied> {
     match write {
         Write::InsertActor(record, _) => {
             let written = tx
@@ -259,22 +381,66 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<Opti
                     record.input
                 ])?;
             if written == 1 {
-                return Ok(Some(Inserted::New(record.clone())));
+                return Ok(Applied::Inserted(Inserted::New(record.clone())));
             }
-            let existing = select_by_key(tx, &record.namespace, &record.name, &record.key)?;
             // A conflict on the primary key (a reused random id) is not a key conflict: report
             // it as an error rather than hand back an unrelated actor.
-            existing
-                .map(|found| Some(Inserted::Existing(found)))
+            select_by_key(tx, &record.namespace, &record.name, &record.key)?
+                .map(|found| Applied::Inserted(Inserted::Existing(found)))
                 .ok_or(rusqlite::Error::QueryReturnedNoRows)
         }
-        Write::SaveState(actor_id, state, _) => {
+        Write::AddAlarm(alarm, _) => {
             tx.prepare_cached(
-                "INSERT INTO actor_state (actor_id, state) VALUES (?1, ?2)
-                 ON CONFLICT (actor_id) DO UPDATE SET state = excluded.state",
+                "INSERT INTO alarms (actor_id, fire_at, action, args) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![actor_id, state])?;
-            Ok(None)
+            .execute(params![
+                alarm.actor_id,
+                alarm.fire_at,
+                alarm.action,
+                alarm.args
+            ])?;
+            Ok(Applied::AlarmId(tx.last_insert_rowid()))
+        }
+        Write::Plain(write, _) => {
+            match write {
+                PlainWrite::SaveState { actor_id, state } => {
+                    tx.prepare_cached(
+                        "INSERT INTO actor_state (actor_id, state) VALUES (?1, ?2)
+                         ON CONFLICT (actor_id) DO UPDATE SET state = excluded.state",
+                    )?
+                    .execute(params![actor_id, state])?;
+                }
+                PlainWrite::DeleteActor { actor_id } => {
+                    for table in ["actor_state", "actor_kv", "alarms", "actors"] {
+                        tx.prepare_cached(&format!("DELETE FROM {table} WHERE actor_id = ?1"))?
+                            .execute([actor_id])?;
+                    }
+                }
+                PlainWrite::DeleteAlarm { alarm_id } => {
+                    tx.prepare_cached("DELETE FROM alarms WHERE alarm_id = ?1")?
+                        .execute([alarm_id])?;
+                }
+                PlainWrite::KvSet {
+                    actor_id,
+                    key,
+                    value: Some(value),
+                } => {
+                    tx.prepare_cached(
+                        "INSERT INTO actor_kv (actor_id, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (actor_id, key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute(params![actor_id, key, value])?;
+                }
+                PlainWrite::KvSet {
+                    actor_id,
+                    key,
+                    value: None,
+                } => {
+                    tx.prepare_cached("DELETE FROM actor_kv WHERE actor_id = ?1 AND key = ?2")?
+                        .execute(params![actor_id, key])?;
+                }
+            }
+            Ok(Applied::Done)
         }
     }
 }
@@ -330,6 +496,59 @@ mod tests {
             Some(b"{\"count\":3}".to_vec())
         );
         assert_eq!(store.load_state("b").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn kv_alarms_and_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store.insert_actor(record("a", "k")).await.unwrap();
+        for (key, value) in [("p%1", "x"), ("p_2", "y"), ("q", "z")] {
+            store
+                .kv_set("a".into(), key.into(), Some(value.into()))
+                .await
+                .unwrap();
+        }
+        let listed = store.kv_list("a", b"p%").await.unwrap();
+        assert_eq!(
+            listed,
+            vec![(b"p%1".to_vec(), b"x".to_vec())],
+            "no wildcards in prefixes"
+        );
+        store.kv_set("a".into(), b"q".to_vec(), None).await.unwrap();
+        assert_eq!(store.kv_get("a", b"q").await.unwrap(), None);
+
+        let alarm = |fire_at| Alarm {
+            alarm_id: 0,
+            actor_id: "a".into(),
+            fire_at,
+            action: "tick".into(),
+            args: b"[]".to_vec(),
+        };
+        let late = store.add_alarm(alarm(20)).await.unwrap();
+        let early = store.add_alarm(alarm(10)).await.unwrap();
+        let ids: Vec<i64> = store
+            .alarms()
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.alarm_id)
+            .collect();
+        assert_eq!(ids, vec![early, late]);
+        store.delete_alarm(early).await.unwrap();
+        assert_eq!(store.alarms().await.unwrap().len(), 1);
+
+        store.save_state("a".into(), b"{}".to_vec()).await.unwrap();
+        store.delete_actor("a".into()).await.unwrap();
+        assert_eq!(store.actor_by_id("a").await.unwrap(), None);
+        assert_eq!(store.load_state("a").await.unwrap(), None);
+        assert_eq!(store.kv_list("a", b"").await.unwrap(), vec![]);
+        assert!(store.alarms().await.unwrap().is_empty());
+        assert_eq!(
+            store.insert_actor(record("b", "k")).await.unwrap(),
+            Inserted::New(record("b", "k")),
+            "the key is free again"
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,42 @@
+//! Each actor's private key-value store (`c.kv()`): binary keys and values, durable on write.
+
+use rivetkit_storage::Store;
+
+use crate::ActorResult;
+
+/// A view of one actor's KV entries.
+pub struct Kv<'a> {
+    store: &'a dyn Store,
+    actor_id: &'a str,
+}
+
+impl<'a> Kv<'a> {
+    pub(crate) fn new(store: &'a dyn Store, actor_id: &'a str) -> Self {
+        Self { store, actor_id }
+    }
+
+    pub async fn get(&self, key: impl AsRef<[u8]>) -> ActorResult<Option<Vec<u8>>> {
+        Ok(self.store.kv_get(self.actor_id, key.as_ref()).await?)
+    }
+
+    /// Writes `value` under `key`; durable when it returns.
+    pub async fn put(&self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> ActorResult<()> {
+        Ok(self
+            .store
+            .kv_set(self.actor_id.to_owned(), key.into(), Some(value.into()))
+            .await?)
+    }
+
+    /// Removes `key`; durable when it returns.
+    pub async fn delete(&self, key: impl Into<Vec<u8>>) -> ActorResult<()> {
+        Ok(self
+            .store
+            .kv_set(self.actor_id.to_owned(), key.into(), None)
+            .await?)
+    }
+
+    /// Entries whose key starts with `prefix`, in key order.
+    pub async fn list(&self, prefix: impl AsRef<[u8]>) -> ActorResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(self.store.kv_list(self.actor_id, prefix.as_ref()).await?)
+    }
+}
