@@ -6,7 +6,9 @@
 //! * defining and running actors — `rivetkit-runtime` ([`actor`], [`Ctx`], [`Registry`]);
 //! * serving them — `rivetkit-server` ([`serve`], [`server::router`]);
 //! * durable storage — `rivetkit-storage`;
-//! * the wire protocol — `rivetkit-protocol` ([`protocol`]).
+//! * the wire protocol — `rivetkit-protocol` ([`protocol`]);
+//! * calling actors from Rust — `rivetkit-client` ([`client`]), typed by interfaces declared
+//!   with [`interface!`] (`rivetkit-interface`), which servers implement with `Actor::handle`.
 //!
 //! ```ignore
 //! use rivetkit::prelude::*;
@@ -25,6 +27,8 @@
 //! }
 //! ```
 
+pub use rivetkit_client as client;
+pub use rivetkit_interface::{interface, Action, ActorInterface, Event};
 pub use rivetkit_protocol as protocol;
 pub use rivetkit_protocol::value::Bytes;
 pub use rivetkit_runtime::raw;

@@ -5,6 +5,10 @@
 //!   WebSocket stream.
 //! * `game` — created with an input.
 //! * `user` — a typed user error with metadata.
+//!
+//! Each actor's interface is declared once with [`rivetkit::interface!`]: the definitions
+//! below implement it with `.handle(...)`, and Rust clients call it with the generated traits
+//! ([`CounterActions`], [`ChatRoomActions`], [`GameActions`], [`UserActions`]).
 
 use rivetkit::prelude::*;
 use serde_json::json;
@@ -15,17 +19,29 @@ pub struct Counter {
     pub count: i64,
 }
 
+rivetkit::interface! {
+    actor Counter = "counter";
+    /// Calls on a `counter`.
+    pub trait CounterActions {
+        /// Adds `x`, broadcasts [`CountChanged`] and returns the new count.
+        action Increment = "increment", fn increment(x: i64) -> i64;
+        action GetCount = "getCount", fn get_count() -> i64;
+    }
+    /// The count after an increment.
+    pub event CountChanged = "count", (i64,);
+}
+
 pub fn counter() -> Actor<Counter> {
     actor::<Counter>("counter")
-        .action("increment", |c, (x,): (i64,)| async move {
+        .handle(Increment, |c, (x,)| async move {
             let count = c.update(|s| {
                 s.count += x;
                 s.count
             });
-            c.broadcast("count", (count,));
+            c.emit(CountChanged, (count,));
             Ok(count)
         })
-        .action("getCount", |c, ()| async move { Ok(c.state(|s| s.count)) })
+        .handle(GetCount, |c, ()| async move { Ok(c.state(|s| s.count)) })
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -38,10 +54,34 @@ pub struct ChatVars {
     stream: broadcast::Sender<String>,
 }
 
-#[derive(Deserialize)]
+/// A chat room's connection params.
+#[derive(Serialize, Deserialize, Default)]
 pub struct ChatParams {
     #[serde(rename = "authToken")]
-    auth_token: Option<String>,
+    pub auth_token: Option<String>,
+}
+
+/// Where a room is: the parts of its compound key `[org, room]`.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub struct RoomInfo {
+    pub org: Option<String>,
+    pub room: Option<String>,
+}
+
+rivetkit::interface! {
+    actor ChatRoom = "chatRoom";
+    /// Calls on a `chatRoom`.
+    pub trait ChatRoomActions {
+        /// Posts a message: broadcast as [`NewMessage`], kept in the history.
+        action SendMessage = "sendMessage", fn send_message(text: String);
+        action GetHistory = "getHistory", fn get_history() -> Vec<String>;
+        action GetRoomInfo = "getRoomInfo", fn get_room_info() -> RoomInfo;
+        /// Broadcasts [`GameOver`].
+        action EndGame = "endGame", fn end_game();
+    }
+    /// A message posted to the room.
+    pub event NewMessage = "message", (String,);
+    pub event GameOver = "gameOver", ();
 }
 
 /// How many messages a slow `stream` socket may fall behind before it skips ahead.
@@ -51,7 +91,7 @@ const STREAM_BACKLOG: usize = 1024;
 /// `stream` socket.
 async fn post_message(c: &Ctx<ChatRoom, ChatVars>, text: String) -> ActorResult<()> {
     c.update(|s| s.messages.push(text.clone()));
-    c.broadcast("message", (&text,));
+    c.emit(NewMessage, (text.clone(),));
     c.save().await?;
     // No open stream socket is not an error.
     let _ = c.vars().stream.send(text);
@@ -72,17 +112,20 @@ pub fn chat_room() -> Actor<ChatRoom, ChatVars> {
                 _ => Ok(()),
             }
         })
-        .action("sendMessage", |c, (text,): (String,)| async move {
+        .handle(SendMessage, |c, (text,)| async move {
             post_message(&c, text).await
         })
-        .action("getHistory", |c, ()| async move {
+        .handle(GetHistory, |c, ()| async move {
             Ok(c.state(|s| s.messages.clone()))
         })
-        .action("getRoomInfo", |c, ()| async move {
-            Ok(json!({ "org": c.key().first(), "room": c.key().get(1) }))
+        .handle(GetRoomInfo, |c, ()| async move {
+            Ok(RoomInfo {
+                org: c.key().first().cloned(),
+                room: c.key().get(1).cloned(),
+            })
         })
-        .action("endGame", |c, ()| async move {
-            c.broadcast("gameOver", ());
+        .handle(EndGame, |c, ()| async move {
+            c.emit(GameOver, ());
             Ok(())
         })
         .on_request(|c, request: Request| async move {
@@ -128,17 +171,26 @@ pub struct Game {
     pub mode: String,
 }
 
-#[derive(Deserialize)]
+/// A game's create input.
+#[derive(Serialize, Deserialize)]
 pub struct GameInput {
-    mode: String,
+    pub mode: String,
+}
+
+rivetkit::interface! {
+    actor Game = "game";
+    /// Calls on a `game`.
+    pub trait GameActions {
+        action GetMode = "getMode", fn get_mode() -> String;
+    }
 }
 
 pub fn game() -> Actor<Game> {
     Actor::new("game", |input: Option<GameInput>| Game {
         mode: input.map_or_else(|| "casual".to_owned(), |input| input.mode),
     })
-    .action(
-        "getMode",
+    .handle(
+        GetMode,
         |c, ()| async move { Ok(c.state(|s| s.mode.clone())) },
     )
 }
@@ -150,9 +202,19 @@ pub struct User {
 
 const MIN_USERNAME_LENGTH: usize = 3;
 
+rivetkit::interface! {
+    actor User = "user";
+    /// Calls on a `user`.
+    pub trait UserActions {
+        /// Fails with `user/username_too_short` (metadata `{minLength}`) below 3 characters.
+        action UpdateUsername = "updateUsername", fn update_username(name: String) -> String;
+        action GetUsername = "getUsername", fn get_username() -> Option<String>;
+    }
+}
+
 pub fn user() -> Actor<User> {
     actor::<User>("user")
-        .action("updateUsername", |c, (name,): (String,)| async move {
+        .handle(UpdateUsername, |c, (name,)| async move {
             if name.chars().count() < MIN_USERNAME_LENGTH {
                 return Err(ActorError::user(
                     "username_too_short",
@@ -163,7 +225,7 @@ pub fn user() -> Actor<User> {
             c.update(|s| s.username = Some(name.clone()));
             Ok(name)
         })
-        .action("getUsername", |c, ()| async move {
+        .handle(GetUsername, |c, ()| async move {
             Ok(c.state(|s| s.username.clone()))
         })
 }

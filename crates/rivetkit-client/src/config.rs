@@ -1,0 +1,370 @@
+//! Client configuration (§1): options, environment fallbacks, URL auth and URL building.
+
+use std::time::Duration;
+
+use rivetkit_protocol::path::encode_uri_component;
+use rivetkit_protocol::Encoding;
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// Used when neither the config nor the environment names an endpoint.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:6420";
+
+/// How the client is set up. [`ClientConfig::default`] reads nothing from the environment;
+/// [`ClientConfig::from_env`] does, as `createClient()` does in JavaScript.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Manager endpoint; may carry `namespace:token@` (URL auth). `None`: [`DEFAULT_ENDPOINT`].
+    pub endpoint: Option<String>,
+    /// `None`: from the endpoint URL, else `"default"`.
+    pub namespace: Option<String>,
+    /// `None`: from the endpoint URL, else no token.
+    pub token: Option<String>,
+    /// `runner_name_selector` for actors this client creates. `None`: `"default"`.
+    pub runner_name: Option<String>,
+    pub encoding: Encoding,
+    /// Extra headers on manager calls and actor HTTP calls (never on WebSockets, as in JS).
+    pub headers: Vec<(String, String)>,
+    /// Skip `GET /metadata` (and its endpoint overrides).
+    pub disable_metadata_lookup: bool,
+    /// Delays between connection attempts.
+    pub reconnect: Backoff,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            endpoint: None,
+            namespace: None,
+            token: None,
+            runner_name: None,
+            encoding: Encoding::Bare,
+            headers: Vec::new(),
+            disable_metadata_lookup: false,
+            reconnect: Backoff::RECONNECT,
+        }
+    }
+}
+
+/// Exponential backoff with jitter: attempt `n` waits a random time in
+/// `[d/2, d]` where `d = min(initial * 2^n, max)`. The jitter keeps many clients that lost the
+/// same server from reconnecting in lockstep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The official client's connection retry schedule (250 ms doubling to 30 s).
+    pub const RECONNECT: Backoff = Backoff {
+        initial: Duration::from_millis(250),
+        max: Duration::from_secs(30),
+    };
+    /// The official client's metadata retry schedule (500 ms doubling to 15 s).
+    pub const METADATA: Backoff = Backoff {
+        initial: Duration::from_millis(500),
+        max: Duration::from_secs(15),
+    };
+
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .initial
+            .saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX))
+            .min(self.max);
+        ceiling.mul_f64(rand::random_range(0.5..=1.0))
+    }
+}
+
+impl ClientConfig {
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        ClientConfig {
+            endpoint: Some(endpoint.into()),
+            ..ClientConfig::default()
+        }
+    }
+
+    pub fn encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// The default config with `RIVET_ENGINE` / `RIVET_ENDPOINT`, `RIVET_NAMESPACE`,
+    /// `RIVET_TOKEN` and `RIVET_RUNNER` applied.
+    pub fn from_env() -> Self {
+        ClientConfig::default().with_env(|name| std::env::var(name).ok())
+    }
+
+    /// Fills unset options from an environment (`lookup` maps a variable name to its value).
+    /// `RIVET_ENGINE` wins over `RIVET_ENDPOINT`.
+    pub fn with_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        self.endpoint = self
+            .endpoint
+            .or_else(|| lookup("RIVET_ENGINE"))
+            .or_else(|| lookup("RIVET_ENDPOINT"));
+        self.namespace = self.namespace.or_else(|| lookup("RIVET_NAMESPACE"));
+        self.token = self.token.or_else(|| lookup("RIVET_TOKEN"));
+        self.runner_name = self.runner_name.or_else(|| lookup("RIVET_RUNNER"));
+        self
+    }
+
+    /// Applies URL auth and defaults (§1.2), or says why the config is unusable.
+    pub fn resolve(&self) -> Result<Target> {
+        let raw = self.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
+        let config_error =
+            |field: &str, message: String| Error::Config(format!("{field}: {message}"));
+        let mut url =
+            Url::parse(raw).map_err(|_| config_error("endpoint", format!("invalid URL: {raw}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(config_error(
+                "endpoint",
+                format!(
+                    "unsupported scheme {:?} (expected http or https)",
+                    url.scheme()
+                ),
+            ));
+        }
+        if url.query().is_some() {
+            return Err(config_error(
+                "endpoint",
+                "endpoint cannot contain a query string".into(),
+            ));
+        }
+        if url.fragment().is_some() {
+            return Err(config_error(
+                "endpoint",
+                "endpoint cannot contain a fragment".into(),
+            ));
+        }
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let url_namespace = Some(decode(url.username())).filter(|s| !s.is_empty());
+        let url_token = url.password().map(decode).filter(|s| !s.is_empty());
+        if url_token.is_some() && url_namespace.is_none() {
+            return Err(config_error(
+                "endpoint",
+                "endpoint cannot have a token without a namespace".into(),
+            ));
+        }
+        if url_namespace.is_some() && self.namespace.is_some() {
+            return Err(config_error(
+                "namespace",
+                "cannot specify namespace both in endpoint URL and as a separate config option"
+                    .into(),
+            ));
+        }
+        if url_token.is_some() && self.token.is_some() {
+            return Err(config_error(
+                "token",
+                "cannot specify token both in endpoint URL and as a separate config option".into(),
+            ));
+        }
+        // Both setters only fail for URLs that cannot have credentials, which http(s) can.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Ok(Target {
+            endpoint: url,
+            namespace: url_namespace
+                .or_else(|| self.namespace.clone())
+                .unwrap_or_else(|| "default".into()),
+            token: url_token.or_else(|| self.token.clone()),
+        })
+    }
+}
+
+/// Where calls go: the endpoint without credentials, and the namespace and token to send. The
+/// `/metadata` lookup may replace all three.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub endpoint: Url,
+    pub namespace: String,
+    pub token: Option<String>,
+}
+
+impl Target {
+    /// `endpoint + path`, per §1.3: the endpoint's base path is kept, `//` collapses, and each
+    /// `(name, value)` of `query` is appended escaped.
+    pub fn url(&self, path: &str, query: &[(&str, &str)]) -> String {
+        join(&self.endpoint, path, query)
+    }
+
+    /// A manager API URL: `path` plus `namespace={namespace}`.
+    pub fn manager_url(&self, path: &str) -> String {
+        self.url(path, &[("namespace", &self.namespace)])
+    }
+
+    /// `/gateway/{id}[@{token}]{path}` (§3.1), as an http(s) URL.
+    pub fn gateway_url(&self, actor_id: &str, path: &str) -> String {
+        let mut segment = encode_uri_component(actor_id);
+        if let Some(token) = &self.token {
+            segment.push('@');
+            segment.push_str(&encode_uri_component(token));
+        }
+        self.url(&format!("/gateway/{segment}{path}"), &[])
+    }
+
+    /// The same, as a ws(s) URL.
+    pub fn gateway_ws_url(&self, actor_id: &str, path: &str) -> String {
+        let url = self.gateway_url(actor_id, path);
+        match url.strip_prefix("https") {
+            Some(rest) => format!("wss{rest}"),
+            None => format!("ws{}", url.strip_prefix("http").unwrap_or(&url)),
+        }
+    }
+}
+
+fn join(endpoint: &Url, path: &str, query: &[(&str, &str)]) -> String {
+    let base = endpoint.path();
+    let base = base.strip_suffix('/').unwrap_or(base);
+    let (path, existing_query) = match path.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path, None),
+    };
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    let mut full = format!("{base}{slash}{path}");
+    while full.contains("//") {
+        full = full.replace("//", "/");
+    }
+    let mut params: Vec<String> = existing_query
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    params.extend(
+        query
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode_uri_component(k), encode_uri_component(v))),
+    );
+    let origin = endpoint.origin().ascii_serialization();
+    if params.is_empty() {
+        format!("{origin}{full}")
+    } else {
+        format!("{origin}{full}?{}", params.join("&"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_vectors::vectors;
+    use serde_json::Value;
+
+    fn config_from(input: &Value, env: &Value) -> ClientConfig {
+        let field = |name: &str| input[name].as_str().map(str::to_owned);
+        ClientConfig {
+            endpoint: field("endpoint"),
+            namespace: field("namespace"),
+            token: field("token"),
+            runner_name: field("runnerName"),
+            ..ClientConfig::default()
+        }
+        .with_env(|name| env[name].as_str().map(str::to_owned))
+    }
+
+    #[test]
+    fn endpoint_config_vectors_of_the_2_1_5_client() {
+        let mut checked = 0;
+        for record in vectors("endpoint-config.jsonl") {
+            if record["client"] != "rivetkit@2.1.5" {
+                continue;
+            }
+            let config = config_from(&record["input"], &record["env"]);
+            let desc = record["desc"].as_str().unwrap();
+            match (config.resolve(), record["result"].is_null()) {
+                (Ok(target), false) => {
+                    let expected = &record["result"];
+                    assert_eq!(target.endpoint.as_str(), expected["endpoint"], "{desc}");
+                    assert_eq!(target.namespace, expected["namespace"], "{desc}");
+                    assert_eq!(
+                        target.token.as_deref(),
+                        expected["token"].as_str(),
+                        "{desc}"
+                    );
+                    assert_eq!(
+                        config.runner_name.as_deref().unwrap_or("default"),
+                        expected["runnerName"],
+                        "{desc}"
+                    );
+                }
+                (Err(Error::Config(message)), true) => {
+                    assert_eq!(message, record["error"].as_str().unwrap(), "{desc}")
+                }
+                (got, _) => panic!("{desc}: unexpected {got:?}"),
+            }
+            checked += 1;
+        }
+        assert!(checked >= 15, "only {checked} vectors");
+    }
+
+    #[test]
+    fn url_vectors() {
+        let mut checked = 0;
+        for record in vectors("urls.jsonl") {
+            let endpoint = Url::parse(record["endpoint"].as_str().unwrap()).unwrap();
+            let path = record["path"].as_str().unwrap();
+            let target = Target {
+                endpoint,
+                namespace: String::new(),
+                token: record["token"].as_str().map(str::to_owned),
+            };
+            let url = if record["fn"] == "combineUrlPath" {
+                let query: Vec<(&str, &str)> = record["query"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+                    .collect();
+                target.url(path, &query)
+            } else {
+                target.gateway_url(record["actorId"].as_str().unwrap(), path)
+            };
+            assert_eq!(url, record["url"].as_str().unwrap(), "{}", record["desc"]);
+            checked += 1;
+        }
+        assert_eq!(checked, 9);
+    }
+
+    #[test]
+    fn websocket_urls_and_other_schemes() {
+        let target = ClientConfig::new("https://ns:tok@h.example/base/")
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            target.gateway_ws_url("a b", "/connect"),
+            "wss://h.example/base/gateway/a%20b@tok/connect"
+        );
+        assert!(ClientConfig::new("ftp://h").resolve().is_err());
+        assert_eq!(
+            ClientConfig::default().resolve().unwrap().endpoint.as_str(),
+            "http://127.0.0.1:6420/"
+        );
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        for _ in 0..50 {
+            let first = backoff.delay(0);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let late = backoff.delay(40);
+            assert!(late >= Duration::from_millis(500) && late <= Duration::from_secs(1));
+        }
+    }
+}

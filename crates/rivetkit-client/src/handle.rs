@@ -1,0 +1,351 @@
+//! [`ActorHandle`]: one actor, found by key or id. Stateless calls over HTTP (§4.1), raw HTTP
+//! and WebSocket (§4.4, §4.5), and the door to a [`Connection`].
+//!
+//! A handle resolves its actor id with the manager API the first time it needs it and keeps
+//! it; when a call then fails with `actor/not_found` or `actor/destroyed_*` (the actor went
+//! away and may be re-created) the id is looked up again and the call retried once.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::Method;
+use rivetkit_interface::{Action, ActorInterface, Caller};
+use rivetkit_protocol::path::encode_uri_component;
+use rivetkit_protocol::{value, HttpActionRequest, HttpActionResponse, Value};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::client::{http_error, Client};
+use crate::connection::Connection;
+use crate::error::{Error, Result};
+use crate::transport::{self, RawWebSocket};
+
+/// The type parameter of handles and connections made by name, without an interface.
+#[derive(Clone, Copy, Debug)]
+pub enum Untyped {}
+
+/// How a handle finds its actor (§2.3).
+#[derive(Clone, Debug)]
+pub(crate) enum Query {
+    GetForId {
+        actor_id: String,
+    },
+    Get {
+        key: Vec<String>,
+    },
+    GetOrCreate {
+        key: Vec<String>,
+        input: Option<Value>,
+        region: Option<String>,
+    },
+}
+
+/// A reference to one actor. Cheap to clone; clones share the resolved id. `A` is the actor's
+/// interface (methods come from its generated trait) or [`Untyped`].
+pub struct ActorHandle<A = Untyped> {
+    pub(crate) client: Client,
+    shared: Arc<Shared>,
+    _actor: PhantomData<fn() -> A>,
+}
+
+struct Shared {
+    name: String,
+    query: Query,
+    params: Option<Value>,
+    actor_id: Mutex<Option<String>>,
+}
+
+impl<A> Clone for ActorHandle<A> {
+    fn clone(&self) -> Self {
+        ActorHandle {
+            client: self.client.clone(),
+            shared: self.shared.clone(),
+            _actor: PhantomData,
+        }
+    }
+}
+
+impl<A> std::fmt::Debug for ActorHandle<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorHandle")
+            .field("name", &self.shared.name)
+            .field("query", &self.shared.query)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether an error means the resolved id is stale (2.1.8+ clients re-resolve on these).
+fn is_stale_id(error: &Error) -> bool {
+    error.as_actor().is_some_and(|e| {
+        e.group == "actor" && (e.code == "not_found" || e.code.starts_with("destroyed"))
+    })
+}
+
+/// The argument list of a call: a tuple (`()`, `(x,)`, `(x, y)`) becomes the list of its items.
+pub(crate) fn arg_list<T: Serialize>(args: &T) -> Result<Vec<Value>> {
+    Ok(match value::from_typed(args)? {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items,
+        single => vec![single],
+    })
+}
+
+impl<A> ActorHandle<A> {
+    pub(crate) fn new(client: Client, name: String, query: Query, params: Option<Value>) -> Self {
+        let actor_id = match &query {
+            Query::GetForId { actor_id } => Some(actor_id.clone()),
+            _ => None,
+        };
+        ActorHandle {
+            client,
+            shared: Arc::new(Shared {
+                name,
+                query,
+                params,
+                actor_id: Mutex::new(actor_id),
+            }),
+            _actor: PhantomData,
+        }
+    }
+
+    pub(crate) fn retype<B>(self) -> ActorHandle<B> {
+        ActorHandle {
+            client: self.client,
+            shared: self.shared,
+            _actor: PhantomData,
+        }
+    }
+
+    /// The actor's registered name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    pub(crate) fn params(&self) -> Option<&Value> {
+        self.shared.params.as_ref()
+    }
+
+    /// The actor's id, looked up (and the actor created, for `get_or_create`) if not yet known.
+    /// For `get_for_id` handles this also checks that the actor exists.
+    pub async fn resolve(&self) -> Result<String> {
+        if let Query::GetForId { .. } = self.shared.query {
+            return self.lookup().await;
+        }
+        self.actor_id().await
+    }
+
+    pub(crate) async fn actor_id(&self) -> Result<String> {
+        if let Some(id) = self.shared.actor_id.lock().clone() {
+            return Ok(id);
+        }
+        self.lookup().await
+    }
+
+    async fn lookup(&self) -> Result<String> {
+        let id = self
+            .client
+            .query_actor_id(&self.shared.name, &self.shared.query)
+            .await?;
+        *self.shared.actor_id.lock() = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Runs `op` with the actor id; once more with a fresh id if the known one went stale.
+    async fn with_actor_id<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let id = self.actor_id().await?;
+        match op(id).await {
+            Err(error) if is_stale_id(&error) && !self.is_by_id() => {
+                tracing::debug!(actor = %self.shared.name, %error, "actor id went stale, resolving again");
+                op(self.lookup().await?).await
+            }
+            other => other,
+        }
+    }
+
+    /// Drops a resolved id that turned out stale, so the next use looks it up again.
+    pub(crate) fn forget_actor_id(&self) {
+        if !self.is_by_id() {
+            *self.shared.actor_id.lock() = None;
+        }
+    }
+
+    fn is_by_id(&self) -> bool {
+        matches!(self.shared.query, Query::GetForId { .. })
+    }
+
+    /// A stateless call of action `name` over HTTP. `args` is a tuple; the output is converted
+    /// to `R` (use [`Value`] to keep it as sent).
+    pub async fn action<R: DeserializeOwned>(&self, name: &str, args: impl Serialize) -> Result<R> {
+        let body = HttpActionRequest {
+            args: arg_list(&args)?,
+        };
+        let output = self
+            .with_actor_id(|id| self.post_action(id, name, &body))
+            .await?;
+        Ok(value::to_typed(output)?)
+    }
+
+    async fn post_action(
+        &self,
+        actor_id: String,
+        name: &str,
+        body: &HttpActionRequest,
+    ) -> Result<Value> {
+        let target = self.client.target().await?;
+        let encoding = self.client.encoding();
+        let url = target.gateway_url(
+            &actor_id,
+            &format!("/action/{}", encode_uri_component(name)),
+        );
+        let mut request = self
+            .client
+            .inner
+            .http
+            .post(url)
+            .headers(self.client.actor_headers(target))
+            .header("x-rivet-encoding", encoding.as_str())
+            .header(CONTENT_TYPE, encoding.content_type())
+            .body(body.encode(encoding, rivetkit_protocol::message::CLIENT_BARE_VERSION));
+        if let Some(params) = self.params() {
+            request = request.header("x-rivet-conn-params", params.to_string());
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.bytes().await?;
+        if !status.is_success() {
+            return Err(http_error(
+                status.as_u16(),
+                &bytes,
+                encoding,
+                content_type.as_deref(),
+            ));
+        }
+        Ok(HttpActionResponse::decode(&bytes, encoding)?.output)
+    }
+
+    /// Opens a connection (WebSocket) to the actor: actions plus events, reconnecting on its own.
+    pub fn connect(&self) -> Connection<A> {
+        Connection::open(self.clone().retype())
+    }
+
+    /// A raw HTTP request to the actor's `on_request` handler, at `/request/{path}`: a GET
+    /// unless changed on the returned builder. The response is returned as the actor sent it.
+    pub fn fetch(&self, path: &str) -> RawRequest {
+        RawRequest {
+            handle: self.clone().retype(),
+            path: path.strip_prefix('/').unwrap_or(path).to_owned(),
+            method: Method::GET,
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A raw WebSocket to the actor's `on_websocket` handler, at `/websocket/{path}`.
+    pub async fn websocket(&self, path: &str) -> Result<RawWebSocket> {
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, format!("?{query}")),
+            None => (path, String::new()),
+        };
+        let path = format!(
+            "/websocket/{}{query}",
+            path.strip_prefix('/').unwrap_or(path)
+        );
+        let actor_id = self.actor_id().await?;
+        let target = self.client.target().await?;
+        let url = target.gateway_ws_url(&actor_id, &path);
+        // Raw sockets always announce `bare`: the frames are the actor's own (§4.5).
+        transport::open_websocket(&url, rivetkit_protocol::Encoding::Bare, self.params()).await
+    }
+}
+
+impl<A: ActorInterface> ActorHandle<A> {
+    /// A stateless call of a typed action; the interface's generated methods call this.
+    pub async fn call<Act: Action<Actor = A>>(
+        &self,
+        _action: Act,
+        args: Act::Args,
+    ) -> Result<Act::Output> {
+        self.action(Act::NAME, args).await
+    }
+}
+
+impl<A: ActorInterface> Caller for ActorHandle<A> {
+    type Actor = A;
+    type Error = Error;
+
+    fn call<Act: Action<Actor = A>>(
+        &self,
+        action: Act,
+        args: Act::Args,
+    ) -> impl std::future::Future<Output = Result<Act::Output>> + Send {
+        ActorHandle::call(self, action, args)
+    }
+}
+
+/// A raw HTTP request being built; see [`ActorHandle::fetch`].
+pub struct RawRequest {
+    handle: ActorHandle,
+    path: String,
+    method: Method,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl RawRequest {
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Adds a header. Invalid names or values are dropped with a warning.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(name), Ok(value)) => {
+                self.headers.append(name, value);
+            }
+            _ => tracing::warn!(name, "invalid header dropped from raw request"),
+        }
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends the request; any status is a successful send.
+    pub async fn send(self) -> Result<reqwest::Response> {
+        let handle = &self.handle;
+        let actor_id = handle.actor_id().await?;
+        let target = handle.client.target().await?;
+        let url = target.gateway_url(&actor_id, &format!("/request/{}", self.path));
+        let mut headers = self.headers;
+        if let Some(params) = handle.params().filter(|p| transport::truthy(p)) {
+            if let Ok(value) = HeaderValue::try_from(params.to_string()) {
+                headers.insert("x-rivet-conn-params", value);
+            }
+        }
+        headers.extend(handle.client.actor_headers(target));
+        let mut request = handle
+            .client
+            .inner
+            .http
+            .request(self.method.clone(), url)
+            .headers(headers);
+        if !self.body.is_empty() && self.method != Method::GET && self.method != Method::HEAD {
+            request = request.body(self.body);
+        }
+        Ok(request.send().await?)
+    }
+}

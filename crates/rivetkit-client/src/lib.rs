@@ -1,0 +1,94 @@
+//! A Rust client for Rivet Actors, speaking the RivetKit client protocol
+//! (`shared/spec/PROTOCOL.md`) to rivetkit-rs servers and to the official ones alike.
+//!
+//! This crate owns the *calling* side: configuration and URL auth ([`ClientConfig`]), the
+//! `/metadata` lookup and manager API ([`Client`]), handles ([`ActorHandle`]) with stateless
+//! calls and raw HTTP/WebSocket, and reconnecting connections ([`Connection`]). Wire formats
+//! come from `rivetkit-protocol`, typed interfaces from `rivetkit-interface`. It must not know
+//! how actors run or are stored: it never depends on the runtime, server or storage crates.
+//!
+//! ```ignore
+//! use rivetkit::client::{Client, ClientConfig};
+//! use seed::{Counter, CounterActions, CountChanged};
+//!
+//! let client = Client::new(ClientConfig::new("http://127.0.0.1:6420"))?;
+//! let counter = client.get_or_create::<Counter>(["my-counter"]);
+//! let count = counter.increment(1).await?;            // stateless, over HTTP
+//!
+//! let conn = counter.connect();                        // stateful, over WebSocket
+//! conn.on(CountChanged, |(count,)| println!("count is now {count}"));
+//! conn.increment(1).await?;
+//!
+//! // Without an interface:
+//! let n: i64 = client.actor("counter").get_or_create(["my-counter"]).action("increment", (1,)).await?;
+//! ```
+
+mod client;
+mod config;
+mod connection;
+mod error;
+mod handle;
+mod options;
+mod transport;
+
+pub use client::{Actors, Client};
+pub use config::{Backoff, ClientConfig, Target, DEFAULT_ENDPOINT};
+pub use connection::{ConnStatus, Connection, Subscription};
+pub use error::{ActorError, Error, Result};
+pub use handle::{ActorHandle, RawRequest, Untyped};
+pub use options::{CreateOptions, GetOptions, GetOrCreateOptions};
+pub use rivetkit_interface::{Action, ActorInterface, Caller, Event};
+pub use rivetkit_protocol::{Encoding, Value};
+pub use tokio_tungstenite::tungstenite::Message as WsMessage;
+pub use transport::RawWebSocket;
+
+/// An actor key: an array of strings (§2.7). Built from arrays and vectors only, never from
+/// one string, so user data can never inject a key separator.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Key(pub Vec<String>);
+
+impl Key {
+    /// The empty key `[]`.
+    pub fn empty() -> Key {
+        Key(Vec::new())
+    }
+}
+
+impl<S: Into<String>, const N: usize> From<[S; N]> for Key {
+    fn from(parts: [S; N]) -> Key {
+        Key(parts.into_iter().map(Into::into).collect())
+    }
+}
+
+impl<S: Into<String>> From<Vec<S>> for Key {
+    fn from(parts: Vec<S>) -> Key {
+        Key(parts.into_iter().map(Into::into).collect())
+    }
+}
+
+impl<S: Clone + Into<String>> From<&[S]> for Key {
+    fn from(parts: &[S]) -> Key {
+        Key(parts.iter().cloned().map(Into::into).collect())
+    }
+}
+
+#[cfg(test)]
+mod test_vectors {
+    use std::path::PathBuf;
+
+    use serde_json::Value;
+
+    /// Every record of `shared/spec/vectors/{file}`; panics if the shared spec is missing, so a
+    /// misplaced checkout cannot pass silently.
+    pub fn vectors(file: &str) -> Vec<Value> {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/spec/vectors")
+            .join(file);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
