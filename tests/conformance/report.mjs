@@ -112,7 +112,12 @@ if (failed.length) {
 	for (const r of failed) {
 		const logs = logFor(r);
 		lines.push(`- **${r.file}** [${r.encoding}] ${r.relPath}`);
-		lines.push(`  - ${firstLine(r.failureMessages[0]).replace(/\|/g, "\\|")}`);
+		let msg = firstLine(r.failureMessages[0]);
+		// vitest's JSON report loses the message of a timeout ("Error: STACK_TRACE_ERROR").
+		if (msg === "Error: STACK_TRACE_ERROR") {
+			msg = `Test timed out (${Math.round(r.duration ?? 0)} ms; full error in out/vitest.log)`;
+		}
+		lines.push(`  - ${msg.replace(/\|/g, "\\|")}`);
 		if (logs.length) lines.push(`  - server log: ${logs.join(", ")}`);
 	}
 	lines.push("");

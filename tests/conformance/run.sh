@@ -82,6 +82,11 @@ rm -f "$CONFORMANCE_OUT_DIR/results.json"
 
 cleanup() {
 	# Kill servers that outlived vitest, by pid, only if still a conformance-server.
+	# timeout(1) leads its own process group (vitest, its workers, the servers): kill what is left of it.
+	if [[ -s "$CONFORMANCE_OUT_DIR/timeout.pid" ]]; then
+		kill -KILL -- "-$(cat "$CONFORMANCE_OUT_DIR/timeout.pid")" 2>/dev/null || true
+		rm -f "$CONFORMANCE_OUT_DIR/timeout.pid"
+	fi
 	for p in "$CONFORMANCE_OUT_DIR"/pids/*; do
 		[[ -e "$p" ]] || continue
 		pid="$(basename "$p")"
@@ -97,12 +102,18 @@ trap cleanup EXIT
 
 start=$(date +%s)
 set +e
-# timeout runs vitest in its own process group and signals the whole group.
-timeout --kill-after=15 "${CONFORMANCE_TIMEOUT:-1800}" \
-	"$node" "$here/node_modules/vitest/vitest.mjs" run \
-	--reporter=default --reporter=json --outputFile.json="$CONFORMANCE_OUT_DIR/results.json" \
-	${vitest_extra[@]+"${vitest_extra[@]}"} 2>&1 | tee "$CONFORMANCE_OUT_DIR/vitest.log"
+# timeout runs vitest in its own process group (pgid = its pid, saved for cleanup)
+# and signals the whole group when the overall limit is hit.
+(
+	echo "$BASHPID" >"$CONFORMANCE_OUT_DIR/timeout.pid"
+	exec timeout --kill-after=15 "${CONFORMANCE_TIMEOUT:-1800}" \
+		"$node" "$here/node_modules/vitest/vitest.mjs" run \
+		--reporter=default --reporter=json --outputFile.json="$CONFORMANCE_OUT_DIR/results.json" \
+		${vitest_extra[@]+"${vitest_extra[@]}"}
+) 2>&1 | tee "$CONFORMANCE_OUT_DIR/vitest.log"
 vitest_rc=${PIPESTATUS[0]}
+kill -KILL -- "-$(cat "$CONFORMANCE_OUT_DIR/timeout.pid")" 2>/dev/null || true
+rm -f "$CONFORMANCE_OUT_DIR/timeout.pid"
 set -e
 elapsed=$(($(date +%s) - start))
 

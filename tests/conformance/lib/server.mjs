@@ -43,9 +43,20 @@ process.on("exit", killAllSync);
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 	process.once(sig, () => {
 		killAllSync();
-		process.exit(128 + (sig === "SIGINT" ? 2 : sig === "SIGTERM" ? 15 : 1));
+		// vitest intercepts process.exit() in workers: re-raise the signal instead,
+		// which terminates unless someone else handles it.
+		if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
 	});
 }
+// If vitest's main process dies, this worker is re-parented: kill the servers
+// and leave rather than linger.
+const parentAtStart = process.ppid;
+setInterval(() => {
+	if (process.ppid !== parentAtStart) {
+		killAllSync();
+		process.kill(process.pid, "SIGKILL");
+	}
+}, 500).unref();
 
 function portIsFree(port) {
 	return new Promise((resolve) => {
