@@ -14,6 +14,17 @@ def load(path):
             continue
         r = json.loads(line)
         server, _, scenario = r.get("label", "").partition("/")
+        r["runs"] = [r.get("rps")]
+        old = rows.get((server, scenario))
+        if old is not None:
+            # Repeated rows: keep the fastest run (other processes on a shared machine only slow
+            # a run down), and remember every run's req/s.
+            r["runs"] = old["runs"] + r["runs"]
+            if old.get("failed") or (not r.get("failed") and r.get("rps", 0) > old.get("rps", 0)):
+                pass
+            else:
+                old["runs"] = r["runs"]
+                continue
         rows[(server, scenario)] = r
     return rows
 
@@ -68,7 +79,7 @@ def main():
         out.append(
             f"Machine: {meta.get('cores')} cores ({meta.get('cpu')}), {meta.get('mem_gib')} GiB, Linux {meta.get('kernel')}, "
             f"data dirs on {meta.get('fs')}; {meta.get('rustc')}; commit {meta.get('commit')}; "
-            f"{meta.get('warmup_s')} s warm-up + {meta.get('duration_s')} s measured per row. "
+            f"{meta.get('warmup_s')} s warm-up + {meta.get('duration_s')} s measured per run, best of {meta.get('repeat', 1)} runs per row. "
             "Load generator and servers share the same cores.\n"
         )
     head = "| Scenario | ours req/s | ours p50 ms | ours p99 ms | baseline req/s | baseline p50 | baseline p99 | ours / baseline |"
@@ -87,25 +98,33 @@ def main():
 
     out.append("")
     out.append("CPU busy during the measured window (cores; 2 available):\n")
-    head = "| Scenario | ours server | ours loadgen | baseline server | baseline loadgen |"
-    sep = "|---|---:|---:|---:|---:|"
+    head = "| Scenario | ours server | ours loadgen | ours other | baseline server | baseline loadgen | baseline other |"
+    sep = "|---|---:|---:|---:|---:|---:|---:|"
     if has_ts:
-        head += " TS server | TS loadgen |"
-        sep += "---:|---:|"
+        head += " TS server | TS loadgen | TS other |"
+        sep += "---:|---:|---:|"
     out += [head, sep]
     for sc in scenarios:
         cells = []
         for s in ["ours", "baseline"] + (["ts"] if has_ts else []):
             r = rows.get((s, sc)) or {}
-            for k in ("server_cores", "client_cores"):
+            for k in ("server_cores", "client_cores", "other_cores"):
                 v = r.get(k)
                 cells.append("–" if v is None else f"{v:.2f}")
         out.append(f"| {title(sc, actors)} | " + " | ".join(cells) + " |")
 
+    out.append("\n\"other\" = CPU used by other processes on the machine during that run.\n")
+    out.append("All runs, req/s (the table keeps the fastest):\n")
+    for sc in scenarios:
+        parts = []
+        for s in servers:
+            r = rows.get((s, sc))
+            if r:
+                parts.append(f"{s} " + "/".join("failed" if v is None else f"{int(v):,}" for v in r["runs"]))
+        out.append(f"- {title(sc, actors)}: " + "; ".join(parts))
     out.append("")
-    for label in ("start", "end"):
-        f = rows.get(("fsync", label))
-        if f:
+    for (server, label), f in rows.items():
+        if server == "fsync":
             ow, ap = f["results"]["overwrite"], f["results"]["append"]
             out.append(
                 f"- fdatasync ({label} of run), 4 KiB pwrite + fdatasync: overwrite in place p50 {ow['p50_ms']:.3f} ms / "

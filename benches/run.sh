@@ -6,7 +6,8 @@
 #   benches/run.sh                       # 5 s per scenario after a 1 s warm-up
 #   DURATION=10 WITH_TS=0 benches/run.sh
 #
-# Environment: DURATION, WARMUP (seconds), ACTORS (1000), WITH_TS (auto|1|0), OUT (where results
+# Environment: DURATION, WARMUP (seconds), ACTORS (1000), WITH_TS (auto|1|0), REPEAT (3: every
+# row is measured that many times, interleaved, and the report keeps the fastest), OUT (where results
 # are kept; default $CARGO_TARGET_DIR/bench-results), BENCH_TMPDIR (parent of the fresh data dirs;
 # must be on the disk you want to measure, default $TMPDIR or /tmp), CARGO_TARGET_DIR.
 # All traffic goes to 127.0.0.1; every server it starts is stopped and its data removed on exit.
@@ -18,6 +19,7 @@ DURATION="${DURATION:-5}"
 WARMUP="${WARMUP:-1}"
 ACTORS="${ACTORS:-1000}"
 WITH_TS="${WITH_TS:-auto}"
+REPEAT="${REPEAT:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="${OUT:-$CARGO_TARGET_DIR/bench-results}"
 TMP_PARENT="${BENCH_TMPDIR:-${TMPDIR:-/tmp}}"
@@ -137,6 +139,9 @@ SCENARIOS=(
   "get-health-c64|--mode http-get --path /health --concurrency 64"
 )
 limit=$(python3 -c "print(int($WARMUP + $DURATION + 120))")
+for round in $(seq 1 "$REPEAT"); do
+echo "== round $round of $REPEAT" >&2
+"$LOADGEN" --mode fsync --dir "$WORK" --duration 1 --label "fsync/round $round" >> "$RESULTS"
 for entry in "${SCENARIOS[@]}"; do
   scenario=${entry%%|*}
   read -r -a flags <<< "${entry#*|}"
@@ -149,18 +154,19 @@ for entry in "${SCENARIOS[@]}"; do
       line="{\"label\":\"$server/$scenario\",\"failed\":true}"
     fi
     echo "$line" >> "$RESULTS"
-    echo "   $server/$scenario: $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r.get("rps"), "req/s, p50", r.get("p50_ms"), "ms, p99", r.get("p99_ms"), "ms, errors", r.get("errors"), r.get("first_error", ""))' "$line")" >&2
+    echo "   $server/$scenario: $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r.get("rps"), "req/s, p50", r.get("p50_ms"), "ms, p99", r.get("p99_ms"), "ms, errors", r.get("errors"), "| cores: server", r.get("server_cores"), "loadgen", r.get("client_cores"), "other", r.get("other_cores"), r.get("first_error", ""))' "$line")" >&2
   done
   # Every server must still be up.
   for server in "${SERVERS[@]}"; do
     kill -0 "${PID[$server]}" 2>/dev/null || { echo "$server died during $scenario" >&2; tail -20 "$WORK/$server.log" >&2; exit 1; }
   done
 done
+done
 
 "$LOADGEN" --mode fsync --dir "$WORK" --duration 2 --label "fsync/end" >> "$RESULTS"
 
 # ---- machine and report
-python3 - "$OUT/meta.json" "$DURATION" "$WARMUP" "$ACTORS" "$WORK" <<'PY'
+REPEAT="$REPEAT" python3 - "$OUT/meta.json" "$DURATION" "$WARMUP" "$ACTORS" "$WORK" <<'PY'
 import json, os, platform, subprocess, sys
 def sh(cmd):
     try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
@@ -174,8 +180,8 @@ json.dump({
     "cores": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
     "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
     "fs": sh(f"df -T {sys.argv[5]} | tail -1 | awk '{{print $1\" \"$2}}'"),
-    "rustc": sh("rustc --version"), "commit": sh("git rev-parse --short HEAD 2>/dev/null") or "(not a git checkout)",
-    "duration_s": float(sys.argv[2]), "warmup_s": float(sys.argv[3]), "actors": int(sys.argv[4]),
+    "rustc": sh("rustc --version"), "commit": os.environ.get("BENCH_COMMIT") or sh("git rev-parse --short HEAD 2>/dev/null") or "(not a git checkout)",
+    "repeat": int(os.environ.get("REPEAT", "1")), "duration_s": float(sys.argv[2]), "warmup_s": float(sys.argv[3]), "actors": int(sys.argv[4]),
 }, open(sys.argv[1], "w"))
 PY
 python3 "$ROOT/benches/report.py" "$RESULTS" "$OUT/meta.json" | tee "$OUT/table.md"

@@ -286,6 +286,21 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
+/// Busy CPU seconds of the whole machine (all cores), from `/proc/stat`.
+fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice
+    if v.len() < 8 {
+        return None;
+    }
+    Some((v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / 100.0)
+}
+
 /// Samples the CPU of the load generator and of `--server-pid` over the measured window.
 fn spawn_cpu_sampler(args: &Args, clock: &Clock) -> tokio::task::JoinHandle<Value> {
     let server = args.server_pid.map(|p| p.to_string());
@@ -295,15 +310,28 @@ fn spawn_cpu_sampler(args: &Args, clock: &Clock) -> tokio::task::JoinHandle<Valu
         let t0 = Instant::now();
         let c0 = cpu_seconds("self");
         let s0 = server.as_deref().and_then(cpu_seconds);
+        let m0 = machine_busy_seconds();
         tokio::time::sleep_until(end.into()).await;
         let dt = t0.elapsed().as_secs_f64().max(1e-9);
         let c1 = cpu_seconds("self");
         let s1 = server.as_deref().and_then(cpu_seconds);
+        let m1 = machine_busy_seconds();
         let cores = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => json!(round3((b - a) / dt)),
             _ => Value::Null,
         };
-        json!({"client_cores": cores(c0, c1), "server_cores": cores(s0, s1)})
+        // Whatever else kept the machine busy (other processes): a noisy row shows here.
+        let other = match (m0, m1, c0, c1) {
+            (Some(m0), Some(m1), Some(c0), Some(c1)) => {
+                let server = match (s0, s1) {
+                    (Some(a), Some(b)) => b - a,
+                    _ => 0.0,
+                };
+                json!(round3(((m1 - m0) - (c1 - c0) - server).max(0.0) / dt))
+            }
+            _ => Value::Null,
+        };
+        json!({"client_cores": cores(c0, c1), "server_cores": cores(s0, s1), "other_cores": other})
     })
 }
 
@@ -342,7 +370,14 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn report(args: &Args, mode: &str, clock: &Clock, hist: &Histogram<u64>, tally: &Tally, cpu: Value) {
+fn report(
+    args: &Args,
+    mode: &str,
+    clock: &Clock,
+    hist: &Histogram<u64>,
+    tally: &Tally,
+    cpu: Value,
+) {
     let elapsed = tally
         .last_done
         .map(|t| {
