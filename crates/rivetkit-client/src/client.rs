@@ -20,6 +20,9 @@ use crate::handle::{ActorHandle, Query, Untyped};
 use crate::options::{CreateOptions, GetOptions, GetOrCreateOptions};
 use crate::Key;
 
+/// Retries of a failing `/metadata` lookup within one call (about 3.5 s in all).
+const METADATA_RETRIES: u32 = 3;
+
 const USER_AGENT: &str = concat!("RivetKit/", env!("CARGO_PKG_VERSION"), " rivetkit-rs");
 
 /// A connection-less client: cheap to clone, share it across tasks. Creating one checks the
@@ -158,9 +161,10 @@ impl Client {
         self.actor(A::NAME)
     }
 
-    /// The target to use, after the metadata lookup (§1.4). Transient failures are retried with
-    /// backoff, as long as the caller waits; an error status other than 5xx is returned, because
-    /// retrying a refused request (e.g. 401) cannot succeed.
+    /// The target to use, after the metadata lookup (§1.4). Transient failures are retried a
+    /// few times with backoff, then returned (the JS client retries forever, which hangs every
+    /// call while the server is down; here the next call simply tries again). An error status
+    /// below 500 is returned at once: retrying a refused request (e.g. 401) cannot succeed.
     pub(crate) async fn target(&self) -> Result<&Target> {
         let inner = &self.inner;
         if !inner.metadata_lookup {
@@ -177,6 +181,7 @@ impl Client {
                         Err(Error::Http { status, body }) if status < 500 => {
                             return Err(Error::Http { status, body })
                         }
+                        Err(error) if attempt >= METADATA_RETRIES => return Err(error),
                         Err(error) => {
                             let delay = Backoff::METADATA.delay(attempt);
                             tracing::warn!(%error, ?delay, "metadata lookup failed, retrying");

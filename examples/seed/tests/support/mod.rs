@@ -48,7 +48,11 @@ impl Server {
 
     /// Starts a server on `data_dir` (kept by the caller).
     pub async fn start_in(data_dir: &Path, token: Option<&str>) -> Self {
-        let port = free_port();
+        Self::start_at(data_dir, free_port(), token).await
+    }
+
+    /// Starts a server on `data_dir` and `port` (to restart one where its clients expect it).
+    pub async fn start_at(data_dir: &Path, port: u16, token: Option<&str>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_seed-server"));
         command
             .args([
