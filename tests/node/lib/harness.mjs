@@ -7,6 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+if (process.env.WS_TRACE === "1") await import("./ws-trace.mjs");
+
 import * as client215 from "rivetkit/client";
 import * as client2033 from "rivetkit-2033/client";
 
@@ -63,7 +65,9 @@ export async function until(pred, label, ms = STEP_TIMEOUT_MS) {
 	for (;;) {
 		const v = await pred();
 		if (v) return v;
-		if (Date.now() > deadline) throw new Error(`condition not met after ${ms} ms: ${label}`);
+		if (Date.now() > deadline) {
+			throw new Error(`condition not met after ${ms} ms: ${typeof label === "function" ? label() : label}`);
+		}
 		await sleep(20);
 	}
 }
@@ -86,7 +90,8 @@ export function collector() {
 	return {
 		items,
 		push: (...args) => items.push(args.length <= 1 ? args[0] : args),
-		wait: (n, label) => until(() => items.length >= n, `${label} (have ${items.length}/${n}: ${JSON.stringify(items)})`),
+		wait: (n, label) =>
+			until(() => items.length >= n, () => `${label} (have ${items.length}/${n}: ${JSON.stringify(items)})`),
 	};
 }
 

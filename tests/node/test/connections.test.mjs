@@ -57,6 +57,26 @@ for (const combo of combos()) {
 			await within(conn.dispose(), "dispose");
 		});
 
+		test(`[${combo.tag}] an action's broadcast reaches the caller before the action's response`, opts, async () => {
+			// The official server broadcasts while the action runs, so on the caller's own
+			// connection the event frame precedes the ActionResponse frame: when
+			// `await conn.increment()` resumes, the listener has already seen the new count.
+			const c = client();
+			const conn = c.counter.getOrCreate([uid("order")]).connect();
+			const counts = collector();
+			conn.on("count", counts.push);
+			const seenAtResponse = [];
+			for (let i = 1; i <= 10; i++) {
+				const value = await within(conn.increment(1), `increment #${i}`);
+				seenAtResponse.push([value, counts.items.at(-1)]);
+			}
+			await counts.wait(10, "all ten count events");
+			assert.deepEqual(counts.items, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+			const late = seenAtResponse.filter(([v, seen]) => v !== seen);
+			assert.deepEqual(late, [], `[response, last event seen when the response resolved]: ${JSON.stringify(seenAtResponse)}`);
+			await within(conn.dispose(), "dispose");
+		});
+
 		test(`[${combo.tag}] unsubscribing stops delivery; other listeners continue`, opts, async () => {
 			const c = client();
 			const conn = c.chatRoom.getOrCreate([uid("general")]).connect();

