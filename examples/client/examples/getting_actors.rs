@@ -1,0 +1,16 @@
+//! The guide's "Getting Actors": get_or_create, get, create with input, get_for_id, resolve.
+//!
+//! Run `seed-server` first (`cargo run -p seed --bin seed-server`), then
+//! `cargo run -p client-examples --example getting_actors`. The client reads `RIVET_ENDPOINT`,
+//! `RIVET_NAMESPACE`, `RIVET_TOKEN` and `RIVET_RUNNER`; the default endpoint is
+//! `http://127.0.0.1:6420`.
+
+use client_examples::snippets;
+use rivetkit::client::Client;
+
+#[tokio::main]
+async fn main() -> Result<(), rivetkit::client::Error> {
+    let client = Client::from_env()?;
+    println!("resolved: {}", snippets::getting_actors(&client).await?);
+    Ok(())
+}
