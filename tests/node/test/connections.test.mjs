@@ -227,3 +227,26 @@ for (const combo of combos()) {
 		});
 	});
 }
+
+test("/connect WebSocket: server completes the close handshake when the client disposes", { timeout: TEST_TIMEOUT_MS }, async () => {
+	// What `conn.dispose()` does on the wire (close 1000 "Disposed"), with node's WebSocket so
+	// the close event is observable. The official server echoes the close frame.
+	const { ENCODINGS, VERSIONS } = await import("../lib/harness.mjs");
+	const c = VERSIONS[0].mod.createClient({ endpoint: srv.server.endpoint, encoding: ENCODINGS[0] });
+	try {
+		const id = await within(c.counter.getOrCreate([uid("close")]).resolve(), "resolve");
+		const ws = new WebSocket(`${srv.server.endpoint.replace("http", "ws")}/gateway/${id}/connect`, ["rivet", "rivet_encoding.json"]);
+		const first = new Promise((resolve, reject) => {
+			ws.addEventListener("message", (e) => resolve(e.data), { once: true });
+			ws.addEventListener("error", () => reject(new Error("websocket error")), { once: true });
+		});
+		const init = JSON.parse(await within(first, "Init frame"));
+		assert.equal(init.body.tag, "Init");
+		assert.equal(ws.protocol, "rivet");
+		const closed = new Promise((r) => ws.addEventListener("close", (e) => r({ code: e.code, reason: e.reason, wasClean: e.wasClean }), { once: true }));
+		ws.close(1000, "Disposed");
+		assert.deepEqual(await within(closed, "close event"), { code: 1000, reason: "Disposed", wasClean: true });
+	} finally {
+		await c.dispose();
+	}
+});

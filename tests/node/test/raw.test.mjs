@@ -127,6 +127,16 @@ for (const combo of combos()) {
 			}
 		});
 
+		test(`[${combo.tag}] closing a raw WebSocket completes the close handshake`, opts, async () => {
+			const c = client();
+			const ws = await openRawWebSocket(combo, c.chatRoom.getOrCreate([uid("general")]), "stream");
+			const closed = new Promise((r) => ws.addEventListener("close", (e) => r({ code: e.code, reason: e.reason, wasClean: e.wasClean }), { once: true }));
+			ws.close(1000, "bye");
+			const ev = await within(closed, "close event");
+			// A server that drops TCP without echoing the close frame yields 1006 / wasClean=false.
+			assert.deepEqual(ev, { code: 1000, reason: "bye", wasClean: true });
+		});
+
 		test(`[${combo.tag}] a closed stream socket stops receiving; others keep going`, opts, async () => {
 			const c = client();
 			const handle = c.chatRoom.getOrCreate([uid("general")]);
