@@ -1,13 +1,52 @@
 //! Rust implementations of the fixture actors the official driver test suite calls
 //! (`../shared/spec/FIXTURES.md`), registered under the exact names the suite uses.
 //!
-//! One module per test file of the suite; [`registry`] registers them all.
+//! One module per test file of the suite (shared pieces in `payload`); [`registry`] registers
+//! them all.
 
+mod action_features;
+mod conn;
+mod conn_state;
+mod destroy;
+mod errors;
+mod kv;
+mod manager;
+mod metadata;
+mod payload;
+mod raw_http;
+mod raw_ws;
+mod request_access;
+mod schedule;
+mod sleep;
 mod state;
+mod state_change;
+mod stateless;
+mod vars;
 
 use rivetkit::Registry;
 
 /// Every fixture actor.
 pub fn registry() -> Registry {
-    state::register(Registry::new())
+    let modules: [fn(Registry) -> Registry; 17] = [
+        state::register,
+        manager::register,
+        conn::register,
+        conn_state::register,
+        destroy::register,
+        request_access::register,
+        action_features::register,
+        vars::register,
+        metadata::register,
+        state_change::register,
+        errors::register,
+        kv::register,
+        stateless::register,
+        schedule::register,
+        sleep::register,
+        raw_http::register,
+        raw_ws::register,
+    ];
+    modules
+        .into_iter()
+        .fold(Registry::new(), |registry, register| register(registry))
 }

@@ -108,12 +108,11 @@ impl Activity {
                 let idle = counts.in_flight == 0;
                 let decided = if counts.destroy_requested && idle {
                     Some(Stop::Destroy)
-                } else if counts.sleep_requested && idle {
-                    Some(Stop::Sleep)
-                } else if !no_sleep
-                    && idle
-                    && counts.open == 0
-                    && counts.last_active.elapsed() >= sleep_timeout
+                } else if idle
+                    && (counts.sleep_requested
+                        || (!no_sleep
+                            && counts.open == 0
+                            && counts.last_active.elapsed() >= sleep_timeout))
                 {
                     Some(Stop::Sleep)
                 } else {

@@ -447,36 +447,3 @@ impl<S: State, V: Send + Sync + 'static> Ctx<S, V> {
         self.broadcast(E::NAME, args)
     }
 }
-
-/// Typed registration from a shared interface (see `rivetkit::interface!`): the wire name, the
-/// argument tuple and the result type all come from the declaration, so the server and the
-/// typed clients cannot disagree about them.
-impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
-    /// Adds the interface action `A`: `.handle(Increment, |c, (x,)| async move { ... })`.
-    ///
-    /// # Panics
-    /// If `A` is declared for an actor of another name (a wiring bug caught at startup).
-    pub fn handle<A, F, Fut>(self, _action: A, handler: F) -> Self
-    where
-        A: rivetkit_interface::Action,
-        A::Args: Args,
-        F: Fn(Ctx<S, V>, A::Args) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ActorResult<A::Output>> + Send + 'static,
-    {
-        let declared_for = <A::Actor as rivetkit_interface::ActorInterface>::NAME;
-        assert_eq!(
-            declared_for,
-            self.name(),
-            "action {:?} is declared for actor {declared_for:?}",
-            A::NAME
-        );
-        self.action(A::NAME, handler)
-    }
-}
-
-impl<S: State, V: Send + Sync + 'static> Ctx<S, V> {
-    /// Broadcasts the interface event `E` to its subscribers: `c.emit(CountChanged, (count,))`.
-    pub fn emit<E: rivetkit_interface::Event>(&self, _event: E, args: E::Args) {
-        self.broadcast(E::NAME, args)
-    }
-}

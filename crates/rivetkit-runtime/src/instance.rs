@@ -274,13 +274,13 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         }
     }
 
-    /// Releases waiting events in order, each once the state it followed is durable.
+    /// Makes waiting events durable and releases them, in order.
     async fn drain_outbox(self: Arc<Self>) {
         loop {
-            let (version, event) = {
+            let version = {
                 let mut outbox = self.outbox.lock();
                 match outbox.waiting.front() {
-                    Some((version, event)) => (*version, event.clone()),
+                    Some((version, _)) => *version,
                     None => {
                         outbox.draining = false;
                         return;
@@ -294,8 +294,24 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
-            self.outbox.lock().waiting.pop_front();
-            self.deliver(&event);
+            self.release_durable_events();
+        }
+    }
+
+    /// Delivers, in order, the waiting events whose state is durable. Called by the outbox
+    /// task and by every action before its response goes out, so that a caller always sees
+    /// the events its action broadcast before the action's result.
+    fn release_durable_events(&self) {
+        let durable = self.durable.load(Ordering::Acquire);
+        let mut outbox = self.outbox.lock();
+        while outbox
+            .waiting
+            .front()
+            .is_some_and(|(version, _)| *version <= durable)
+        {
+            if let Some((_, event)) = outbox.waiting.pop_front() {
+                self.deliver(&event);
+            }
         }
     }
 
@@ -524,6 +540,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                 .unwrap_or_else(|_| Err(self.timed_out()));
             // Also on error: whatever the action changed before failing must not be lost.
             self.save().await?;
+            self.release_durable_events();
             drop(busy);
             result
         }

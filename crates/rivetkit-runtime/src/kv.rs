@@ -36,7 +36,7 @@ impl<'a> Kv<'a> {
     }
 
     /// Entries whose key starts with `prefix`, in key order.
-    pub async fn list(&self, prefix: impl AsRef<[u8]>) -> ActorResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    pub async fn list(&self, prefix: impl AsRef<[u8]>) -> ActorResult<rivetkit_storage::KvEntries> {
         Ok(self.store.kv_list(self.actor_id, prefix.as_ref()).await?)
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use rivetkit_protocol::Value;
 use rivetkit_runtime::{actor, Outgoing, Registry, Runtime};
-use rivetkit_storage::{ActorRecord, Alarm, Inserted, SqliteStore, Store, StoreResult};
+use rivetkit_storage::{ActorRecord, Alarm, Inserted, KvEntries, SqliteStore, Store, StoreResult};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
@@ -82,7 +82,7 @@ impl Store for GatedStore {
         &'a self,
         actor_id: &'a str,
         prefix: &'a [u8],
-    ) -> BoxFuture<'a, StoreResult<Vec<(Vec<u8>, Vec<u8>)>>> {
+    ) -> BoxFuture<'a, StoreResult<KvEntries>> {
         self.inner.kv_list(actor_id, prefix)
     }
     fn kv_set(

@@ -66,6 +66,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// KV entries as (key, value) pairs.
+pub type KvEntries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A durable store for the actor directory and actor state.
 ///
 /// Futures are boxed so that the runtime can hold any driver as `Arc<dyn Store>`.
@@ -120,7 +123,7 @@ pub trait Store: Send + Sync + 'static {
         &'a self,
         actor_id: &'a str,
         prefix: &'a [u8],
-    ) -> BoxFuture<'a, StoreResult<Vec<(Vec<u8>, Vec<u8>)>>>;
+    ) -> BoxFuture<'a, StoreResult<KvEntries>>;
 
     /// Writes (`Some`) or deletes (`None`) one key; durable when it resolves.
     fn kv_set(

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
-use crate::{ActorRecord, Alarm, Inserted, Store, StoreError, StoreResult};
+use crate::{ActorRecord, Alarm, Inserted, KvEntries, Store, StoreError, StoreResult};
 
 /// The most writes one commit carries; bounds the latency a single transaction adds.
 const MAX_BATCH: usize = 1024;
@@ -246,7 +246,7 @@ impl Store for SqliteStore {
         &'a self,
         actor_id: &'a str,
         prefix: &'a [u8],
-    ) -> BoxFuture<'a, StoreResult<Vec<(Vec<u8>, Vec<u8>)>>> {
+    ) -> BoxFuture<'a, StoreResult<KvEntries>> {
         let (actor_id, prefix) = (actor_id.to_owned(), prefix.to_vec());
         self.read(move |conn| {
             // Keys are compared as bytes: `substr` on a BLOB takes bytes, so this is an exact

@@ -33,7 +33,8 @@ pub use rivetkit_protocol as protocol;
 pub use rivetkit_protocol::value::Bytes;
 pub use rivetkit_runtime::raw;
 pub use rivetkit_runtime::{
-    actor, Actor, ActorError, ActorResult, Args, Ctx, Registry, Runtime, State,
+    actor, now_ms, Actor, ActorError, ActorResult, Args, ConnInfo, Ctx, Kv, Registry, Runtime,
+    State,
 };
 pub use rivetkit_server::{serve, ServerConfig};
 
