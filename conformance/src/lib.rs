@@ -4,18 +4,22 @@
 //! One module per test file of the suite (shared pieces in `payload`); [`registry`] registers
 //! them all.
 
+mod access_control;
 mod action_features;
 mod conn;
 mod conn_state;
 mod destroy;
 mod errors;
+mod inline_client;
 mod kv;
 mod manager;
 mod metadata;
 mod payload;
+mod queue;
 mod raw_http;
 mod raw_ws;
 mod request_access;
+mod run;
 mod schedule;
 mod sleep;
 mod state;
@@ -27,7 +31,7 @@ use rivetkit::Registry;
 
 /// Every fixture actor.
 pub fn registry() -> Registry {
-    let modules: [fn(Registry) -> Registry; 17] = [
+    let modules: [fn(Registry) -> Registry; 21] = [
         state::register,
         manager::register,
         conn::register,
@@ -45,6 +49,10 @@ pub fn registry() -> Registry {
         sleep::register,
         raw_http::register,
         raw_ws::register,
+        queue::register,
+        run::register,
+        access_control::register,
+        inline_client::register,
     ];
     modules
         .into_iter()

@@ -24,6 +24,8 @@ pub(crate) enum Stop {
 struct Counts {
     in_flight: usize,
     open: usize,
+    /// A `run` handler is working (not just waiting on its queue).
+    running: bool,
     last_active: Instant,
     sleep_requested: bool,
     destroy_requested: bool,
@@ -35,6 +37,9 @@ pub struct Activity {
     counts: Mutex<Counts>,
     changed: Notify,
     stopped: watch::Sender<bool>,
+    /// Raised as soon as a stop is requested or decided: waits in progress (queue receives, a
+    /// `run` handler) give up so that the stop can proceed.
+    aborted: watch::Sender<bool>,
 }
 
 /// Holds an actor awake while alive (one unit of in-flight work, or one open connection).
@@ -49,6 +54,7 @@ impl Activity {
             counts: Mutex::new(Counts {
                 in_flight: 0,
                 open: 0,
+                running: false,
                 last_active: Instant::now(),
                 sleep_requested: false,
                 destroy_requested: false,
@@ -56,6 +62,7 @@ impl Activity {
             }),
             changed: Notify::new(),
             stopped: watch::channel(false).0,
+            aborted: watch::channel(false).0,
         })
     }
 
@@ -97,7 +104,27 @@ impl Activity {
             Stop::Destroy => counts.destroy_requested = true,
         }
         drop(counts);
+        self.aborted.send_replace(true);
         self.changed.notify_one();
+    }
+
+    /// Marks whether the `run` handler is working; a working one keeps the actor awake.
+    pub(crate) fn set_running(&self, running: bool) {
+        let mut counts = self.counts.lock();
+        counts.running = running;
+        counts.last_active = Instant::now();
+        drop(counts);
+        self.changed.notify_one();
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        *self.aborted.borrow()
+    }
+
+    /// Resolves once the instance is asked to stop.
+    pub async fn aborted(&self) {
+        let mut aborted = self.aborted.subscribe();
+        let _ = aborted.wait_for(|aborted| *aborted).await;
     }
 
     /// Waits until the instance must stop, and marks it stopping (no more work is admitted).
@@ -106,13 +133,12 @@ impl Activity {
             let deadline = {
                 let mut counts = self.counts.lock();
                 let idle = counts.in_flight == 0;
+                let quiet = counts.open == 0 && !counts.running;
                 let decided = if counts.destroy_requested && idle {
                     Some(Stop::Destroy)
                 } else if idle
                     && (counts.sleep_requested
-                        || (!no_sleep
-                            && counts.open == 0
-                            && counts.last_active.elapsed() >= sleep_timeout))
+                        || (!no_sleep && quiet && counts.last_active.elapsed() >= sleep_timeout))
                 {
                     Some(Stop::Sleep)
                 } else {
@@ -120,9 +146,10 @@ impl Activity {
                 };
                 if let Some(stop) = decided {
                     counts.stopping = true;
+                    self.aborted.send_replace(true);
                     return stop;
                 }
-                (!no_sleep && idle && counts.open == 0).then(|| counts.last_active + sleep_timeout)
+                (!no_sleep && idle && quiet).then(|| counts.last_active + sleep_timeout)
             };
             match deadline {
                 Some(deadline) => {

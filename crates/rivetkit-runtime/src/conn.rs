@@ -58,6 +58,8 @@ pub enum Outgoing {
         id: u64,
         result: Result<Value, ActorError>,
     },
+    /// A connection-level error (such as a refused subscription); the connection stays open.
+    Error(ActorError),
     /// The actor ends the connection (close code, reason).
     Close(u16, String),
 }
@@ -100,9 +102,16 @@ impl Connection {
         &self.actor
     }
 
-    /// Subscribes to (or unsubscribes from) an event; takes effect before this returns.
+    /// Subscribes to (or unsubscribes from) an event; takes effect before this returns. A
+    /// refused subscription is reported to the client as a connection-level error.
     pub fn set_subscription(&self, event_name: &str, subscribe: bool) {
-        self.actor.set_subscription(&self.id, event_name, subscribe);
+        if let Err(error) = self
+            .actor
+            .clone()
+            .set_subscription(&self.id, event_name, subscribe)
+        {
+            let _ = self.sender.send(Outgoing::Error(error));
+        }
     }
 
     /// Calls an action as this connection and queues its response; returns at once so that

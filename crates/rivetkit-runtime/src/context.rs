@@ -6,6 +6,7 @@
 //! interleave (one waits on a timer while another runs) yet the state is never touched from two
 //! places at once.
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,8 +15,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::activity::Stop;
-use crate::instance::ActorCell;
+use crate::conn::Connection;
+use crate::instance::{ActorCell, ActorInstance, QueueSend};
 use crate::kv::Kv;
+use crate::queue::Queue;
 use crate::raw::RequestInfo;
 use crate::runtime::Runtime;
 use crate::{args, ActorError, ActorResult};
@@ -25,6 +28,10 @@ pub struct Ctx<S, V = ()> {
     pub(crate) cell: Arc<ActorCell<S, V>>,
     pub(crate) conn_id: Option<Arc<str>>,
     pub(crate) request: Option<Arc<RequestInfo>>,
+    /// Completable queue messages this call received and has not completed.
+    pub(crate) pending_completions: Arc<AtomicUsize>,
+    /// This context belongs to the `run` handler.
+    pub(crate) in_run: bool,
 }
 
 impl<S, V> Clone for Ctx<S, V> {
@@ -33,6 +40,8 @@ impl<S, V> Clone for Ctx<S, V> {
             cell: self.cell.clone(),
             conn_id: self.conn_id.clone(),
             request: self.request.clone(),
+            pending_completions: self.pending_completions.clone(),
+            in_run: self.in_run,
         }
     }
 }
@@ -227,6 +236,51 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// The actor's own key-value store.
     pub fn kv(&self) -> Kv<'_> {
         Kv::new(self.cell.store.as_ref(), &self.cell.meta.actor_id)
+    }
+
+    /// The actor's own queue.
+    pub fn queue(&self) -> Queue<'_> {
+        Queue {
+            core: &self.cell.queue,
+            pending: &self.pending_completions,
+            in_run: self.in_run,
+        }
+    }
+
+    /// Whether the actor has been asked to stop (sleep or destroy).
+    pub fn is_aborted(&self) -> bool {
+        self.cell.activity().is_aborted()
+    }
+
+    /// Resolves when the actor is asked to stop: long-running work (a `run` loop) should wrap
+    /// up then.
+    pub async fn aborted(&self) {
+        self.cell.activity().aborted().await
+    }
+
+    /// Sends a message to a queue of actor `actor_id` as a client would (undeclared queue names
+    /// are dropped, `can_publish` rules apply).
+    pub async fn send_queue<B: Serialize>(
+        &self,
+        actor_id: &str,
+        queue: &str,
+        body: B,
+    ) -> ActorResult<()> {
+        let send = QueueSend {
+            name: queue.to_owned(),
+            body: value::from_typed(&body)?,
+            wait: false,
+            timeout_ms: None,
+        };
+        self.runtime()?.send_queue(actor_id, send).await?;
+        Ok(())
+    }
+
+    /// Opens a connection to another actor of this server (created if needed): subscribe with
+    /// `Connection::set_subscription`, call with `Connection::spawn_action`, read with
+    /// `Connection::next_outgoing`.
+    pub async fn connect_actor(&self, name: &str, key: &[String]) -> ActorResult<Connection> {
+        self.runtime()?.connect(name, key).await
     }
 
     /// Calls an action on another actor of this server (created if needed), as a stateless

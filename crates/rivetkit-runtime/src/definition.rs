@@ -27,6 +27,7 @@ use rivetkit_protocol::{value, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::queue::{QueueLimits, DEFAULT_MAX_QUEUE_MESSAGE_SIZE, DEFAULT_MAX_QUEUE_SIZE};
 use crate::raw::{RawWebSocket, Request, Response};
 use crate::{ActorError, ActorResult, Args, Ctx};
 
@@ -49,6 +50,7 @@ pub(crate) type ConnStateFn<S, V> =
 pub(crate) type InputHookFn<S, V> =
     Arc<dyn Fn(Ctx<S, V>, Value) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
 pub(crate) type StateChangeFn<S, V> = Arc<dyn Fn(&Ctx<S, V>) + Send + Sync>;
+pub(crate) type AccessFn<S, V> = Arc<dyn Fn(&Ctx<S, V>) -> bool + Send + Sync>;
 type CreateStateFn<S> = Arc<dyn Fn(Value) -> ActorResult<S> + Send + Sync>;
 type CreateVarsFn<V> = Arc<dyn Fn() -> V + Send + Sync>;
 
@@ -63,7 +65,12 @@ pub(crate) struct Options {
     pub(crate) sleep_timeout: Duration,
     pub(crate) no_sleep: bool,
     pub(crate) action_timeout: Duration,
+    pub(crate) run_stop_timeout: Duration,
+    pub(crate) queue_limits: QueueLimits,
 }
+
+/// How long a stopping actor waits for its `run` handler to return, unless configured otherwise.
+pub const DEFAULT_RUN_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Everything an actor runs besides its state initializer: actions and hooks.
 pub(crate) struct Handlers<S, V> {
@@ -79,6 +86,12 @@ pub(crate) struct Handlers<S, V> {
     pub(crate) on_disconnect: Option<HookFn<S, V>>,
     pub(crate) on_request: Option<RequestFn<S, V>>,
     pub(crate) on_websocket: Option<WebSocketFn<S, V>>,
+    /// Declared queue names, each with its optional `can_publish` rule. Sends to other names
+    /// are dropped.
+    pub(crate) queues: HashMap<String, Option<AccessFn<S, V>>>,
+    /// `can_subscribe` rules of declared events; other event names are open to everyone.
+    pub(crate) event_rules: HashMap<String, AccessFn<S, V>>,
+    pub(crate) run: Option<HookFn<S, V>>,
 }
 
 impl<S, V> Default for Handlers<S, V> {
@@ -96,6 +109,9 @@ impl<S, V> Default for Handlers<S, V> {
             on_disconnect: None,
             on_request: None,
             on_websocket: None,
+            queues: HashMap::new(),
+            event_rules: HashMap::new(),
+            run: None,
         }
     }
 }
@@ -116,6 +132,9 @@ impl<S, V> Handlers<S, V> {
             on_disconnect,
             on_request,
             on_websocket,
+            queues,
+            event_rules,
+            run,
         } = self;
         actions.is_empty()
             && [on_wake, on_sleep, on_destroy, on_connect, on_disconnect]
@@ -127,6 +146,9 @@ impl<S, V> Handlers<S, V> {
             && create_conn_state.is_none()
             && on_request.is_none()
             && on_websocket.is_none()
+            && queues.is_empty()
+            && event_rules.is_empty()
+            && run.is_none()
     }
 }
 
@@ -177,6 +199,11 @@ impl<S: State> Actor<S> {
                 sleep_timeout: DEFAULT_SLEEP_TIMEOUT,
                 no_sleep: false,
                 action_timeout: DEFAULT_ACTION_TIMEOUT,
+                run_stop_timeout: DEFAULT_RUN_STOP_TIMEOUT,
+                queue_limits: QueueLimits {
+                    max_size: DEFAULT_MAX_QUEUE_SIZE,
+                    max_message_size: DEFAULT_MAX_QUEUE_MESSAGE_SIZE,
+                },
             },
             handlers: Handlers::default(),
         }
@@ -403,6 +430,67 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
         self.handlers.on_disconnect = Some(hook(handler));
+        self
+    }
+
+    /// Declares a queue that clients may send to. Sends to undeclared names are dropped.
+    pub fn queue(mut self, name: impl Into<String>) -> Self {
+        self.handlers.queues.insert(name.into(), None);
+        self
+    }
+
+    /// Declares a queue whose senders must pass `can_publish` (run as the sender's connection);
+    /// a refused send fails with `auth/forbidden`.
+    pub fn queue_with_access<F>(mut self, name: impl Into<String>, can_publish: F) -> Self
+    where
+        F: Fn(&Ctx<S, V>) -> bool + Send + Sync + 'static,
+    {
+        self.handlers
+            .queues
+            .insert(name.into(), Some(Arc::new(can_publish)));
+        self
+    }
+
+    /// Lets a connection subscribe to `event` only if `can_subscribe` (run as that connection)
+    /// says so; a refused subscription gets an `auth/forbidden` connection error.
+    pub fn event_access<F>(mut self, event: impl Into<String>, can_subscribe: F) -> Self
+    where
+        F: Fn(&Ctx<S, V>) -> bool + Send + Sync + 'static,
+    {
+        self.handlers
+            .event_rules
+            .insert(event.into(), Arc::new(can_subscribe));
+        self
+    }
+
+    /// The most messages the queue holds (default 1000); beyond it sends fail with `queue/full`.
+    pub fn max_queue_size(mut self, messages: usize) -> Self {
+        self.options.queue_limits.max_size = messages;
+        self
+    }
+
+    /// The largest message body, encoded as JSON (default 64 KiB); larger sends fail with
+    /// `queue/message_too_large`.
+    pub fn max_queue_message_size(mut self, bytes: usize) -> Self {
+        self.options.queue_limits.max_message_size = bytes;
+        self
+    }
+
+    /// A long-running handler started after every start of the actor. While it works it keeps
+    /// the actor awake (waiting on the queue does not); on stop `c.aborted()` resolves and it has
+    /// the run stop timeout to return. Returning on its own, or failing, destroys the actor.
+    pub fn run<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ActorResult<()>> + Send + 'static,
+    {
+        self.handlers.run = Some(hook(handler));
+        self
+    }
+
+    /// How long a stop waits for the `run` handler to return (default 15 s).
+    pub fn run_stop_timeout(mut self, timeout: Duration) -> Self {
+        self.options.run_stop_timeout = timeout;
         self
     }
 

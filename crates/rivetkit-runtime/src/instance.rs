@@ -30,9 +30,18 @@ use tokio::sync::mpsc;
 use crate::activity::{Activity, ActivityGuard, Stop};
 use crate::conn::{ConnEntry, Connection, Outgoing, SharedEvent};
 use crate::definition::{Actor, HookFn};
+use crate::queue::{await_completion, QueueCore, SendOutcome};
 use crate::raw::{RawWebSocket, Request, RequestInfo, Response, WsSender};
 use crate::runtime::Runtime;
 use crate::{ActorError, ActorResult, Ctx, State};
+
+fn stopping() -> ActorError {
+    ActorError::public("actor", "stopping", "The actor is stopping")
+}
+
+fn forbidden(message: String) -> ActorError {
+    ActorError::public("auth", "forbidden", message).with_status(403)
+}
 
 /// How long `on_sleep`, `on_destroy` and connection hooks may run during a stop.
 const STOP_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,7 +91,24 @@ pub trait ActorInstance: Send + Sync + 'static {
         request: Option<RequestInfo>,
     ) -> BoxFuture<'static, ActorResult<Connection>>;
 
-    fn set_subscription(&self, conn_id: &str, event_name: &str, subscribe: bool);
+    /// Subscribes a connection to an event (or unsubscribes it); a subscription refused by the
+    /// event's `can_subscribe` rule fails with `auth/forbidden`.
+    fn set_subscription(
+        self: Arc<Self>,
+        conn_id: &str,
+        event_name: &str,
+        subscribe: bool,
+    ) -> ActorResult<()>;
+
+    /// A queue send from a client, as a short-lived connection with `params`: checks the queue
+    /// is declared (else the message is dropped) and its `can_publish` rule, enqueues, and with
+    /// `wait` waits for the completion (`timeout_ms` as the client gave it).
+    fn send_queue(
+        self: Arc<Self>,
+        params: Value,
+        request: Option<RequestInfo>,
+        send: QueueSend,
+    ) -> BoxFuture<'static, ActorResult<SendOutcome>>;
 
     /// Ends a connection: runs `on_disconnect`, then forgets it.
     fn disconnect(self: Arc<Self>, conn_id: Arc<str>);
@@ -102,6 +128,15 @@ pub trait ActorInstance: Send + Sync + 'static {
         request: RequestInfo,
         socket: RawWebSocket,
     ) -> BoxFuture<'static, ActorResult<()>>;
+}
+
+/// A queue send as a client makes it.
+#[derive(Clone, Debug)]
+pub struct QueueSend {
+    pub name: String,
+    pub body: Value,
+    pub wait: bool,
+    pub timeout_ms: Option<i64>,
 }
 
 struct Versioned<S> {
@@ -128,6 +163,8 @@ pub(crate) struct ActorCell<S, V> {
     raw_sockets: Mutex<Vec<WsSender>>,
     outbox: Mutex<Outbox>,
     activity: Arc<Activity>,
+    pub(crate) queue: Arc<QueueCore>,
+    run_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     this: Weak<Self>,
 }
 
@@ -163,6 +200,14 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             Origin::Created => (definition.initial_state(meta.input.clone())?, 1),
         };
         let vars = definition.new_vars();
+        let activity = Activity::new();
+        let queue = QueueCore::load(
+            meta.actor_id.clone(),
+            store.clone(),
+            definition.options.queue_limits,
+            activity.clone(),
+        )
+        .await?;
         let cell = Arc::new_cyclic(|this| Self {
             meta,
             vars,
@@ -175,7 +220,9 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             conns: Mutex::new(HashMap::new()),
             raw_sockets: Mutex::new(Vec::new()),
             outbox: Mutex::new(Outbox::default()),
-            activity: Activity::new(),
+            activity,
+            queue,
+            run_task: Mutex::new(None),
             this: this.clone(),
         });
         let handlers = &cell.definition.handlers;
@@ -186,8 +233,38 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             on_wake(cell.ctx(None, None)).await?;
         }
         cell.save().await?;
+        if let Some(run) = cell.definition.handlers.run.clone() {
+            // Run it up to its first await point now, as a JS runtime would, so that whatever
+            // it does first is done before the request that started the actor is served.
+            let mut running = Box::pin(cell.clone().run(run));
+            if futures::poll!(running.as_mut()).is_pending() {
+                *cell.run_task.lock() = Some(tokio::spawn(running));
+            }
+        }
         tokio::spawn(cell.clone().live());
         Ok(cell)
+    }
+
+    /// Runs the `run` handler; if it ends on its own (not because the actor stops), the actor
+    /// is destroyed.
+    async fn run(self: Arc<Self>, run: HookFn<S, V>) {
+        self.activity.set_running(true);
+        let mut ctx = self.ctx(None, None);
+        ctx.in_run = true;
+        let outcome = run(ctx).await;
+        self.activity.set_running(false);
+        if self.activity.is_aborted() {
+            return;
+        }
+        match outcome {
+            Ok(()) => {
+                tracing::debug!(actor = %self.meta.actor_id, "run handler returned; destroying the actor")
+            }
+            Err(error) => {
+                tracing::warn!(actor = %self.meta.actor_id, %error, "run handler failed; destroying the actor")
+            }
+        }
+        self.activity.request(Stop::Destroy);
     }
 
     pub(crate) fn ctx(
@@ -199,6 +276,8 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             cell: self.clone(),
             conn_id,
             request,
+            pending_completions: Arc::default(),
+            in_run: false,
         }
     }
 
@@ -580,10 +659,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         request: Option<RequestInfo>,
     ) -> BoxFuture<'static, ActorResult<Connection>> {
         async move {
-            let open = self
-                .activity
-                .open()
-                .ok_or_else(|| ActorError::public("actor", "stopping", "The actor is stopping"))?;
+            let open = self.activity.open().ok_or_else(|| stopping())?;
             let (sender, outgoing) = mpsc::unbounded_channel();
             let id = self
                 .admit(params, request, Some(sender.clone()), Some(open))
@@ -599,7 +675,21 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         .boxed()
     }
 
-    fn set_subscription(&self, conn_id: &str, event_name: &str, subscribe: bool) {
+    fn set_subscription(
+        self: Arc<Self>,
+        conn_id: &str,
+        event_name: &str,
+        subscribe: bool,
+    ) -> ActorResult<()> {
+        if subscribe {
+            if let Some(can_subscribe) = self.definition.handlers.event_rules.get(event_name) {
+                if !can_subscribe(&self.ctx(Some(conn_id.into()), None)) {
+                    return Err(forbidden(format!(
+                        "Subscribing to {event_name:?} is not allowed"
+                    )));
+                }
+            }
+        }
         self.with_conn(conn_id, |entry| {
             if subscribe {
                 entry.subscriptions.insert(event_name.to_owned());
@@ -607,6 +697,41 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                 entry.subscriptions.remove(event_name);
             }
         });
+        Ok(())
+    }
+
+    fn send_queue(
+        self: Arc<Self>,
+        params: Value,
+        request: Option<RequestInfo>,
+        send: QueueSend,
+    ) -> BoxFuture<'static, ActorResult<SendOutcome>> {
+        let Some(busy) = self.activity.begin() else {
+            return futures::future::ready(Err(stopping())).boxed();
+        };
+        async move {
+            let outcome = self
+                .as_ephemeral(params, request, |this, conn_id| async move {
+                    let Some(rule) = this.definition.handlers.queues.get(&send.name) else {
+                        tracing::debug!(actor = %this.meta.actor_id, queue = %send.name, "dropping a message for an undeclared queue");
+                        return Ok(SendOutcome::Completed(None));
+                    };
+                    if let Some(can_publish) = rule {
+                        if !can_publish(&this.ctx(Some(conn_id), None)) {
+                            return Err(forbidden(format!("Sending to queue {:?} is not allowed", send.name)));
+                        }
+                    }
+                    let completion = this.queue.enqueue(&send.name, send.body, send.wait).await?;
+                    Ok(match completion {
+                        Some(completion) => await_completion(completion, send.timeout_ms).await,
+                        None => SendOutcome::Completed(None),
+                    })
+                })
+                .await;
+            drop(busy);
+            outcome
+        }
+        .boxed()
     }
 
     fn disconnect(self: Arc<Self>, conn_id: Arc<str>) {
@@ -674,10 +799,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                     )
                     .with_status(404)
                 })?;
-            let open = self
-                .activity
-                .open()
-                .ok_or_else(|| ActorError::public("actor", "stopping", "The actor is stopping"))?;
+            let open = self.activity.open().ok_or_else(|| stopping())?;
             let request = Arc::new(request);
             let conn_id = self
                 .admit(params, Some((*request).clone()), None, Some(open))

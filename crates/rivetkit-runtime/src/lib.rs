@@ -16,6 +16,7 @@ mod definition;
 mod error;
 mod instance;
 mod kv;
+mod queue;
 pub mod raw;
 mod runtime;
 mod scheduler;
@@ -24,8 +25,11 @@ pub use activity::{Activity, ActivityGuard};
 pub use args::Args;
 pub use conn::{Connection, Outgoing, SharedEvent};
 pub use context::{now_ms, ConnInfo, Ctx};
-pub use definition::{actor, Actor, State, DEFAULT_ACTION_TIMEOUT, DEFAULT_SLEEP_TIMEOUT};
+pub use definition::{
+    actor, Actor, State, DEFAULT_ACTION_TIMEOUT, DEFAULT_RUN_STOP_TIMEOUT, DEFAULT_SLEEP_TIMEOUT,
+};
 pub use error::{ActorError, ActorResult, MASKED_MESSAGE};
-pub use instance::{ActorInstance, ActorMeta};
+pub use instance::{ActorInstance, ActorMeta, QueueSend};
 pub use kv::Kv;
+pub use queue::{Queue, QueueMessage, Receive, SendOutcome};
 pub use runtime::{Active, Registry, Runtime, DEFAULT_NAMESPACE};

@@ -16,9 +16,11 @@ use rivetkit_storage::{ActorRecord, Alarm, Inserted, Store};
 use tokio::sync::OnceCell;
 
 use crate::activity::ActivityGuard;
+use crate::conn::Connection;
 use crate::context::now_ms;
 use crate::definition::Actor;
-use crate::instance::{ActorCell, ActorInstance, ActorMeta, Origin};
+use crate::instance::{ActorCell, ActorInstance, ActorMeta, Origin, QueueSend};
+use crate::queue::SendOutcome;
 use crate::scheduler::Scheduler;
 use crate::{ActorError, ActorResult, State};
 
@@ -328,6 +330,22 @@ impl Runtime {
         let alarm_id = self.store.add_alarm(alarm.clone()).await?;
         self.scheduler.arm(Alarm { alarm_id, ..alarm });
         Ok(())
+    }
+
+    /// Opens a connection from inside the server to actor `name` + `key` (default namespace,
+    /// created if needed).
+    pub async fn connect(&self, name: &str, key: &[String]) -> ActorResult<Connection> {
+        let (record, _) = self
+            .get_or_create(DEFAULT_NAMESPACE, name, &key::serialize_key(key), None)
+            .await?;
+        let active = self.instance(&record.actor_id).await?;
+        active.instance().connect(Value::Null, None).await
+    }
+
+    /// A queue send from inside the server, as a client without params would make it.
+    pub async fn send_queue(&self, actor_id: &str, send: QueueSend) -> ActorResult<SendOutcome> {
+        let active = self.instance(actor_id).await?;
+        active.instance().send_queue(Value::Null, None, send).await
     }
 
     /// A stateless call from inside the server: `action` on actor `name` + `key` in the default

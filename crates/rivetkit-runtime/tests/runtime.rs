@@ -8,7 +8,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use rivetkit_protocol::Value;
 use rivetkit_runtime::{actor, Outgoing, Registry, Runtime};
-use rivetkit_storage::{ActorRecord, Alarm, Inserted, KvEntries, SqliteStore, Store, StoreResult};
+use rivetkit_storage::{
+    ActorRecord, Alarm, Inserted, KvEntries, QueuedMessage, SqliteStore, Store, StoreResult,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
@@ -70,6 +72,18 @@ impl Store for GatedStore {
     }
     fn alarms(&self) -> BoxFuture<'_, StoreResult<Vec<Alarm>>> {
         self.inner.alarms()
+    }
+    fn queue_push(&self, message: QueuedMessage) -> BoxFuture<'_, StoreResult<i64>> {
+        self.inner.queue_push(message)
+    }
+    fn queue_remove(&self, message_ids: Vec<i64>) -> BoxFuture<'_, StoreResult<()>> {
+        self.inner.queue_remove(message_ids)
+    }
+    fn queue_load<'a>(
+        &'a self,
+        actor_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<QueuedMessage>>> {
+        self.inner.queue_load(actor_id)
     }
     fn kv_get<'a>(
         &'a self,

@@ -6,11 +6,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use rivetkit_protocol::message::QUEUE_BARE_VERSION;
 use rivetkit_protocol::{
-    Encoding, HttpActionRequest, HttpActionResponse, Value, SERVER_BARE_VERSION,
+    Encoding, HttpActionRequest, HttpActionResponse, HttpQueueSendRequest, HttpQueueSendResponse,
+    Value, SERVER_BARE_VERSION,
 };
 use rivetkit_runtime::raw::RequestInfo;
-use rivetkit_runtime::ActorError;
+use rivetkit_runtime::{ActorError, QueueSend, SendOutcome};
 
 use crate::reply::{
     bytes_response, incoming_too_long, outgoing_too_long, protocol_error, ErrorReply,
@@ -47,6 +49,100 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ActorE
     })
 }
 
+/// The encoding a request asks for in `x-rivet-encoding` (json when absent).
+fn request_encoding(parts: &Parts) -> Result<Encoding, ActorError> {
+    match parts.headers.get(ENCODING_HEADER) {
+        None => Ok(Encoding::Json),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(Encoding::parse)
+            .ok_or_else(|| {
+                ActorError::public(
+                    "encoding",
+                    "invalid",
+                    "x-rivet-encoding must be json, cbor or bare",
+                )
+            }),
+    }
+}
+
+/// Reads a protocol message body, refusing one over the incoming message limit.
+async fn read_message(state: &AppState, body: Body) -> Result<axum::body::Bytes, ActorError> {
+    let limit = state.config.max_incoming_message_size;
+    let body = read_body(body, limit).await?;
+    if body.len() > limit {
+        return Err(incoming_too_long(body.len(), limit));
+    }
+    Ok(body)
+}
+
+/// `POST /queue/{name}` (or `/queue` with the name in the body): a queue send.
+pub async fn queue_send(
+    state: AppState,
+    actor_id: String,
+    name: Option<String>,
+    parts: Parts,
+    body: Body,
+) -> Response {
+    let encoding = match request_encoding(&parts) {
+        Ok(encoding) => encoding,
+        Err(error) => return state.json_error(error).into_response(),
+    };
+    match run_queue_send(&state, &actor_id, name, encoding, &parts, body).await {
+        Ok(response) => bytes_response(StatusCode::OK, encoding, response.encode(encoding)),
+        Err(error) => ErrorReply {
+            error,
+            encoding,
+            bare_version: QUEUE_BARE_VERSION,
+            expose: state.config.expose_errors,
+        }
+        .into_response(),
+    }
+}
+
+async fn run_queue_send(
+    state: &AppState,
+    actor_id: &str,
+    name: Option<String>,
+    encoding: Encoding,
+    parts: &Parts,
+    body: Body,
+) -> Result<HttpQueueSendResponse, ActorError> {
+    let params = conn_params(&parts.headers)?;
+    let body = read_message(state, body).await?;
+    let request = HttpQueueSendRequest::decode(&body, encoding).map_err(protocol_error)?;
+    let name = name.or(request.name).ok_or_else(|| {
+        ActorError::public("queue", "invalid_payload", "The queue name is missing")
+    })?;
+    let info = request_info(parts, format!("http://actor/queue/{name}"));
+    let send = QueueSend {
+        name,
+        body: request.body,
+        wait: request.wait.unwrap_or(false),
+        timeout_ms: request
+            .timeout_ms
+            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+    };
+    let actor = state.runtime.instance(actor_id).await?;
+    Ok(
+        match actor
+            .instance()
+            .send_queue(params, Some(info), send)
+            .await?
+        {
+            SendOutcome::Completed(response) => HttpQueueSendResponse {
+                status: "completed".into(),
+                response,
+            },
+            SendOutcome::TimedOut => HttpQueueSendResponse {
+                status: "timedOut".into(),
+                response: None,
+            },
+        },
+    )
+}
+
 pub async fn action(
     state: AppState,
     actor_id: String,
@@ -54,21 +150,9 @@ pub async fn action(
     parts: Parts,
     body: Body,
 ) -> Response {
-    let encoding = match parts
-        .headers
-        .get(ENCODING_HEADER)
-        .map(|value| value.to_str().ok().and_then(Encoding::parse))
-    {
-        None => Encoding::Json,
-        Some(Some(encoding)) => encoding,
-        Some(None) => {
-            let error = ActorError::public(
-                "encoding",
-                "invalid",
-                "x-rivet-encoding must be json, cbor or bare",
-            );
-            return state.json_error(error).into_response();
-        }
+    let encoding = match request_encoding(&parts) {
+        Ok(encoding) => encoding,
+        Err(error) => return state.json_error(error).into_response(),
     };
     let mut reply = ErrorReply {
         error: ActorError::internal(""),
@@ -115,11 +199,7 @@ async fn run_action(
     bare_version: &mut u16,
 ) -> Result<Value, ActorError> {
     let params = conn_params(&parts.headers)?;
-    let limit = state.config.max_incoming_message_size;
-    let body = read_body(body, limit).await?;
-    if body.len() > limit {
-        return Err(incoming_too_long(body.len(), limit));
-    }
+    let body = read_message(state, body).await?;
     let (request, version) = HttpActionRequest::decode(&body, encoding).map_err(protocol_error)?;
     if let Some(version) = version {
         *bare_version = version;

@@ -172,6 +172,11 @@ fn write_message(state: &AppState, encoding: Encoding, item: Outgoing) -> Messag
             }
             .encode(encoding)
         }
+        Outgoing::Error(error) => ToClient::Error {
+            error: error.to_body(expose),
+            action_id: None,
+        }
+        .encode(encoding),
         Outgoing::Close(code, reason) => return close_message(code, &reason),
     };
     frame_message(frame)
@@ -202,7 +207,11 @@ async fn serve_connection(
                     Some(Ok(Message::Text(text))) => read_message(state, encoding, &connection, text.as_bytes(), true),
                     Some(Ok(Message::Binary(bytes))) => read_message(state, encoding, &connection, &bytes, false),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Read::Continue,
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Read::Stop(None),
+                    Some(Ok(Message::Close(_))) => {
+                        answer_close(&mut sink).await;
+                        break;
+                    }
+                    Some(Err(_)) | None => Read::Stop(None),
                 };
                 if let Read::Stop(close) = read {
                     if let Some(close) = close {
@@ -269,7 +278,11 @@ async fn pump_raw(
                     Some(Ok(Message::Text(text))) => WsMessage::Text(text.as_str().to_owned()),
                     Some(Ok(Message::Binary(bytes))) => WsMessage::Binary(bytes),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(Message::Close(_))) => {
+                        answer_close(&mut sink).await;
+                        break;
+                    }
+                    Some(Err(_)) | None => break,
                 };
                 // A handler that stopped reading just misses the message.
                 let _ = inbox.send(message).await;
@@ -295,6 +308,13 @@ async fn pump_raw(
             }
         }
     }
+}
+
+/// Completes a close the client started: the socket layer has queued the answering close
+/// frame, and flushing sends it, so the client sees a clean close instead of a dropped socket.
+async fn answer_close(sink: &mut futures::stream::SplitSink<WebSocket, Message>) {
+    let _ = sink.flush().await;
+    let _ = sink.close().await;
 }
 
 /// Sends one message of a raw socket; `Err` once the socket is done (closed or failed).

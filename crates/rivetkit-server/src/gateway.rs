@@ -16,24 +16,40 @@ use crate::{actor_http, actor_ws, auth, AppState};
 enum Endpoint {
     /// The percent-decoded action name.
     Action(String),
+    /// A queue send; the name from the path, or (`None`) from the body.
+    Queue(Option<String>),
     Connect,
     RawRequest,
     RawWebSocket(String),
     Info,
 }
 
+/// The percent-decoded `{name}` of `POST {prefix}{name}`.
+fn posted_name(method: &Method, rest_path: &str, name: &str) -> Result<String, ActorError> {
+    let name = percent_encoding::percent_decode_str(name)
+        .decode_utf8()
+        .map_err(|_| invalid_request("the name is not valid percent-encoded UTF-8"))?;
+    if name.is_empty() {
+        return Err(route_not_found(rest_path));
+    }
+    if method != Method::POST {
+        return Err(method_not_allowed(method, rest_path));
+    }
+    Ok(name.into_owned())
+}
+
 fn endpoint(method: &Method, rest_path: &str, rest: &str) -> Result<Endpoint, ActorError> {
     if let Some(name) = rest_path.strip_prefix("/action/") {
-        let name = percent_encoding::percent_decode_str(name)
-            .decode_utf8()
-            .map_err(|_| invalid_request("the action name is not valid percent-encoded UTF-8"))?;
-        if name.is_empty() {
-            return Err(route_not_found(rest_path));
-        }
+        return posted_name(method, rest_path, name).map(Endpoint::Action);
+    }
+    if let Some(name) = rest_path.strip_prefix("/queue/") {
+        return posted_name(method, rest_path, name).map(|name| Endpoint::Queue(Some(name)));
+    }
+    if rest_path == "/queue" {
         if method != Method::POST {
             return Err(method_not_allowed(method, rest_path));
         }
-        return Ok(Endpoint::Action(name.into_owned()));
+        return Ok(Endpoint::Queue(None));
     }
     if rest_path == "/connect" {
         return Ok(Endpoint::Connect);
@@ -111,6 +127,9 @@ pub async fn route(State(state): State<AppState>, request: Request) -> Response 
                 return ErrorReply::json(error, state.config.expose_errors).into_response();
             }
             match endpoint {
+                Endpoint::Queue(name) => {
+                    actor_http::queue_send(state, actor_id, name, parts, body).await
+                }
                 Endpoint::Action(name) => {
                     actor_http::action(state, actor_id, &name, parts, body).await
                 }

@@ -42,6 +42,19 @@ pub struct Alarm {
     pub args: Vec<u8>,
 }
 
+/// A message in an actor's queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedMessage {
+    /// Increasing with send order, across all queue names of all actors.
+    pub message_id: i64,
+    pub actor_id: String,
+    pub name: String,
+    /// The body as JSON.
+    pub body: Vec<u8>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
 /// What [`Store::insert_actor`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -124,6 +137,18 @@ pub trait Store: Send + Sync + 'static {
         actor_id: &'a str,
         prefix: &'a [u8],
     ) -> BoxFuture<'a, StoreResult<KvEntries>>;
+
+    /// Appends a message (its `message_id` is ignored) and returns the id it was given.
+    fn queue_push(&self, message: QueuedMessage) -> BoxFuture<'_, StoreResult<i64>>;
+
+    /// Removes messages (received, or completed); durable when it resolves.
+    fn queue_remove(&self, message_ids: Vec<i64>) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// An actor's queued messages in send order.
+    fn queue_load<'a>(
+        &'a self,
+        actor_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<QueuedMessage>>>;
 
     /// Writes (`Some`) or deletes (`None`) one key; durable when it resolves.
     fn kv_set(

@@ -14,7 +14,9 @@ use futures::future::BoxFuture;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
-use crate::{ActorRecord, Alarm, Inserted, KvEntries, Store, StoreError, StoreResult};
+use crate::{
+    ActorRecord, Alarm, Inserted, KvEntries, QueuedMessage, Store, StoreError, StoreResult,
+};
 
 /// The most writes one commit carries; bounds the latency a single transaction adds.
 const MAX_BATCH: usize = 1024;
@@ -47,12 +49,21 @@ CREATE TABLE IF NOT EXISTS alarms (
     args     BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alarms_by_actor ON alarms (actor_id);
+CREATE TABLE IF NOT EXISTS queue_messages (
+    message_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    actor_id   TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    body       BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queue_by_actor ON queue_messages (actor_id, message_id);
 ";
 
 /// A write waiting for the writer thread, with where to send its outcome.
 enum Write {
     InsertActor(ActorRecord, oneshot::Sender<StoreResult<Inserted>>),
     AddAlarm(Alarm, oneshot::Sender<StoreResult<i64>>),
+    QueuePush(QueuedMessage, oneshot::Sender<StoreResult<i64>>),
     /// Writes that answer nothing but "done".
     Plain(PlainWrite, oneshot::Sender<StoreResult<()>>),
 }
@@ -64,6 +75,9 @@ enum PlainWrite {
     },
     DeleteActor {
         actor_id: String,
+    },
+    QueueRemove {
+        message_ids: Vec<i64>,
     },
     DeleteAlarm {
         alarm_id: i64,
@@ -78,7 +92,8 @@ enum PlainWrite {
 /// What applying one write produced, to be sent once the batch is committed.
 enum Applied {
     Inserted(Inserted),
-    AlarmId(i64),
+    /// The id of a new row (alarm or queue message).
+    RowId(i64),
     Done,
 }
 
@@ -229,6 +244,37 @@ impl Store for SqliteStore {
         })
     }
 
+    fn queue_push(&self, message: QueuedMessage) -> BoxFuture<'_, StoreResult<i64>> {
+        self.submit(|reply| Write::QueuePush(message, reply))
+    }
+
+    fn queue_remove(&self, message_ids: Vec<i64>) -> BoxFuture<'_, StoreResult<()>> {
+        self.submit(|reply| Write::Plain(PlainWrite::QueueRemove { message_ids }, reply))
+    }
+
+    fn queue_load<'a>(
+        &'a self,
+        actor_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<QueuedMessage>>> {
+        let actor_id = actor_id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT message_id, actor_id, name, body, created_at FROM queue_messages
+                 WHERE actor_id = ?1 ORDER BY message_id",
+            )?
+            .query_map([actor_id], |row| {
+                Ok(QueuedMessage {
+                    message_id: row.get(0)?,
+                    actor_id: row.get(1)?,
+                    name: row.get(2)?,
+                    body: row.get(3)?,
+                    created_at: row.get(4)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
     fn kv_get<'a>(
         &'a self,
         actor_id: &'a str,
@@ -342,7 +388,10 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Write>) {
                     (Write::InsertActor(_, reply), Applied::Inserted(inserted)) => {
                         drop(reply.send(Ok(inserted)))
                     }
-                    (Write::AddAlarm(_, reply), Applied::AlarmId(id)) => drop(reply.send(Ok(id))),
+                    (
+                        Write::AddAlarm(_, reply) | Write::QueuePush(_, reply),
+                        Applied::RowId(id),
+                    ) => drop(reply.send(Ok(id))),
                     (Write::Plain(_, reply), Applied::Done) => drop(reply.send(Ok(()))),
                     _ => unreachable!(
                         "apply answers each kind of write with its own kind of outcome"
@@ -356,7 +405,9 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Write>) {
             for write in batch.drain(..) {
                 match write {
                     Write::InsertActor(_, reply) => drop(reply.send(Err(failure()))),
-                    Write::AddAlarm(_, reply) => drop(reply.send(Err(failure()))),
+                    Write::AddAlarm(_, reply) | Write::QueuePush(_, reply) => {
+                        drop(reply.send(Err(failure())))
+                    }
                     Write::Plain(_, reply) => drop(reply.send(Err(failure()))),
                 }
             }
@@ -399,7 +450,12 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<Appl
                 alarm.action,
                 alarm.args
             ])?;
-            Ok(Applied::AlarmId(tx.last_insert_rowid()))
+            Ok(Applied::RowId(tx.last_insert_rowid()))
+        }
+        Write::QueuePush(message, _) => {
+            tx.prepare_cached("INSERT INTO queue_messages (actor_id, name, body, created_at) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![message.actor_id, message.name, message.body, message.created_at])?;
+            Ok(Applied::RowId(tx.last_insert_rowid()))
         }
         Write::Plain(write, _) => {
             match write {
@@ -411,9 +467,22 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<Appl
                     .execute(params![actor_id, state])?;
                 }
                 PlainWrite::DeleteActor { actor_id } => {
-                    for table in ["actor_state", "actor_kv", "alarms", "actors"] {
+                    for table in [
+                        "actor_state",
+                        "actor_kv",
+                        "alarms",
+                        "queue_messages",
+                        "actors",
+                    ] {
                         tx.prepare_cached(&format!("DELETE FROM {table} WHERE actor_id = ?1"))?
                             .execute([actor_id])?;
+                    }
+                }
+                PlainWrite::QueueRemove { message_ids } => {
+                    let mut remove =
+                        tx.prepare_cached("DELETE FROM queue_messages WHERE message_id = ?1")?;
+                    for message_id in message_ids {
+                        remove.execute([message_id])?;
                     }
                 }
                 PlainWrite::DeleteAlarm { alarm_id } => {
@@ -538,8 +607,29 @@ mod tests {
         store.delete_alarm(early).await.unwrap();
         assert_eq!(store.alarms().await.unwrap().len(), 1);
 
+        let queued = |name: &str| QueuedMessage {
+            message_id: 0,
+            actor_id: "a".into(),
+            name: name.into(),
+            body: b"1".to_vec(),
+            created_at: 5,
+        };
+        let first = store.queue_push(queued("x")).await.unwrap();
+        let second = store.queue_push(queued("y")).await.unwrap();
+        assert!(first < second);
+        store.queue_remove(vec![first]).await.unwrap();
+        let left: Vec<String> = store
+            .queue_load("a")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(left, vec!["y".to_owned()]);
+
         store.save_state("a".into(), b"{}".to_vec()).await.unwrap();
         store.delete_actor("a".into()).await.unwrap();
+        assert!(store.queue_load("a").await.unwrap().is_empty());
         assert_eq!(store.actor_by_id("a").await.unwrap(), None);
         assert_eq!(store.load_state("a").await.unwrap(), None);
         assert_eq!(store.kv_list("a", b"").await.unwrap(), vec![]);

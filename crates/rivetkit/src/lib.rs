@@ -33,8 +33,8 @@ pub use rivetkit_protocol as protocol;
 pub use rivetkit_protocol::value::Bytes;
 pub use rivetkit_runtime::raw;
 pub use rivetkit_runtime::{
-    actor, now_ms, Actor, ActorError, ActorResult, Args, ConnInfo, Ctx, Kv, Registry, Runtime,
-    State,
+    actor, now_ms, Actor, ActorError, ActorResult, Args, ConnInfo, Connection, Ctx, Kv, Outgoing,
+    QueueMessage, Receive, Registry, Runtime, State,
 };
 pub use rivetkit_server::{serve, ServerConfig};
 

@@ -306,6 +306,12 @@ async fn the_server_token_is_required_everywhere() {
     let bare = reqwest::Client::new();
 
     let response = bare.get(server.url("/metadata")).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "metadata stays open: clients retry it forever"
+    );
+    let response = bare.get(server.url("/actors/names")).send().await.unwrap();
     assert_eq!(response.status(), 401);
     let response = bare
         .get(server.url("/actors?name=counter&namespace=default"))
