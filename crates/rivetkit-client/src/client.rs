@@ -263,7 +263,7 @@ impl Client {
         match query {
             Query::GetForId { actor_id } => {
                 let path = format!("/actors?actor_ids={}", encode_uri_component(actor_id));
-                let found = self.first_actor(reqwest::Method::GET, &path, None).await?;
+                let found = self.first_actor(&path).await?;
                 // An id of another actor type is as good as no actor (§2.3).
                 match found.filter(|actor| actor.name == name) {
                     Some(actor) => Ok(actor.actor_id),
@@ -276,7 +276,7 @@ impl Client {
                     encode_uri_component(name),
                     encode_uri_component(&serialize_key(key))
                 );
-                match self.first_actor(reqwest::Method::GET, &path, None).await? {
+                match self.first_actor(&path).await? {
                     Some(actor) => Ok(actor.actor_id),
                     None => Err(not_found(&format!("{name} {key:?}"))),
                 }
@@ -330,13 +330,9 @@ impl Client {
         body
     }
 
-    async fn first_actor(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Option<ActorRecord>> {
-        let mut answer = self.manager_json(method, path, body).await?;
+    /// `GET {path}`: the first actor of the `actors` list it answers, if any.
+    async fn first_actor(&self, path: &str) -> Result<Option<ActorRecord>> {
+        let mut answer = self.manager_json(reqwest::Method::GET, path, None).await?;
         let first = match answer["actors"].as_array_mut() {
             Some(actors) if !actors.is_empty() => actors.swap_remove(0),
             Some(_) => return Ok(None),
