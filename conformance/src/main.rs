@@ -15,6 +15,10 @@ struct Args {
     /// Where actor state is kept (created if missing).
     #[arg(long, default_value = "rivetkit-data")]
     data_dir: PathBuf,
+    /// Token of the inspector API. The official suite runs its server in test mode, whose
+    /// inspector token is `token`, and calls the inspector with it.
+    #[arg(long, env = "RIVET_INSPECTOR_TOKEN", default_value = "token")]
+    inspector_token: String,
 }
 
 #[tokio::main]
@@ -29,6 +33,7 @@ async fn main() -> std::io::Result<()> {
         host: args.host,
         port: args.port,
         data_dir: args.data_dir,
+        inspector_token: Some(args.inspector_token),
         ..ServerConfig::default()
     };
     rivetkit::serve(conformance::registry(), config).await

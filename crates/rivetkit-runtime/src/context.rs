@@ -177,11 +177,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
 
     /// Every open connection, including short-lived ones of stateless calls in progress.
     pub fn conns(&self) -> Vec<ConnInfo> {
-        self.cell.each_conn(|id, entry| ConnInfo {
-            id: id.to_owned(),
-            params: entry.params.clone(),
-            state: entry.state.clone(),
-        })
+        self.cell.connections()
     }
 
     /// Ends one connection (a normal close, code 1000, with `reason`).

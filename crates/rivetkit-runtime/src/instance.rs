@@ -29,8 +29,9 @@ use tokio::sync::mpsc;
 
 use crate::activity::{Activity, ActivityGuard, Stop};
 use crate::conn::{ConnEntry, Connection, Outgoing, SharedEvent};
+use crate::context::ConnInfo;
 use crate::definition::{Actor, HookFn};
-use crate::queue::{await_completion, QueueCore, SendOutcome};
+use crate::queue::{await_completion, QueueCore, QueueSnapshot, SendOutcome};
 use crate::raw::{RawWebSocket, Request, RequestInfo, Response, WsSender};
 use crate::runtime::Runtime;
 use crate::{ActorError, ActorResult, Ctx, State};
@@ -112,6 +113,21 @@ pub trait ActorInstance: Send + Sync + 'static {
 
     /// Ends a connection: runs `on_disconnect`, then forgets it.
     fn disconnect(self: Arc<Self>, conn_id: Arc<str>);
+
+    /// The state as JSON (for the inspector).
+    fn state_json(&self) -> ActorResult<Value>;
+
+    /// Replaces the whole state with `state` (for the inspector); durable when it resolves.
+    fn replace_state(self: Arc<Self>, state: Value) -> BoxFuture<'static, ActorResult<()>>;
+
+    /// The open connections (for the inspector).
+    fn connections(&self) -> Vec<ConnInfo>;
+
+    /// The names of the actor's actions, sorted.
+    fn action_names(&self) -> Vec<String>;
+
+    /// How many messages are queued, the limit, and the first `limit` of them.
+    fn queue_snapshot(&self, limit: usize) -> QueueSnapshot;
 
     /// A raw HTTP request (`on_request`), as a short-lived connection with `params`.
     fn handle_request(
@@ -659,7 +675,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         request: Option<RequestInfo>,
     ) -> BoxFuture<'static, ActorResult<Connection>> {
         async move {
-            let open = self.activity.open().ok_or_else(|| stopping())?;
+            let open = self.activity.open().ok_or_else(stopping)?;
             let (sender, outgoing) = mpsc::unbounded_channel();
             let id = self
                 .admit(params, request, Some(sender.clone()), Some(open))
@@ -698,6 +714,43 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
             }
         });
         Ok(())
+    }
+
+    fn state_json(&self) -> ActorResult<Value> {
+        Ok(self.read_state(|state| serde_json::to_value(state))?)
+    }
+
+    fn replace_state(self: Arc<Self>, state: Value) -> BoxFuture<'static, ActorResult<()>> {
+        async move {
+            let state: S = serde_json::from_value(state).map_err(|error| {
+                ActorError::public(
+                    "state",
+                    "invalid",
+                    format!("the state does not fit: {error}"),
+                )
+            })?;
+            self.update_state(|current| *current = state);
+            self.save().await
+        }
+        .boxed()
+    }
+
+    fn connections(&self) -> Vec<ConnInfo> {
+        self.each_conn(|id, entry| ConnInfo {
+            id: id.to_owned(),
+            params: entry.params.clone(),
+            state: entry.state.clone(),
+        })
+    }
+
+    fn action_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.definition.handlers.actions.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    fn queue_snapshot(&self, limit: usize) -> QueueSnapshot {
+        self.queue.snapshot(limit)
     }
 
     fn send_queue(
@@ -799,7 +852,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                     )
                     .with_status(404)
                 })?;
-            let open = self.activity.open().ok_or_else(|| stopping())?;
+            let open = self.activity.open().ok_or_else(stopping)?;
             let request = Arc::new(request);
             let conn_id = self
                 .admit(params, Some((*request).clone()), None, Some(open))

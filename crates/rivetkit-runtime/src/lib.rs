@@ -31,5 +31,5 @@ pub use definition::{
 pub use error::{ActorError, ActorResult, MASKED_MESSAGE};
 pub use instance::{ActorInstance, ActorMeta, QueueSend};
 pub use kv::Kv;
-pub use queue::{Queue, QueueMessage, Receive, SendOutcome};
+pub use queue::{Queue, QueueMessage, QueueSnapshot, Receive, SendOutcome};
 pub use runtime::{Active, Registry, Runtime, DEFAULT_NAMESPACE};

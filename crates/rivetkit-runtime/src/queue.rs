@@ -249,20 +249,28 @@ impl QueueCore {
         self.state.lock().messages.len()
     }
 
-    pub(crate) fn max_size(&self) -> usize {
-        self.limits.max_size
+    pub(crate) fn snapshot(&self, limit: usize) -> QueueSnapshot {
+        let state = self.state.lock();
+        QueueSnapshot {
+            size: state.messages.len(),
+            max_size: self.limits.max_size,
+            messages: state
+                .messages
+                .iter()
+                .take(limit)
+                .map(|m| serde_json::json!({ "id": m.id, "name": m.name, "body": m.body, "createdAt": m.created_at }))
+                .collect(),
+        }
     }
+}
 
-    /// The queued messages as `{ id, name, body, createdAt }`, at most `limit`.
-    pub(crate) fn snapshot(&self, limit: usize) -> Vec<Value> {
-        self.state
-            .lock()
-            .messages
-            .iter()
-            .take(limit)
-            .map(|m| serde_json::json!({ "id": m.id, "name": m.name, "body": m.body, "createdAt": m.created_at }))
-            .collect()
-    }
+/// A look at a queue (for the inspector).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueSnapshot {
+    pub size: usize,
+    pub max_size: usize,
+    /// The first messages as `{ id, name, body, createdAt }`.
+    pub messages: Vec<Value>,
 }
 
 fn aborted() -> ActorError {

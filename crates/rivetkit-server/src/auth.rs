@@ -61,7 +61,7 @@ pub fn check(
 
 /// Compares without an early exit on the first differing byte, so response timing does not
 /// reveal how much of a guessed token was right. (Two lines; not worth a dependency.)
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 

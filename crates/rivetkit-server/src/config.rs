@@ -11,6 +11,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// When set, every manager, gateway and WebSocket request must carry this token.
     pub token: Option<String>,
+    /// When set, the inspector API (`/gateway/{id}/inspector/...`) is enabled for requests
+    /// carrying `Authorization: Bearer {token}`.
+    pub inspector_token: Option<String>,
     /// Send internal errors to clients as they are instead of masked
     /// (`RIVET_EXPOSE_ERRORS=1` or `NODE_ENV=development`, as the official server reads them).
     pub expose_errors: bool,
@@ -29,6 +32,7 @@ impl Default for ServerConfig {
             port: 6420,
             data_dir: PathBuf::from("rivetkit-data"),
             token: None,
+            inspector_token: None,
             expose_errors: expose_errors_from_env(),
             max_incoming_message_size: 64 * 1024,
             max_outgoing_message_size: 1024 * 1024,

@@ -10,12 +10,13 @@ use rivetkit_protocol::path::{self, GatewayPath};
 use rivetkit_runtime::ActorError;
 
 use crate::reply::{invalid_request, method_not_allowed, route_not_found, ErrorReply};
-use crate::{actor_http, actor_ws, auth, AppState};
+use crate::{actor_http, actor_ws, auth, inspector, AppState};
 
 /// The actor endpoint a gateway path names.
 enum Endpoint {
     /// The percent-decoded action name.
     Action(String),
+    Inspector,
     /// A queue send; the name from the path, or (`None`) from the body.
     Queue(Option<String>),
     Connect,
@@ -50,6 +51,9 @@ fn endpoint(method: &Method, rest_path: &str, rest: &str) -> Result<Endpoint, Ac
             return Err(method_not_allowed(method, rest_path));
         }
         return Ok(Endpoint::Queue(None));
+    }
+    if rest_path.starts_with("/inspector/") {
+        return Ok(Endpoint::Inspector);
     }
     if rest_path == "/connect" {
         return Ok(Endpoint::Connect);
@@ -127,6 +131,10 @@ pub async fn route(State(state): State<AppState>, request: Request) -> Response 
                 return ErrorReply::json(error, state.config.expose_errors).into_response();
             }
             match endpoint {
+                Endpoint::Inspector => {
+                    let inspector_path = &rest_path["/inspector".len()..];
+                    inspector::handle(state, actor_id, inspector_path, parts, body).await
+                }
                 Endpoint::Queue(name) => {
                     actor_http::queue_send(state, actor_id, name, parts, body).await
                 }

@@ -14,6 +14,7 @@ mod auth;
 mod config;
 mod cors;
 mod gateway;
+mod inspector;
 mod manager;
 mod reply;
 

@@ -18,6 +18,9 @@ struct Args {
     /// Require this token on every request.
     #[arg(long, env = "RIVETKIT_TOKEN")]
     token: Option<String>,
+    /// Enable the inspector API for requests carrying this bearer token.
+    #[arg(long, env = "RIVET_INSPECTOR_TOKEN")]
+    inspector_token: Option<String>,
 }
 
 #[tokio::main]
@@ -33,6 +36,7 @@ async fn main() -> std::io::Result<()> {
         port: args.port,
         data_dir: args.data_dir,
         token: args.token.filter(|token| !token.is_empty()),
+        inspector_token: args.inspector_token.filter(|token| !token.is_empty()),
         ..ServerConfig::default()
     };
     rivetkit::serve(seed::registry(), config).await
