@@ -2,8 +2,8 @@
 // manifest written by lib/suite-shim.mjs, prints it, writes it as Markdown, and
 // exits 1 if any test that is not skipped failed (or did not report).
 //
-// usage: node report.mjs [--results out/results.json] [--manifest out/manifest.jsonl]
-//                        [--out out/RESULTS.md] [--copy-to RESULTS.md] [--title text]
+// usage: node report.mjs [--results F] [--manifest F] [--out F] [--copy-to RESULTS.md] [--title text]
+// (defaults: results.json, manifest.jsonl, RESULTS.md in $CONFORMANCE_OUT_DIR or out/latest)
 
 import fs from "node:fs";
 import path from "node:path";
@@ -14,7 +14,7 @@ const opt = (name, def) => {
 	const i = args.indexOf(name);
 	return i >= 0 ? args[i + 1] : def;
 };
-const outDir = process.env.CONFORMANCE_OUT_DIR ?? path.join(HARNESS_DIR, "out");
+const outDir = process.env.CONFORMANCE_OUT_DIR ?? path.join(HARNESS_DIR, "out", "latest");
 const resultsPath = opt("--results", path.join(outDir, "results.json"));
 const manifestPath = opt("--manifest", path.join(outDir, "manifest.jsonl"));
 const mdPath = opt("--out", path.join(outDir, "RESULTS.md"));
@@ -115,7 +115,7 @@ if (failed.length) {
 		let msg = firstLine(r.failureMessages[0]);
 		// vitest's JSON report loses the message of a timeout ("Error: STACK_TRACE_ERROR").
 		if (msg === "Error: STACK_TRACE_ERROR") {
-			msg = `Test timed out (${Math.round(r.duration ?? 0)} ms; full error in out/vitest.log)`;
+			msg = `Test timed out (${Math.round(r.duration ?? 0)} ms; full error in ${path.relative(HARNESS_DIR, outDir)}/vitest.log)`;
 		}
 		lines.push(`  - ${msg.replace(/\|/g, "\\|")}`);
 		if (logs.length) lines.push(`  - server log: ${logs.join(", ")}`);

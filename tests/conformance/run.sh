@@ -17,7 +17,7 @@
 #   CONFORMANCE_CONCURRENCY  tests in flight at once (default 5, as upstream)
 #   CONFORMANCE_TEST_TIMEOUT_MS  per-test timeout (default 10000, as upstream)
 #   CONFORMANCE_TIMEOUT      overall wall-clock limit in seconds (default 1800)
-#   CONFORMANCE_SERVER_LOG   RUST_LOG for the servers (default info); logs in out/logs/
+#   CONFORMANCE_SERVER_LOG   RUST_LOG for the servers (default info); logs in out/<run>/logs/
 #
 # Exit status: 0 only if no test outside the skip list failed.
 set -euo pipefail
@@ -75,10 +75,15 @@ export CONFORMANCE_SERVER_BIN
 echo "[conformance] server: $CONFORMANCE_SERVER_BIN" >&2
 
 # --- run -----------------------------------------------------------------------
-export CONFORMANCE_OUT_DIR="$here/out"
+# Each run gets its own output dir (concurrent runs must not share pids/ or the
+# manifest); out/latest points at the newest. Only the last 10 runs are kept.
+run_id="$(date -u +%Y%m%d-%H%M%S)-$$"
+export CONFORMANCE_OUT_DIR="$here/out/$run_id"
 export CONFORMANCE_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/rivetkit-conformance.XXXXXX")"
 mkdir -p "$CONFORMANCE_OUT_DIR/pids"
-rm -f "$CONFORMANCE_OUT_DIR/results.json"
+ln -sfn "$run_id" "$here/out/latest"
+(cd "$here/out" && ls -1d [0-9]*-[0-9]*-[0-9]* 2>/dev/null | sort | head -n -10 | xargs -r rm -rf --)
+echo "[conformance] output: ${CONFORMANCE_OUT_DIR#"$here/"} (also out/latest)" >&2
 
 cleanup() {
 	# Kill servers that outlived vitest, by pid, only if still a conformance-server.

@@ -30,7 +30,8 @@ function locateServerBin() {
 
 const env = {
 	CONFORMANCE_SERVER_BIN: path.resolve(locateServerBin()),
-	CONFORMANCE_OUT_DIR: path.resolve(process.env.CONFORMANCE_OUT_DIR ?? path.join(here, "out")),
+	// run.sh sets a per-run dir; a direct `vitest run` gets its own one too.
+	CONFORMANCE_OUT_DIR: path.resolve(process.env.CONFORMANCE_OUT_DIR ?? path.join(here, "out", `direct-${process.pid}`)),
 	CONFORMANCE_RUN_DIR:
 		process.env.CONFORMANCE_RUN_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "rivetkit-conformance-")),
 };
