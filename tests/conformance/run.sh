@@ -140,5 +140,8 @@ if ((vitest_rc == 124 || vitest_rc == 137)); then
 	exit 1
 fi
 # vitest also fails on unhandled errors that the table does not show.
+if ((report_rc == 0 && vitest_rc != 0)); then
+	echo "[conformance] vitest failed although no test did (unhandled errors?): see ${CONFORMANCE_OUT_DIR#"$here/"}/vitest.log" >&2
+fi
 if ((report_rc != 0 || vitest_rc != 0)); then exit 1; fi
 exit 0
