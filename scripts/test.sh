@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the project: the Rust workspace's unit and integration tests, then the
-# official JavaScript clients (rivetkit 2.1.5 and 2.0.33, every encoding) against seed-server.
+# Runs every test of the project: the Rust workspace's unit and integration tests, the official
+# JavaScript clients (rivetkit 2.1.5 and 2.0.33, every encoding) against seed-server, and the
+# official driver test suite (rivetkit 2.1.3) against conformance-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,9 +14,13 @@ fi
 echo "== cargo test (workspace)"
 cargo test --workspace --quiet
 
-echo "== building seed-server"
-cargo build -p seed --bin seed-server --quiet
+echo "== building seed-server and conformance-server"
+cargo build -p seed --bin seed-server -p conformance --bin conformance-server --quiet
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
 echo "== official JS client suite"
 SEED_SERVER_BIN="$target_dir/debug/seed-server" bash tests/node/run.sh
+
+echo "== official driver test suite"
+CONFORMANCE_SERVER_BIN="$target_dir/debug/conformance-server" CONFORMANCE_NO_BUILD=1 \
+  CONFORMANCE_SERVER_LOG=warn bash tests/conformance/run.sh

@@ -243,9 +243,21 @@ fn escape_in_place(v: &mut Value, keep_markers: bool) {
         Value::Object(map) => map
             .values_mut()
             .for_each(|item| escape_in_place(item, keep_markers)),
+        Value::Number(number) => {
+            // JS has one number type: an integral float is an integer there, and cbor-x writes
+            // it as one. Normalizing keeps `f64` state readable as an integer by typed peers.
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64()) {
+                if float.fract() == 0.0 && float.abs() <= MAX_SAFE_INTEGER {
+                    *v = Value::from(float as i64);
+                }
+            }
+        }
         _ => {}
     }
 }
+
+/// The largest integer a JS number holds exactly (2^53 - 1).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// A byte array for actor code: serializes as the `$Uint8Array` marker, deserializes from
 /// either byte marker. Use it in types passed through [`to_typed`] / [`from_typed`].
@@ -278,6 +290,20 @@ impl<'de> Deserialize<'de> for Bytes {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn integral_floats_become_integers_like_js_numbers() {
+        assert_eq!(
+            from_typed(&(1.0f64, 2.5f64, -0.0f64)).unwrap(),
+            json!([1, 2.5, 0])
+        );
+        assert_eq!(
+            from_typed(&1e300f64).unwrap(),
+            json!(1e300),
+            "beyond 2^53 stays a float"
+        );
+        assert_eq!(to_typed::<f64>(json!(3)).unwrap(), 3.0);
+    }
 
     #[test]
     fn typed_bridge_round_trips_escapes_bigints_and_bytes() {

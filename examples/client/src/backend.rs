@@ -21,7 +21,7 @@ async fn increment(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
     let counter = client.get_or_create::<Counter>([name]);
-    let count = counter.increment(1).await.map_err(error_response)?;
+    let count = counter.increment(1.0).await.map_err(error_response)?;
     Ok(Json(json!({ "count": count })))
 }
 

@@ -13,10 +13,10 @@ use seed::{
 };
 
 /// "Minimal Client": an explicit endpoint (URL auth `http://namespace:token@host` works too).
-pub async fn minimal_client(endpoint: &str) -> Result<i64> {
+pub async fn minimal_client(endpoint: &str) -> Result<f64> {
     let client = Client::new(ClientConfig::new(endpoint))?;
     let counter = client.get_or_create::<Counter>(["my-counter"]);
-    counter.increment(1).await
+    counter.increment(1.0).await
 }
 
 /// "Stateless vs Stateful".
@@ -24,12 +24,12 @@ pub async fn stateless_vs_stateful(client: &Client) -> Result<Connection<Counter
     let handle = client.get_or_create::<Counter>(["my-counter"]);
 
     // Stateless: each call is independent.
-    handle.increment(1).await?;
+    handle.increment(1.0).await?;
 
     // Stateful: keep a connection open for realtime events.
     let conn = handle.connect();
     let _listener = conn.on(CountChanged, |(value,)| println!("{value}"));
-    conn.increment(1).await?;
+    conn.increment(1.0).await?;
     Ok(conn)
 }
 

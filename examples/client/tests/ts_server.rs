@@ -89,22 +89,22 @@ async fn counter_on_the_official_typescript_server() {
         return;
     };
     let endpoint = format!("http://127.0.0.1:{}", server.port);
-    let mut expected = 0;
+    let mut expected = 0.0;
     for encoding in [Encoding::Json, Encoding::Cbor, Encoding::Bare] {
         let client = Client::new(ClientConfig::new(&endpoint).encoding(encoding)).unwrap();
         let counter = client.get_or_create::<Counter>(["ts-interop", "a/b", ""]);
-        expected += 1;
+        expected += 1.0;
         assert_eq!(
-            within("stateless", counter.increment(1)).await.unwrap(),
+            within("stateless", counter.increment(1.0)).await.unwrap(),
             expected
         );
 
         let conn = counter.connect();
         let (tx, mut counts) = mpsc::unbounded_channel();
         let _counts = conn.on(CountChanged, move |(count,)| tx.send(count).unwrap());
-        expected += 2;
+        expected += 2.0;
         assert_eq!(
-            within("over the connection", conn.increment(2))
+            within("over the connection", conn.increment(2.0))
                 .await
                 .unwrap(),
             expected

@@ -16,7 +16,8 @@ use tokio::sync::broadcast;
 
 #[derive(Serialize, Deserialize, Default)]
 pub struct Counter {
-    pub count: i64,
+    /// A JS number: any `f64`, fractions included.
+    pub count: f64,
 }
 
 rivetkit::interface! {
@@ -24,11 +25,11 @@ rivetkit::interface! {
     /// Calls on a `counter`.
     pub trait CounterActions {
         /// Adds `x`, broadcasts [`CountChanged`] and returns the new count.
-        action Increment = "increment", fn increment(x: i64) -> i64;
-        action GetCount = "getCount", fn get_count() -> i64;
+        action Increment = "increment", fn increment(x: f64) -> f64;
+        action GetCount = "getCount", fn get_count() -> f64;
     }
     /// The count after an increment.
-    pub event CountChanged = "count", (i64,);
+    pub event CountChanged = "count", (f64,);
 }
 
 pub fn counter() -> Actor<Counter> {

@@ -91,20 +91,26 @@ async fn minimal_client_and_stateless_vs_stateful() {
         let client = client(&server, encoding);
         let key = format!("my-counter-{}", encoding.as_str());
         let counter = client.get_or_create::<Counter>([key.as_str()]);
-        assert_eq!(within("increment", counter.increment(1)).await.unwrap(), 1);
-        assert_eq!(within("increment", counter.increment(1)).await.unwrap(), 2);
+        assert_eq!(
+            within("increment", counter.increment(1.0)).await.unwrap(),
+            1.0
+        );
+        assert_eq!(
+            within("increment", counter.increment(1.0)).await.unwrap(),
+            2.0
+        );
 
         let conn = counter.connect();
         let (tx, mut counts) = Inbox::new();
         let _listener = conn.on(CountChanged, move |(count,)| tx.send(count).unwrap());
         assert_eq!(
-            within("conn increment", conn.increment(1)).await.unwrap(),
-            3
+            within("conn increment", conn.increment(1.0)).await.unwrap(),
+            3.0
         );
-        assert_eq!(counts.next("count event").await, 3);
+        assert_eq!(counts.next("count event").await, 3.0);
         // A stateless call by someone else reaches the connection as an event too.
-        counter.increment(10).await.unwrap();
-        assert_eq!(counts.next("count event").await, 13);
+        counter.increment(10.0).await.unwrap();
+        assert_eq!(counts.next("count event").await, 13.0);
 
         // The same actor, untyped.
         let untyped = client.actor("counter").get_or_create([key.as_str()]);
@@ -390,15 +396,15 @@ async fn reconnects_after_the_server_is_killed_and_restarted() {
         let (tx, mut opens) = Inbox::new();
         let _opens = conn.on_open(move || tx.send(()).unwrap());
         opens.next("first open").await;
-        assert_eq!(conn.increment(1).await.unwrap(), 1);
-        assert_eq!(counts.next("event before the crash").await, 1);
+        assert_eq!(conn.increment(1.0).await.unwrap(), 1.0);
+        assert_eq!(counts.next("event before the crash").await, 1.0);
 
         server.kill();
         wait_status(&conn, ConnStatus::Disconnected).await;
         // Called during the outage: queued, sent after the next Init.
         let during_outage = tokio::spawn({
             let conn = conn.clone();
-            async move { conn.increment(10).await }
+            async move { conn.increment(10.0).await }
         });
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(
@@ -414,10 +420,10 @@ async fn reconnects_after_the_server_is_killed_and_restarted() {
             .unwrap();
         assert_eq!(
             count.unwrap(),
-            11,
+            11.0,
             "{encoding:?}: state survived and the call ran once"
         );
-        assert_eq!(counts.next("events resume").await, 11);
+        assert_eq!(counts.next("events resume").await, 11.0);
         conn.dispose().await;
     }
 }
@@ -430,16 +436,18 @@ async fn server_tokens() {
         // URL auth: namespace and token in the endpoint.
         let client = client_at(&format!("http://default:s3cr%2Ft@{host}"), encoding);
         let counter = client.get_or_create::<Counter>(["guarded"]);
-        counter.increment(1).await.unwrap();
+        counter.increment(1.0).await.unwrap();
         let conn = counter.connect();
-        within("conn with token", conn.increment(1)).await.unwrap();
+        within("conn with token", conn.increment(1.0))
+            .await
+            .unwrap();
         conn.dispose().await;
 
         // No token: refused everywhere, and a connection gives up at once.
         let anonymous = client_at(&format!("http://{host}"), encoding);
         let error = anonymous
             .get_or_create::<Counter>(["guarded"])
-            .increment(1)
+            .increment(1.0)
             .await
             .unwrap_err();
         assert!(error.is_permanent(), "{error:?}");
