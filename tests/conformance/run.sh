@@ -3,6 +3,7 @@
 # Rust conformance-server and prints the per-file x encoding table.
 #
 #   tests/conformance/run.sh                      # everything, all encodings
+#   CONFORMANCE_UPDATE_RESULTS=1 tests/conformance/run.sh   # ... and update RESULTS.md
 #   tests/conformance/run.sh actor-conn actor-state   # only these suite files
 #   CONFORMANCE_ENCODINGS=bare tests/conformance/run.sh actor-conn
 #   tests/conformance/run.sh actor-conn -- -t "onOpen"   # extra vitest args after --
@@ -18,6 +19,7 @@
 #   CONFORMANCE_TEST_TIMEOUT_MS  per-test timeout (default 10000, as upstream)
 #   CONFORMANCE_TIMEOUT      overall wall-clock limit in seconds (default 1800)
 #   CONFORMANCE_SERVER_LOG   RUST_LOG for the servers (default info); logs in out/<run>/logs/
+#   CONFORMANCE_UPDATE_RESULTS=1  a full run also rewrites the committed RESULTS.md snapshot
 #
 # Exit status: 0 only if no test outside the skip list failed.
 set -euo pipefail
@@ -125,7 +127,8 @@ elapsed=$(($(date +%s) - start))
 copy=()
 title="Run $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'), wall time ${elapsed}s, concurrency ${CONFORMANCE_CONCURRENCY:-5}."
 if [[ -z "$CONFORMANCE_FILES" && -z "$CONFORMANCE_ENCODINGS" && "${CONFORMANCE_IGNORE_SKIPS:-}" != 1 && ${#vitest_extra[@]} -eq 0 ]]; then
-	copy=(--copy-to "$here/RESULTS.md")
+	# The committed snapshot is only rewritten on request, so test runs leave the tree clean.
+	if [[ "${CONFORMANCE_UPDATE_RESULTS:-}" == 1 ]]; then copy=(--copy-to "$here/RESULTS.md"); fi
 else
 	title="$title Partial run: files=${CONFORMANCE_FILES:-all} encodings=${CONFORMANCE_ENCODINGS:-all} ${vitest_extra[*]:-}"
 fi
