@@ -33,7 +33,7 @@ vitest_extra=()
 while (($#)); do
 	case "$1" in
 	--) shift; vitest_extra=("$@"); break ;;
-	-h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
 	*) files+=("$1"); shift ;;
 	esac
 done
