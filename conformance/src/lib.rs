@@ -8,6 +8,7 @@ mod access_control;
 mod action_features;
 mod conn;
 mod conn_state;
+mod db;
 mod destroy;
 mod errors;
 mod inline_client;
@@ -31,7 +32,7 @@ use rivetkit::Registry;
 
 /// Every fixture actor.
 pub fn registry() -> Registry {
-    let modules: [fn(Registry) -> Registry; 21] = [
+    let modules: [fn(Registry) -> Registry; 22] = [
         state::register,
         manager::register,
         conn::register,
@@ -53,6 +54,7 @@ pub fn registry() -> Registry {
         run::register,
         access_control::register,
         inline_client::register,
+        db::register,
     ];
     modules
         .into_iter()

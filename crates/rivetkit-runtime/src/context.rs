@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::activity::Stop;
 use crate::conn::Connection;
+use crate::db::Db;
 use crate::instance::{ActorCell, ActorInstance, QueueSend};
 use crate::kv::Kv;
 use crate::queue::Queue;
@@ -232,6 +233,17 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// The actor's own key-value store.
     pub fn kv(&self) -> Kv<'_> {
         Kv::new(self.cell.store.as_ref(), &self.cell.meta.actor_id)
+    }
+
+    /// The actor's own SQLite database; fails unless the actor declares one
+    /// (`Actor::database`).
+    pub fn db(&self) -> ActorResult<Db> {
+        self.cell.db.clone().ok_or_else(|| {
+            ActorError::internal(format!(
+                "actor {:?}: the database is not enabled (declare it with Actor::database)",
+                self.name()
+            ))
+        })
     }
 
     /// The actor's own queue.

@@ -27,6 +27,7 @@ use rivetkit_protocol::{value, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::db::Database;
 use crate::queue::{QueueLimits, DEFAULT_MAX_QUEUE_MESSAGE_SIZE, DEFAULT_MAX_QUEUE_SIZE};
 use crate::raw::{RawWebSocket, Request, Response};
 use crate::{ActorError, ActorResult, Args, Ctx};
@@ -159,6 +160,7 @@ pub struct Actor<S, V = ()> {
     pub(crate) create_vars: CreateVarsFn<V>,
     pub(crate) options: Options,
     pub(crate) handlers: Handlers<S, V>,
+    pub(crate) database: Option<Database>,
 }
 
 /// Wraps a hook closure into the boxed form the runtime stores.
@@ -206,6 +208,7 @@ impl<S: State> Actor<S> {
                 },
             },
             handlers: Handlers::default(),
+            database: None,
         }
     }
 
@@ -227,6 +230,7 @@ impl<S: State> Actor<S> {
             create_vars: Arc::new(create_vars),
             options: self.options,
             handlers: Handlers::default(),
+            database: self.database,
         }
     }
 }
@@ -300,6 +304,13 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     {
         self.handlers.on_websocket =
             Some(Arc::new(move |ctx, socket| handler(ctx, socket).boxed()));
+        self
+    }
+
+    /// Gives the actor a private SQLite database (`c.db()`), kept across sleeps and deleted with
+    /// the actor: `.database(Database::new(|conn| conn.execute_batch("CREATE TABLE IF NOT EXISTS ...")))`.
+    pub fn database(mut self, database: Database) -> Self {
+        self.database = Some(database);
         self
     }
 

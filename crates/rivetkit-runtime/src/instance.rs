@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 use crate::activity::{Activity, ActivityGuard, Stop};
 use crate::conn::{ConnEntry, Connection, Outgoing, SharedEvent};
 use crate::context::ConnInfo;
+use crate::db::Db;
 use crate::definition::{Actor, HookFn};
 use crate::queue::{await_completion, QueueCore, QueueSnapshot, SendOutcome};
 use crate::raw::{RawWebSocket, Request, RequestInfo, Response, WsSender};
@@ -181,6 +182,8 @@ pub(crate) struct ActorCell<S, V> {
     activity: Arc<Activity>,
     pub(crate) queue: Arc<QueueCore>,
     run_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Open from start to stop, if the actor declares a database.
+    pub(crate) db: Option<Db>,
     this: Weak<Self>,
 }
 
@@ -193,14 +196,35 @@ pub(crate) enum Origin {
 }
 
 impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
-    /// Starts an instance: makes or loads its state, runs `on_create` (new actors) and
-    /// `on_wake`, saves, and begins watching for sleep.
+    /// Starts an instance: opens and migrates its database (if it has one), then boots it. A
+    /// start that fails closes the database again.
     pub(crate) async fn start(
         definition: Arc<Actor<S, V>>,
         meta: ActorMeta,
         origin: Origin,
         store: Arc<dyn Store>,
         runtime: Weak<Runtime>,
+    ) -> ActorResult<Arc<Self>> {
+        let db = match &definition.database {
+            Some(database) => Some(database.open(store.as_ref(), &meta.actor_id).await?),
+            None => None,
+        };
+        let started = Self::boot(definition, meta, origin, store, runtime, db.clone()).await;
+        if let (Err(_), Some(db)) = (&started, &db) {
+            db.close().await;
+        }
+        started
+    }
+
+    /// Makes or loads the state, runs `on_create` (new actors) and `on_wake`, saves, and begins
+    /// watching for sleep.
+    async fn boot(
+        definition: Arc<Actor<S, V>>,
+        meta: ActorMeta,
+        origin: Origin,
+        store: Arc<dyn Store>,
+        runtime: Weak<Runtime>,
+        db: Option<Db>,
     ) -> ActorResult<Arc<Self>> {
         let (value, version) = match &origin {
             Origin::Saved(bytes) => {
@@ -239,6 +263,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             activity,
             queue,
             run_task: Mutex::new(None),
+            db,
             this: this.clone(),
         });
         let handlers = &cell.definition.handlers;
@@ -542,6 +567,9 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         };
         self.run_stop_hook(hook).await;
         self.close_everything().await;
+        if let Some(db) = &self.db {
+            db.close().await;
+        }
         let runtime = self.runtime.upgrade();
         match stop {
             Stop::Sleep => {

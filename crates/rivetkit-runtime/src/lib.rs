@@ -12,6 +12,7 @@ mod activity;
 mod args;
 mod conn;
 mod context;
+mod db;
 mod definition;
 mod error;
 mod instance;
@@ -25,6 +26,7 @@ pub use activity::{Activity, ActivityGuard};
 pub use args::Args;
 pub use conn::{Connection, Outgoing, SharedEvent};
 pub use context::{now_ms, ConnInfo, Ctx};
+pub use db::{Database, Db, DbEvent, DbRow};
 pub use definition::{
     actor, Actor, State, DEFAULT_ACTION_TIMEOUT, DEFAULT_RUN_STOP_TIMEOUT, DEFAULT_SLEEP_TIMEOUT,
 };
@@ -33,3 +35,5 @@ pub use instance::{ActorInstance, ActorMeta, QueueSend};
 pub use kv::Kv;
 pub use queue::{Queue, QueueMessage, QueueSnapshot, Receive, SendOutcome};
 pub use runtime::{Active, Registry, Runtime, DEFAULT_NAMESPACE};
+/// The SQLite bindings [`Database`] migrations are written against.
+pub use rusqlite;

@@ -9,10 +9,16 @@
 //! (committed and fsync'd). Drivers are expected to group concurrent writes from many actors into
 //! one commit so that this stays cheap.
 //!
+//! Actors that declare a SQLite database get a file of their own, placed by the store
+//! ([`Store::actor_database_path`]) and removed with the actor ([`Store::delete_actor`]); the
+//! runtime opens it.
+//!
 //! It must not know about the wire protocol, HTTP, or how actors are defined: keys arrive already
 //! serialized, state and input arrive as opaque bytes.
 
 mod sqlite;
+
+use std::path::PathBuf;
 
 use futures::future::BoxFuture;
 
@@ -114,8 +120,15 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the actor's state; durable when it resolves.
     fn save_state(&self, actor_id: String, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>>;
 
-    /// Removes the actor and everything it owns (state, KV, alarms); its key is free again.
+    /// Removes the actor and everything it owns (state, KV, alarms, its database file); its key
+    /// is free again. The actor's database must be closed by then.
     fn delete_actor(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Where the actor's own SQLite database file lives, or `None` if this store keeps no local
+    /// files (actors that declare a database cannot run on it then).
+    fn actor_database_path(&self, _actor_id: &str) -> Option<PathBuf> {
+        None
+    }
 
     /// Stores an alarm (its `alarm_id` is ignored) and returns the id it was given.
     fn add_alarm(&self, alarm: Alarm) -> BoxFuture<'_, StoreResult<i64>>;

@@ -4,8 +4,12 @@
 //! them in one transaction and commits once (`synchronous=FULL`, so the commit is fsync'd), then
 //! answers all of them: under load one fsync covers many actors' writes ("group commit").
 //! Reads use a separate connection, which WAL lets run beside the writer.
+//!
+//! Actor databases are separate files, `dir/actors/<actor id>.sqlite`, so that one actor's
+//! queries never contend with the directory's writer nor with other actors.
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -102,12 +106,15 @@ enum Applied {
 pub struct SqliteStore {
     writes: std_mpsc::Sender<Write>,
     reader: Arc<Mutex<Connection>>,
+    /// Where actor databases live.
+    actors_dir: PathBuf,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `dir/rivetkit.db`.
+    /// Opens (creating if needed) `dir/rivetkit.db` and the folder of actor databases.
     pub fn open(dir: &Path) -> StoreResult<Self> {
-        std::fs::create_dir_all(dir)?;
+        let actors_dir = dir.join("actors");
+        std::fs::create_dir_all(&actors_dir)?;
         let path = dir.join("rivetkit.db");
         let writer = Connection::open(&path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
@@ -121,6 +128,7 @@ impl SqliteStore {
         Ok(Self {
             writes,
             reader: Arc::new(Mutex::new(reader)),
+            actors_dir,
         })
     }
 
@@ -137,6 +145,24 @@ impl SqliteStore {
             sent.map_err(|_| StoreError::Closed)?;
             rx.await.map_err(|_| StoreError::Closed)?
         })
+    }
+
+    /// The database file of an actor. Ids made of letters, digits, `-` and `_` (all the runtime
+    /// makes) are used as they are; any other id is hex-encoded behind a `%`, which no plain id
+    /// contains, so that no id can name a path outside `actors_dir` or collide with another.
+    fn database_file(&self, actor_id: &str) -> PathBuf {
+        let plain = !actor_id.is_empty()
+            && actor_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let stem = if plain {
+            actor_id.to_owned()
+        } else {
+            std::iter::once("%".to_owned())
+                .chain(actor_id.bytes().map(|b| format!("{b:02x}")))
+                .collect()
+        };
+        self.actors_dir.join(format!("{stem}.sqlite"))
     }
 
     /// Runs a read on the reader connection without blocking the async runtime.
@@ -217,7 +243,29 @@ impl Store for SqliteStore {
     }
 
     fn delete_actor(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>> {
-        self.submit(|reply| Write::Plain(PlainWrite::DeleteActor { actor_id }, reply))
+        let database = self.database_file(&actor_id);
+        let deleted =
+            self.submit(|reply| Write::Plain(PlainWrite::DeleteActor { actor_id }, reply));
+        Box::pin(async move {
+            deleted.await?;
+            // After the rows: a crash in between leaves an orphan file, never an actor whose
+            // database vanished.
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut path = OsString::from(database.as_os_str());
+                path.push(suffix);
+                match tokio::fs::remove_file(&path).await {
+                    Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(error.into())
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn actor_database_path(&self, actor_id: &str) -> Option<PathBuf> {
+        Some(self.database_file(actor_id))
     }
 
     fn add_alarm(&self, alarm: Alarm) -> BoxFuture<'_, StoreResult<i64>> {
@@ -639,6 +687,27 @@ mod tests {
             Inserted::New(record("b", "k")),
             "the key is free again"
         );
+    }
+
+    #[tokio::test]
+    async fn actor_databases_live_under_the_data_dir_and_go_with_the_actor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let path = store.actor_database_path("0a1b").unwrap();
+        assert_eq!(path, dir.path().join("actors").join("0a1b.sqlite"));
+        let odd = store.actor_database_path("../x").unwrap();
+        assert_eq!(odd.parent(), path.parent(), "no id escapes the folder");
+
+        store.insert_actor(record("0a1b", "k")).await.unwrap();
+        for file in ["0a1b.sqlite", "0a1b.sqlite-wal"] {
+            std::fs::write(dir.path().join("actors").join(file), b"x").unwrap();
+        }
+        store.delete_actor("0a1b".into()).await.unwrap();
+        assert!(!path.exists());
+        assert!(!dir.path().join("actors/0a1b.sqlite-wal").exists());
+        // An actor that never had a database is deleted all the same.
+        store.insert_actor(record("c", "k2")).await.unwrap();
+        store.delete_actor("c".into()).await.unwrap();
     }
 
     #[tokio::test]

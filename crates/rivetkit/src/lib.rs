@@ -36,6 +36,8 @@ pub use rivetkit_runtime::{
     actor, now_ms, Actor, ActorError, ActorResult, Args, ConnInfo, Connection, Ctx, Kv, Outgoing,
     QueueMessage, Receive, Registry, Runtime, State,
 };
+/// Actor databases: [`Actor::database`] declares one, `c.db()` queries it.
+pub use rivetkit_runtime::{rusqlite, Database, Db, DbEvent, DbRow};
 pub use rivetkit_server::{serve, ServerConfig};
 
 /// Serving: the axum router to mount in your own app, and the embedded runtime behind it.
@@ -51,6 +53,6 @@ pub mod storage {
 /// What actor definitions usually need.
 pub mod prelude {
     pub use crate::raw::{json_response, RawWebSocket, Request, Response, WsMessage};
-    pub use crate::{actor, Actor, ActorError, ActorResult, Ctx, Registry, ServerConfig};
+    pub use crate::{actor, Actor, ActorError, ActorResult, Ctx, Database, Registry, ServerConfig};
     pub use serde::{Deserialize, Serialize};
 }
