@@ -560,6 +560,17 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             .activity
             .until_stop(options.sleep_timeout, options.no_sleep)
             .await;
+        // The `run` handler saw the abort signal; give it its stop timeout to wrap up.
+        let run_task = self.run_task.lock().take();
+        if let Some(mut run_task) = run_task {
+            if tokio::time::timeout(options.run_stop_timeout, &mut run_task)
+                .await
+                .is_err()
+            {
+                tracing::warn!(actor = %self.meta.actor_id, "run handler did not return in time; cancelling it");
+                run_task.abort();
+            }
+        }
         let handlers = &self.definition.handlers;
         let hook = match stop {
             Stop::Sleep => &handlers.on_sleep,

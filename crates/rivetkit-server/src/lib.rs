@@ -21,6 +21,7 @@ mod reply;
 use std::sync::Arc;
 
 use axum::routing::{any, get};
+use axum::serve::ListenerExt;
 use axum::Router;
 use rivetkit_runtime::{ActorError, Registry, Runtime};
 use rivetkit_storage::SqliteStore;
@@ -90,5 +91,12 @@ pub async fn serve(registry: Registry, config: ServerConfig) -> std::io::Result<
         token = config.token.is_some(),
         "rivetkit server listening"
     );
+    // Small frames (an event, then the action's response) must not wait for Nagle's algorithm
+    // to collect more bytes: that costs a delayed-ACK round of ~40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(runtime, config)).await
 }
