@@ -11,6 +11,7 @@ mod conn_state;
 mod db;
 mod destroy;
 mod errors;
+mod hibernation;
 mod inline_client;
 mod kv;
 mod manager;
@@ -32,7 +33,7 @@ use rivetkit::Registry;
 
 /// Every fixture actor.
 pub fn registry() -> Registry {
-    let modules: [fn(Registry) -> Registry; 22] = [
+    let modules: [fn(Registry) -> Registry; 23] = [
         state::register,
         manager::register,
         conn::register,
@@ -54,6 +55,7 @@ pub fn registry() -> Registry {
         run::register,
         access_control::register,
         inline_client::register,
+        hibernation::register,
         db::register,
     ];
     modules

@@ -62,6 +62,18 @@ pub enum Outgoing {
     Error(ActorError),
     /// The actor ends the connection (close code, reason).
     Close(u16, String),
+    /// The actor goes to sleep and keeps this connection: keep the socket open, and hand the
+    /// snapshot back with `ActorInstance::resume` when the client next speaks.
+    Hibernate(HibernatedConn),
+}
+
+/// A connection kept while its actor sleeps: everything needed to put it back as it was.
+#[derive(Clone, Debug)]
+pub struct HibernatedConn {
+    pub id: Arc<str>,
+    pub params: Value,
+    pub state: Value,
+    pub subscriptions: HashSet<String>,
 }
 
 /// The actor-side record of one connection.
@@ -87,6 +99,8 @@ impl ConnEntry {
 
 /// A client's live connection to an actor. Dropping it disconnects.
 pub struct Connection {
+    /// Set once the actor hibernated this connection: dropping it then must not disconnect.
+    pub(crate) detached: bool,
     pub(crate) id: Arc<str>,
     pub(crate) actor: Arc<dyn ActorInstance>,
     pub(crate) sender: mpsc::UnboundedSender<Outgoing>,
@@ -134,8 +148,17 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Lets go of a connection the actor hibernated, without disconnecting it.
+    pub fn detach(mut self) {
+        self.detached = true;
+    }
+}
+
 impl Drop for Connection {
     fn drop(&mut self) {
-        self.actor.clone().disconnect(self.id.clone());
+        if !self.detached {
+            self.actor.clone().disconnect(self.id.clone());
+        }
     }
 }

@@ -66,6 +66,7 @@ pub(crate) struct Options {
     pub(crate) sleep_timeout: Duration,
     pub(crate) no_sleep: bool,
     pub(crate) action_timeout: Duration,
+    pub(crate) hibernatable_connections: bool,
     pub(crate) run_stop_timeout: Duration,
     pub(crate) queue_limits: QueueLimits,
 }
@@ -201,6 +202,7 @@ impl<S: State> Actor<S> {
                 sleep_timeout: DEFAULT_SLEEP_TIMEOUT,
                 no_sleep: false,
                 action_timeout: DEFAULT_ACTION_TIMEOUT,
+                hibernatable_connections: false,
                 run_stop_timeout: DEFAULT_RUN_STOP_TIMEOUT,
                 queue_limits: QueueLimits {
                     max_size: DEFAULT_MAX_QUEUE_SIZE,
@@ -323,6 +325,14 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     /// Never sleep when idle (an explicit `c.sleep()` still does).
     pub fn no_sleep(mut self) -> Self {
         self.options.no_sleep = true;
+        self
+    }
+
+    /// Keep WebSocket connections open while the actor sleeps: the client's next message wakes
+    /// the actor and the connection carries on with its id, params, state and subscriptions, and
+    /// without `on_disconnect`/`on_connect` running again.
+    pub fn hibernatable_connections(mut self) -> Self {
+        self.options.hibernatable_connections = true;
         self
     }
 

@@ -28,7 +28,7 @@ use rivetkit_storage::Store;
 use tokio::sync::mpsc;
 
 use crate::activity::{Activity, ActivityGuard, Stop};
-use crate::conn::{ConnEntry, Connection, Outgoing, SharedEvent};
+use crate::conn::{ConnEntry, Connection, HibernatedConn, Outgoing, SharedEvent};
 use crate::context::ConnInfo;
 use crate::db::Db;
 use crate::definition::{Actor, HookFn};
@@ -101,6 +101,13 @@ pub trait ActorInstance: Send + Sync + 'static {
         event_name: &str,
         subscribe: bool,
     ) -> ActorResult<()>;
+
+    /// Puts back a connection this actor hibernated when it went to sleep: same id, params,
+    /// state and subscriptions; no connection hooks run.
+    fn resume(
+        self: Arc<Self>,
+        snapshot: HibernatedConn,
+    ) -> BoxFuture<'static, ActorResult<Connection>>;
 
     /// A queue send from a client, as a short-lived connection with `params`: checks the queue
     /// is declared (else the message is dropped) and its `can_publish` rule, enqueues, and with
@@ -577,7 +584,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             Stop::Destroy => &handlers.on_destroy,
         };
         self.run_stop_hook(hook).await;
-        self.close_everything().await;
+        self.close_everything(stop).await;
         if let Some(db) = &self.db {
             db.close().await;
         }
@@ -617,7 +624,10 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
     }
 
     /// Ends every connection and raw socket of a stopping instance.
-    async fn close_everything(self: &Arc<Self>) {
+    async fn close_everything(self: &Arc<Self>, stop: Stop) {
+        if stop == Stop::Sleep && self.definition.options.hibernatable_connections {
+            self.hibernate_connections();
+        }
         let ids: Vec<Arc<str>> = self.conns.lock().keys().cloned().collect();
         for id in ids {
             if let Some(entry) = self.conns.lock().get(&id) {
@@ -634,6 +644,24 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         for socket in self.raw_sockets.lock().drain(..) {
             socket.close(CLOSE_STOPPING.0, CLOSE_STOPPING.1);
         }
+    }
+
+    /// Hands every WebSocket connection its snapshot and forgets it without `on_disconnect`:
+    /// the socket stays open while the actor sleeps (see `ActorInstance::resume`).
+    fn hibernate_connections(&self) {
+        self.conns.lock().retain(|id, entry| {
+            let Some(sender) = &entry.sender else {
+                return true;
+            };
+            let snapshot = HibernatedConn {
+                id: id.clone(),
+                params: entry.params.clone(),
+                state: entry.state.clone(),
+                subscriptions: entry.subscriptions.clone(),
+            };
+            let _ = sender.send(Outgoing::Hibernate(snapshot));
+            false
+        });
     }
 
     fn timed_out(&self) -> ActorError {
@@ -721,7 +749,36 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                 .await?;
             self.save().await?;
             Ok(Connection {
+                detached: false,
                 id,
+                actor: self,
+                sender,
+                outgoing,
+            })
+        }
+        .boxed()
+    }
+
+    fn resume(
+        self: Arc<Self>,
+        snapshot: HibernatedConn,
+    ) -> BoxFuture<'static, ActorResult<Connection>> {
+        async move {
+            let open = self.activity.open().ok_or_else(stopping)?;
+            let (sender, outgoing) = mpsc::unbounded_channel();
+            self.conns.lock().insert(
+                snapshot.id.clone(),
+                ConnEntry {
+                    sender: Some(sender.clone()),
+                    subscriptions: snapshot.subscriptions,
+                    params: snapshot.params,
+                    state: snapshot.state,
+                    _open: Some(open),
+                },
+            );
+            Ok(Connection {
+                detached: false,
+                id: snapshot.id,
                 actor: self,
                 sender,
                 outgoing,

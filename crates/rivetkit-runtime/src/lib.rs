@@ -24,7 +24,7 @@ mod scheduler;
 
 pub use activity::{Activity, ActivityGuard};
 pub use args::Args;
-pub use conn::{Connection, Outgoing, SharedEvent};
+pub use conn::{Connection, HibernatedConn, Outgoing, SharedEvent};
 pub use context::{now_ms, ConnInfo, Ctx};
 pub use db::{Database, Db, DbEvent, DbRow};
 pub use definition::{

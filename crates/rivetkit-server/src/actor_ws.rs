@@ -12,7 +12,7 @@ use futures::{SinkExt, StreamExt};
 use rivetkit_protocol::path::WsProtocols;
 use rivetkit_protocol::{Encoding, Frame, ToClient, ToServer, Value};
 use rivetkit_runtime::raw::{RawWebSocket, RequestInfo, WsMessage};
-use rivetkit_runtime::{ActorError, Connection, Outgoing};
+use rivetkit_runtime::{ActorError, Connection, HibernatedConn, Outgoing};
 use tokio::sync::mpsc;
 
 use crate::reply::{incoming_too_long, outgoing_too_long, protocol_error};
@@ -178,19 +178,24 @@ fn write_message(state: &AppState, encoding: Encoding, item: Outgoing) -> Messag
         }
         .encode(encoding),
         Outgoing::Close(code, reason) => return close_message(code, &reason),
+        Outgoing::Hibernate(_) => unreachable!("the connection loop handles hibernation itself"),
     };
     frame_message(frame)
 }
 
+/// Serves one `/connect` socket. If the actor hibernates the connection (it goes to sleep but
+/// keeps its connections), the socket stays open with the actor asleep; the client's next message
+/// wakes the actor and resumes the same connection, state included.
 async fn serve_connection(
     state: &AppState,
     socket: WebSocket,
     encoding: Encoding,
-    mut connection: Connection,
+    connection: Connection,
 ) {
     let (mut sink, mut stream) = socket.split();
+    let actor_id = connection.actor().meta().actor_id.clone();
     let init = ToClient::Init {
-        actor_id: connection.actor().meta().actor_id.clone(),
+        actor_id: actor_id.clone(),
         connection_id: connection.id().to_owned(),
     };
     if sink
@@ -200,27 +205,52 @@ async fn serve_connection(
     {
         return;
     }
+    let mut live = Some(connection);
+    let mut hibernated: Option<HibernatedConn> = None;
     loop {
+        let outgoing = async {
+            match live.as_mut() {
+                Some(connection) => connection.next_outgoing().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             incoming = stream.next() => {
-                let read = match incoming {
-                    Some(Ok(Message::Text(text))) => read_message(state, encoding, &connection, text.as_bytes(), true),
-                    Some(Ok(Message::Binary(bytes))) => read_message(state, encoding, &connection, &bytes, false),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Read::Continue,
+                let (data, is_text) = match &incoming {
+                    Some(Ok(Message::Text(text))) => (text.as_bytes(), true),
+                    Some(Ok(Message::Binary(bytes))) => (bytes.as_ref(), false),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_))) => {
                         answer_close(&mut sink).await;
                         break;
                     }
-                    Some(Err(_)) | None => Read::Stop(None),
+                    Some(Err(_)) | None => break,
                 };
-                if let Read::Stop(close) = read {
+                if let Some(snapshot) = hibernated.take() {
+                    match resume(state, &actor_id, snapshot).await {
+                        Ok(connection) => live = Some(connection),
+                        Err(error) => {
+                            let _ = sink.send(error_close(state, &error)).await;
+                            break;
+                        }
+                    }
+                }
+                let Some(connection) = live.as_ref() else { break };
+                if let Read::Stop(close) = read_message(state, encoding, connection, data, is_text) {
                     if let Some(close) = close {
                         let _ = sink.send(close).await;
                     }
                     break;
                 }
             }
-            Some(item) = connection.next_outgoing() => {
+            Some(item) = outgoing => {
+                if let Outgoing::Hibernate(snapshot) = item {
+                    if let Some(connection) = live.take() {
+                        connection.detach();
+                    }
+                    hibernated = Some(snapshot);
+                    continue;
+                }
                 let message = write_message(state, encoding, item);
                 let closing = matches!(message, Message::Close(_));
                 if sink.send(message).await.is_err() || closing {
@@ -229,6 +259,16 @@ async fn serve_connection(
             }
         }
     }
+}
+
+/// Wakes the actor and puts a hibernated connection back.
+async fn resume(
+    state: &AppState,
+    actor_id: &str,
+    snapshot: HibernatedConn,
+) -> Result<Connection, ActorError> {
+    let actor = state.runtime.instance(actor_id).await?;
+    actor.instance().resume(snapshot).await
 }
 
 pub fn raw(
