@@ -688,12 +688,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
             return futures::future::ready(Err(ActorError::action_not_found(&name))).boxed();
         };
         let Some(busy) = self.activity.begin() else {
-            return futures::future::ready(Err(ActorError::public(
-                "actor",
-                "stopping",
-                "The actor is stopping",
-            )))
-            .boxed();
+            return futures::future::ready(Err(stopping())).boxed();
         };
         let call = action(self.ctx(conn_id, None), args);
         async move {
@@ -717,12 +712,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         args: Vec<Value>,
     ) -> BoxFuture<'static, ActorResult<Value>> {
         let Some(busy) = self.activity.begin() else {
-            return futures::future::ready(Err(ActorError::public(
-                "actor",
-                "stopping",
-                "The actor is stopping",
-            )))
-            .boxed();
+            return futures::future::ready(Err(stopping())).boxed();
         };
         async move {
             let result = self
@@ -901,12 +891,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
             return futures::future::ready(Err(error.with_status(404))).boxed();
         };
         let Some(busy) = self.activity.begin() else {
-            return futures::future::ready(Err(ActorError::public(
-                "actor",
-                "stopping",
-                "The actor is stopping",
-            )))
-            .boxed();
+            return futures::future::ready(Err(stopping())).boxed();
         };
         let info = RequestInfo {
             method: request.method().clone(),
