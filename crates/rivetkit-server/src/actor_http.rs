@@ -89,12 +89,26 @@ pub async fn queue_send(
         Ok(encoding) => encoding,
         Err(error) => return state.json_error(error).into_response(),
     };
-    match run_queue_send(&state, &actor_id, name, encoding, &parts, body).await {
-        Ok(response) => bytes_response(StatusCode::OK, encoding, response.encode(encoding)),
+    let result = run_queue_send(&state, &actor_id, name, encoding, &parts, body)
+        .await
+        .map(|response| response.encode(encoding));
+    encoded_reply(&state, encoding, QUEUE_BARE_VERSION, result)
+}
+
+/// The answer to an action or a queue send: its encoded body, or the error in the request's
+/// encoding and in `bare_version`.
+fn encoded_reply(
+    state: &AppState,
+    encoding: Encoding,
+    bare_version: u16,
+    result: Result<Vec<u8>, ActorError>,
+) -> Response {
+    match result {
+        Ok(body) => bytes_response(StatusCode::OK, encoding, body),
         Err(error) => ErrorReply {
             error,
             encoding,
-            bare_version: QUEUE_BARE_VERSION,
+            bare_version,
             expose: state.config.expose_errors,
         }
         .into_response(),
@@ -154,37 +168,26 @@ pub async fn action(
         Ok(encoding) => encoding,
         Err(error) => return state.json_error(error).into_response(),
     };
-    let mut reply = ErrorReply {
-        error: ActorError::internal(""),
-        encoding,
-        bare_version: SERVER_BARE_VERSION,
-        expose: state.config.expose_errors,
-    };
-    match run_action(
+    let mut bare_version = SERVER_BARE_VERSION;
+    let result = run_action(
         &state,
         &actor_id,
         name,
         encoding,
         &parts,
         body,
-        &mut reply.bare_version,
+        &mut bare_version,
     )
     .await
-    {
-        Ok(output) => {
-            let body = HttpActionResponse { output }.encode(encoding, reply.bare_version);
-            let limit = state.config.max_outgoing_message_size;
-            if body.len() > limit {
-                reply.error = outgoing_too_long(body.len(), limit);
-                return reply.into_response();
-            }
-            bytes_response(StatusCode::OK, encoding, body)
+    .and_then(|output| {
+        let body = HttpActionResponse { output }.encode(encoding, bare_version);
+        let limit = state.config.max_outgoing_message_size;
+        if body.len() > limit {
+            return Err(outgoing_too_long(body.len(), limit));
         }
-        Err(error) => {
-            reply.error = error;
-            reply.into_response()
-        }
-    }
+        Ok(body)
+    });
+    encoded_reply(&state, encoding, bare_version, result)
 }
 
 /// Decodes, authorizes and runs one stateless action; records the BARE version the client
