@@ -10,6 +10,9 @@ use rivetkit::protocol::{
 use serde_json::json;
 use support::{expect_close, Server, ENCODINGS};
 
+/// An action request body with no arguments, in JSON.
+const NO_ARGS: &[u8] = br#"{"args":[]}"#;
+
 fn increment_body(encoding: Encoding, by: i64) -> Vec<u8> {
     HttpActionRequest {
         args: vec![json!(by)],
@@ -20,15 +23,30 @@ fn increment_body(encoding: Encoding, by: i64) -> Vec<u8> {
 async fn assert_healthy(server: &Server) {
     let id = server.get_or_create("counter", "health-check").await;
     let (status, _) = server
-        .action_raw(&id, "getCount", Encoding::Json, br#"{"args":[]}"#.to_vec())
+        .action_raw(&id, "getCount", Encoding::Json, NO_ARGS.to_vec())
         .await;
     assert_eq!(status, 200, "the server still serves");
+}
+
+/// The output of a JSON action call with no arguments.
+async fn output_of(server: &Server, id: &str, action: &str) -> serde_json::Value {
+    let (_, body) = server
+        .action_raw(id, action, Encoding::Json, NO_ARGS.to_vec())
+        .await;
+    HttpActionResponse::decode(&body, Encoding::Json)
+        .unwrap()
+        .output
 }
 
 fn error_of(encoding: Encoding, body: &[u8]) -> ErrorBody {
     ErrorBody::decode_http(body, encoding).unwrap_or_else(|error| {
         panic!("error body does not decode in {encoding:?}: {error}: {body:?}")
     })
+}
+
+/// The error of a manager or gateway response answered in JSON.
+async fn json_error_of(response: reqwest::Response) -> ErrorBody {
+    error_of(Encoding::Json, &response.bytes().await.unwrap())
 }
 
 #[tokio::test]
@@ -195,10 +213,7 @@ async fn oversize_unknown_and_wrong_requests_get_typed_errors() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(
-        error_of(Encoding::Json, &response.bytes().await.unwrap()).group,
-        "encoding"
-    );
+    assert_eq!(json_error_of(response).await.group, "encoding");
 
     let response = http
         .get(server.url(&format!("/gateway/{id}/action/increment")))
@@ -208,34 +223,24 @@ async fn oversize_unknown_and_wrong_requests_get_typed_errors() {
     assert_eq!(response.status(), 405);
     let response = http.patch(server.url("/actors")).send().await.unwrap();
     assert_eq!(response.status(), 405);
-    assert_eq!(
-        error_of(Encoding::Json, &response.bytes().await.unwrap()).code,
-        "method_not_allowed"
-    );
+    assert_eq!(json_error_of(response).await.code, "method_not_allowed");
 
     // A key that is not a string, and an unregistered actor name.
-    let response = http
-        .put(server.url("/actors?namespace=default"))
-        .json(&json!({"name": "counter", "key": 5}))
-        .send()
+    let put_actor = |body: serde_json::Value| {
+        http.put(server.url("/actors?namespace=default"))
+            .json(&body)
+            .send()
+    };
+    let response = put_actor(json!({"name": "counter", "key": 5}))
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(
-        error_of(Encoding::Json, &response.bytes().await.unwrap()).code,
-        "invalid"
-    );
-    let response = http
-        .put(server.url("/actors?namespace=default"))
-        .json(&json!({"name": "nobody", "key": "k"}))
-        .send()
+    assert_eq!(json_error_of(response).await.code, "invalid");
+    let response = put_actor(json!({"name": "nobody", "key": "k"}))
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(
-        error_of(Encoding::Json, &response.bytes().await.unwrap()).code,
-        "not_found"
-    );
+    assert_eq!(json_error_of(response).await.code, "not_found");
 
     assert_healthy(&server).await;
 }
@@ -287,12 +292,7 @@ async fn outgoing_messages_over_the_limit_are_refused() {
         assert_eq!(status, 200);
     }
     let (status, reply) = server
-        .action_raw(
-            &id,
-            "getHistory",
-            Encoding::Json,
-            br#"{"args":[]}"#.to_vec(),
-        )
+        .action_raw(&id, "getHistory", Encoding::Json, NO_ARGS.to_vec())
         .await;
     assert_eq!(status, 400);
     assert_eq!(error_of(Encoding::Json, &reply).code, "outgoing_too_long");
@@ -320,10 +320,7 @@ async fn the_server_token_is_required_everywhere() {
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
-    assert_eq!(
-        error_of(Encoding::Json, &response.bytes().await.unwrap()).code,
-        "forbidden"
-    );
+    assert_eq!(json_error_of(response).await.code, "forbidden");
 
     let action = |path: String| bare.post(server.url(&path)).body(r#"{"args":[]}"#).send();
     assert_eq!(
@@ -401,32 +398,9 @@ async fn acknowledged_changes_survive_sigkill() {
         counter,
         "the directory survives"
     );
-    let (_, body) = server
-        .action_raw(
-            &counter,
-            "getCount",
-            Encoding::Json,
-            br#"{"args":[]}"#.to_vec(),
-        )
-        .await;
+    assert_eq!(output_of(&server, &counter, "getCount").await, json!(50));
     assert_eq!(
-        HttpActionResponse::decode(&body, Encoding::Json)
-            .unwrap()
-            .output,
-        json!(50)
-    );
-    let (_, body) = server
-        .action_raw(
-            &room,
-            "getHistory",
-            Encoding::Json,
-            br#"{"args":[]}"#.to_vec(),
-        )
-        .await;
-    assert_eq!(
-        HttpActionResponse::decode(&body, Encoding::Json)
-            .unwrap()
-            .output,
+        output_of(&server, &room, "getHistory").await,
         json!(["kept"])
     );
 }
