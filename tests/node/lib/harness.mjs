@@ -258,6 +258,21 @@ export function makeClient(combo, config, tracker) {
 	return client;
 }
 
+/**
+ * The setup every per-combo `describe(combo.tag, ...)` body starts with; pass the file's
+ * `afterEach` hook (node:test hooks bind to the current suite). Returns `opts` (the per-test
+ * timeout for `test()`), `clients` (a tracker disposed after every test, for makeClient) and
+ * `client()`: a new official client of `combo` against `srv.server` (`srv` from useServer),
+ * tracked in `clients`.
+ */
+export function comboSetup(combo, { afterEach }, srv) {
+	const clients = [];
+	afterEach(() => disposeAll(clients));
+	const opts = { timeout: TEST_TIMEOUT_MS };
+	const client = () => makeClient(combo, { endpoint: srv.server.endpoint }, clients);
+	return { opts, clients, client };
+}
+
 export async function disposeAll(tracker) {
 	const list = tracker.splice(0);
 	await Promise.all(

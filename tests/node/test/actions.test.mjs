@@ -2,18 +2,14 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import {
-	TEST_TIMEOUT_MS, collector, combos, describeErr, disposeAll, isActorError, makeClient, rejection,
-	uid, useServer, within,
+	collector, comboSetup, combos, describeErr, isActorError, rejection, uid, useServer, within,
 } from "../lib/harness.mjs";
 
 const srv = useServer({ before, after });
 
 for (const combo of combos()) {
 	describe(combo.tag, () => {
-		const clients = [];
-		afterEach(() => disposeAll(clients));
-		const opts = { timeout: TEST_TIMEOUT_MS };
-		const client = () => makeClient(combo, { endpoint: srv.server.endpoint }, clients);
+		const { opts, client } = comboSetup(combo, { afterEach }, srv);
 
 		test(`[${combo.tag}] minimal client: getOrCreate + increment returns the new count`, opts, async () => {
 			const c = client();

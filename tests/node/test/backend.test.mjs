@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, afterEach, before, describe, test } from "node:test";
 import { Hono } from "hono";
-import { TEST_TIMEOUT_MS, combos, disposeAll, makeClient, uid, useServer, within } from "../lib/harness.mjs";
+import { TEST_TIMEOUT_MS, comboSetup, combos, makeClient, uid, useServer, within } from "../lib/harness.mjs";
 
 const srv = useServer({ before, after });
 
@@ -46,9 +46,7 @@ function backendApp(client) {
 
 for (const combo of combos()) {
 	describe(combo.tag, () => {
-		const clients = [];
-		afterEach(() => disposeAll(clients));
-		const opts = { timeout: TEST_TIMEOUT_MS };
+		const { opts, clients } = comboSetup(combo, { afterEach });
 
 		test(`[${combo.tag}] Hono route calls the actor through the client`, opts, async () => {
 			// createClient() picks the endpoint up from RIVET_ENDPOINT, as in the doc.

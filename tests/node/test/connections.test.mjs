@@ -3,18 +3,15 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import {
-	TEST_TIMEOUT_MS, collector, combos, describeErr, disposeAll, isActorError, makeClient, rejection, sleep, uid,
-	until, useServer, within,
+	TEST_TIMEOUT_MS, collector, comboSetup, combos, describeErr, isActorError, rejection, sleep, uid, until, useServer,
+	within,
 } from "../lib/harness.mjs";
 
 const srv = useServer({ before, after });
 
 for (const combo of combos()) {
 	describe(combo.tag, () => {
-		const clients = [];
-		afterEach(() => disposeAll(clients));
-		const opts = { timeout: TEST_TIMEOUT_MS };
-		const client = () => makeClient(combo, { endpoint: srv.server.endpoint }, clients);
+		const { opts, client } = comboSetup(combo, { afterEach }, srv);
 
 		test(`[${combo.tag}] on("message") receives every broadcast in order`, opts, async () => {
 			const c = client();

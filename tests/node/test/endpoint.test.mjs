@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import {
-	SeedServer, TEST_TIMEOUT_MS, collector, combos, describeErr, disposeAll, frameText, makeClient, openRawWebSocket,
+	SeedServer, TEST_TIMEOUT_MS, collector, comboSetup, combos, describeErr, frameText, makeClient, openRawWebSocket,
 	portIsFree, rejection, sleep, uid, useServer, within,
 } from "../lib/harness.mjs";
 
@@ -113,9 +113,7 @@ test("token server: /health is open; manager and gateway requests need the token
 
 for (const combo of combos()) {
 	describe(combo.tag, () => {
-		const clients = [];
-		afterEach(() => disposeAll(clients));
-		const opts = { timeout: TEST_TIMEOUT_MS };
+		const { opts, clients } = comboSetup(combo, { afterEach });
 
 		test(`[${combo.tag}] endpoint option (with and without trailing slash)`, opts, async () => {
 			await withEnv({}, async () => {

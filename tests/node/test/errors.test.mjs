@@ -2,17 +2,14 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import {
-	TEST_TIMEOUT_MS, combos, describeErr, disposeAll, makeClient, rejection, uid, useServer, within,
+	comboSetup, combos, describeErr, rejection, uid, useServer, within,
 } from "../lib/harness.mjs";
 
 const srv = useServer({ before, after });
 
 for (const combo of combos()) {
 	describe(combo.tag, () => {
-		const clients = [];
-		afterEach(() => disposeAll(clients));
-		const opts = { timeout: TEST_TIMEOUT_MS };
-		const client = () => makeClient(combo, { endpoint: srv.server.endpoint }, clients);
+		const { opts, client } = comboSetup(combo, { afterEach }, srv);
 		const { ActorError } = combo.mod;
 
 		test(`[${combo.tag}] updateUsername("ab") throws ActorError with code and metadata`, opts, async () => {

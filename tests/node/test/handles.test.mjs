@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import {
-	TEST_TIMEOUT_MS, combos, describeErr, disposeAll, isActorError, isErrorWithCode, makeClient, rejection, uid, useServer, within,
+	comboSetup, combos, describeErr, isActorError, isErrorWithCode, rejection, uid, useServer, within,
 } from "../lib/harness.mjs";
 
 const srv = useServer({ before, after });
@@ -24,10 +24,7 @@ const TRICKY_KEYS = [
 
 for (const combo of combos()) {
 	describe(combo.tag, () => {
-		const clients = [];
-		afterEach(() => disposeAll(clients));
-		const opts = { timeout: TEST_TIMEOUT_MS };
-		const client = () => makeClient(combo, { endpoint: srv.server.endpoint }, clients);
+		const { opts, client } = comboSetup(combo, { afterEach }, srv);
 
 		test(`[${combo.tag}] getOrCreate then get reach the same actor`, opts, async () => {
 			const c = client();

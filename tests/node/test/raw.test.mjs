@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import {
-	TEST_TIMEOUT_MS, collector, combos, disposeAll, frameText, makeClient, openRawWebSocket, uid, useServer, within,
+	collector, comboSetup, combos, frameText, openRawWebSocket, uid, useServer, within,
 } from "../lib/harness.mjs";
 
 const srv = useServer({ before, after });
@@ -26,10 +26,7 @@ function closeWs(ws) {
 
 for (const combo of combos()) {
 	describe(combo.tag, () => {
-		const clients = [];
-		afterEach(() => disposeAll(clients));
-		const opts = { timeout: TEST_TIMEOUT_MS };
-		const client = () => makeClient(combo, { endpoint: srv.server.endpoint }, clients);
+		const { opts, client } = comboSetup(combo, { afterEach }, srv);
 
 		test(`[${combo.tag}] raw WebSocket method name is ${combo.rawWs}()`, opts, async () => {
 			// 2.0.x names it websocket(), 2.1.x webSocket() (PROTOCOL §0.1). Handles are
