@@ -350,6 +350,19 @@ struct Tally {
     first_error: Option<String>,
 }
 
+impl Tally {
+    /// Counts one measured request, sent at `started` and answered at `done`.
+    fn record(&mut self, hist: &mut Histogram<u64>, ok: bool, started: Instant, done: Instant) {
+        if ok {
+            self.requests += 1;
+            let _ = hist.record((done - started).as_nanos() as u64);
+        } else {
+            self.errors += 1;
+        }
+        self.last_done = Some(done);
+    }
+}
+
 struct Clock {
     measure_start: Instant,
     end: Instant,
@@ -494,13 +507,7 @@ async fn http_load(args: &Args, target: &Target) -> Result<()> {
                     }
                 }
                 if measured {
-                    if ok {
-                        tally.requests += 1;
-                        let _ = hist.record((done - started).as_nanos() as u64);
-                    } else {
-                        tally.errors += 1;
-                    }
-                    tally.last_done = Some(done);
+                    tally.record(&mut hist, ok, started, done);
                 }
             }
             (hist, tally)
@@ -679,13 +686,7 @@ async fn ws_load(args: &Args, target: &Target) -> Result<()> {
         received += 1;
         permits.add_permits(1);
         if started >= clock.measure_start {
-            if ok {
-                tally.requests += 1;
-                let _ = hist.record((done - started).as_nanos() as u64);
-            } else {
-                tally.errors += 1;
-            }
-            tally.last_done = Some(done);
+            tally.record(&mut hist, ok, started, done);
         }
     }
     permits.close();
