@@ -13,7 +13,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::Method;
 use rivetkit_interface::{Action, ActorInterface, Caller};
 use rivetkit_protocol::path::encode_uri_component;
-use rivetkit_protocol::{value, HttpActionRequest, HttpActionResponse, Value};
+use rivetkit_protocol::{
+    value, HttpActionRequest, HttpActionResponse, HttpQueueSendRequest, HttpQueueSendResponse,
+    Value,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -40,6 +43,15 @@ pub(crate) enum Query {
         input: Option<Value>,
         region: Option<String>,
     },
+}
+
+/// How a waiting queue send ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QueueReply<R> {
+    /// The actor completed the message, with this response (if it gave one).
+    Completed(Option<R>),
+    /// The wait ran out first; the message stays queued.
+    TimedOut,
 }
 
 /// A reference to one actor. Cheap to clone; clones share the resolved id. `A` is the actor's
@@ -185,33 +197,75 @@ impl<A> ActorHandle<A> {
         let body = HttpActionRequest {
             args: arg_list(&args)?,
         };
-        let output = self
-            .with_actor_id(|id| self.post_action(id, name, &body))
+        let encoding = self.client.encoding();
+        let path = format!("/action/{}", encode_uri_component(name));
+        let bytes = body.encode(encoding, rivetkit_protocol::message::CLIENT_BARE_VERSION);
+        let reply = self
+            .with_actor_id(|id| self.post(id, &path, bytes.clone()))
             .await?;
-        Ok(value::to_typed(output)?)
+        Ok(value::to_typed(
+            HttpActionResponse::decode(&reply, encoding)?.output,
+        )?)
     }
 
-    async fn post_action(
+    /// Sends `body` to the actor's queue `name` and returns once it is queued (a name the actor
+    /// does not declare is dropped by the server). Queues need a 2.1.x-compatible server.
+    pub async fn send(&self, name: &str, body: impl Serialize) -> Result<()> {
+        self.send_queue(name, body, false, None).await.map(drop)
+    }
+
+    /// Sends `body` to queue `name` and waits until the actor completes the message (at most
+    /// `timeout`, forever when `None`): the completion's response, or [`QueueReply::TimedOut`].
+    pub async fn send_and_wait<R: DeserializeOwned>(
         &self,
-        actor_id: String,
         name: &str,
-        body: &HttpActionRequest,
-    ) -> Result<Value> {
+        body: impl Serialize,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<QueueReply<R>> {
+        let reply = self.send_queue(name, body, true, timeout).await?;
+        Ok(match reply.status.as_str() {
+            "timedOut" => QueueReply::TimedOut,
+            _ => QueueReply::Completed(reply.response.map(value::to_typed).transpose()?),
+        })
+    }
+
+    async fn send_queue(
+        &self,
+        name: &str,
+        body: impl Serialize,
+        wait: bool,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<HttpQueueSendResponse> {
+        let request = HttpQueueSendRequest {
+            body: value::from_typed(&body)?,
+            name: Some(name.to_owned()),
+            wait: Some(wait),
+            timeout_ms: timeout
+                .map(|timeout| u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let encoding = self.client.encoding();
+        let path = format!("/queue/{}", encode_uri_component(name));
+        let bytes = request.encode(encoding);
+        let reply = self
+            .with_actor_id(|id| self.post(id, &path, bytes.clone()))
+            .await?;
+        Ok(HttpQueueSendResponse::decode(&reply, encoding)?)
+    }
+
+    /// POSTs an encoded protocol message to `path` of the actor; the body of a 2xx answer, or
+    /// the decoded error.
+    async fn post(&self, actor_id: String, path: &str, body: Vec<u8>) -> Result<bytes::Bytes> {
         let target = self.client.target().await?;
         let encoding = self.client.encoding();
-        let url = target.gateway_url(
-            &actor_id,
-            &format!("/action/{}", encode_uri_component(name)),
-        );
         let mut request = self
             .client
             .inner
             .http
-            .post(url)
+            .post(target.gateway_url(&actor_id, path))
             .headers(self.client.actor_headers(target))
             .header("x-rivet-encoding", encoding.as_str())
             .header(CONTENT_TYPE, encoding.content_type())
-            .body(body.encode(encoding, rivetkit_protocol::message::CLIENT_BARE_VERSION));
+            .body(body);
         if let Some(params) = self.params() {
             request = request.header("x-rivet-conn-params", params.to_string());
         }
@@ -231,7 +285,7 @@ impl<A> ActorHandle<A> {
                 content_type.as_deref(),
             ));
         }
-        Ok(HttpActionResponse::decode(&bytes, encoding)?.output)
+        Ok(bytes)
     }
 
     /// Opens a connection (WebSocket) to the actor: actions plus events, reconnecting on its own.

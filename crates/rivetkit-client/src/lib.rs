@@ -35,7 +35,7 @@ pub use client::{Actors, Client};
 pub use config::{Backoff, ClientConfig, Target, DEFAULT_ENDPOINT};
 pub use connection::{ConnStatus, Connection, Subscription};
 pub use error::{ActorError, Error, Result};
-pub use handle::{ActorHandle, RawRequest, Untyped};
+pub use handle::{ActorHandle, QueueReply, RawRequest, Untyped};
 pub use options::{CreateOptions, GetOptions, GetOrCreateOptions};
 pub use rivetkit_interface::{Action, ActorInterface, Caller, Event};
 pub use rivetkit_protocol::{Encoding, Value};
