@@ -86,6 +86,8 @@ pub(crate) struct ConnEntry {
     pub(crate) state: Value,
     /// Keeps the actor awake while a long-lived connection is open.
     pub(crate) _open: Option<ActivityGuard>,
+    /// Set once its disconnect started, so that it runs once.
+    pub(crate) releasing: bool,
 }
 
 impl ConnEntry {

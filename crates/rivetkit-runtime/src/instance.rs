@@ -516,6 +516,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                 params,
                 state,
                 _open: open,
+                releasing: false,
             },
         );
         if let Some(on_connect) = &handlers.on_connect {
@@ -529,7 +530,14 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
 
     /// Ends a connection: `on_disconnect` (while its record is still readable), then forget it.
     async fn release(self: &Arc<Self>, conn_id: Arc<str>) {
-        if !self.conns.lock().contains_key(&conn_id) {
+        // Claimed under the lock: a socket closing while its actor stops may release the same
+        // connection twice, and `on_disconnect` must run once.
+        let claimed = self
+            .conns
+            .lock()
+            .get_mut(&conn_id)
+            .is_some_and(|entry| !std::mem::replace(&mut entry.releasing, true));
+        if !claimed {
             return;
         }
         if let Some(on_disconnect) = &self.definition.handlers.on_disconnect {
@@ -764,6 +772,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                     params: snapshot.params,
                     state: snapshot.state,
                     _open: Some(open),
+                    releasing: false,
                 },
             );
             Ok(Connection {
