@@ -404,3 +404,49 @@ async fn acknowledged_changes_survive_sigkill() {
         json!(["kept"])
     );
 }
+
+#[tokio::test]
+async fn cors_reflects_the_origin_for_browsers() {
+    let server = Server::start().await;
+    let http = reqwest::Client::new();
+    let preflight = http
+        .request(
+            reqwest::Method::OPTIONS,
+            server.url("/actors?namespace=default"),
+        )
+        .header("origin", "http://app.example")
+        .header("access-control-request-method", "PUT")
+        .header(
+            "access-control-request-headers",
+            "content-type,x-rivet-token",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], "http://app.example");
+    assert_eq!(headers["access-control-allow-credentials"], "true");
+    assert_eq!(
+        headers["access-control-allow-headers"],
+        "content-type,x-rivet-token"
+    );
+    assert!(headers["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("PUT"));
+
+    let response = http
+        .get(server.url("/metadata"))
+        .header("origin", "http://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://app.example"
+    );
+    let plain = http.get(server.url("/metadata")).send().await.unwrap();
+    assert!(plain.headers().get("access-control-allow-origin").is_none());
+}
