@@ -4,6 +4,7 @@
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::Method;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rivetkit_protocol::path::{self, GatewayPath};
 
@@ -70,17 +71,76 @@ fn endpoint(method: &Method, rest_path: &str, rest: &str) -> Result<Endpoint, Ac
     Err(route_not_found(rest_path))
 }
 
+/// `/gateway/{actor_id}[@{token}]/...`: path routing, what the official clients use.
 pub async fn route(State(state): State<AppState>, request: Request) -> Response {
-    let path_and_query = request
+    let path_and_query = path_and_query(&request);
+    match path::parse_gateway_path(&path_and_query) {
+        Some(gateway) => to_actor(state, gateway, request).await,
+        None => state
+            .json_error(route_not_found(request.uri().path()))
+            .into_response(),
+    }
+}
+
+fn path_and_query(request: &Request) -> String {
+    request
         .uri()
         .path_and_query()
         .map_or_else(|| request.uri().path(), |pq| pq.as_str())
-        .to_owned();
-    let Some(gateway) = path::parse_gateway_path(&path_and_query) else {
-        return state
-            .json_error(route_not_found(request.uri().path()))
-            .into_response();
+        .to_owned()
+}
+
+/// Header routing (PROTOCOL.md §3.2, the engine's form): a request with `x-rivet-target: actor`
+/// (or a WebSocket offering `rivet_target.actor`) goes to the actor named by `x-rivet-actor`
+/// (or `rivet_actor.{id}`), whatever its path. Other requests go on to the routes.
+pub async fn by_header(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let protocols = request
+        .headers()
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .map(path::parse_ws_protocols)
+        .unwrap_or_default();
+    let header_target = request
+        .headers()
+        .get(TARGET_HEADER)
+        .and_then(|value| value.to_str().ok());
+    if header_target != Some("actor") && protocols.target.as_deref() != Some("actor") {
+        return next.run(request).await;
+    }
+    let actor_id = request
+        .headers()
+        .get(ACTOR_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .or(protocols.actor);
+    let Some(actor_id) = actor_id else {
+        let error = ActorError::public(
+            "request",
+            "missing_actor_header",
+            "x-rivet-actor is required with x-rivet-target: actor",
+        );
+        return state.json_error(error).into_response();
     };
+    // Routing headers are the gateway's, not the actor's.
+    request.headers_mut().remove(TARGET_HEADER);
+    request.headers_mut().remove(ACTOR_HEADER);
+    let gateway = GatewayPath {
+        actor_id,
+        token: None,
+        rest: path_and_query(&request),
+    };
+    to_actor(state, gateway, request).await
+}
+
+const TARGET_HEADER: &str = "x-rivet-target";
+const ACTOR_HEADER: &str = "x-rivet-actor";
+
+/// Serves an actor endpoint (PROTOCOL.md §4) for a request already routed to `gateway.actor_id`.
+async fn to_actor(state: AppState, gateway: GatewayPath, request: Request) -> Response {
     let GatewayPath {
         actor_id,
         token,

@@ -68,6 +68,10 @@ pub fn router(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
                 false,
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gateway::by_header,
+        ))
         .layer(axum::middleware::from_fn(cors::cors))
         .with_state(state)
 }

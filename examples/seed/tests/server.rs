@@ -346,7 +346,7 @@ async fn the_server_token_is_required_everywhere() {
     );
 
     let mut socket = server
-        .websocket(&format!("/gateway/{id}/connect"), Encoding::Json, None)
+        .websocket(&format!("/gateway/{id}/connect"), Encoding::Json, &[])
         .await;
     assert_eq!(
         expect_close(&mut socket).await,
@@ -449,4 +449,48 @@ async fn cors_reflects_the_origin_for_browsers() {
     );
     let plain = http.get(server.url("/metadata")).send().await.unwrap();
     assert!(plain.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn header_routing_reaches_the_actor_like_the_gateway_path() {
+    let server = Server::start().await;
+    let id = server.get_or_create("counter", "by-header").await;
+    let http = server.http();
+    let call = |actor: Option<&str>| {
+        let mut request = http
+            .post(server.url("/action/increment"))
+            .header("x-rivet-target", "actor")
+            .header("x-rivet-encoding", "json")
+            .body(r#"{"args":[2]}"#);
+        if let Some(actor) = actor {
+            request = request.header("x-rivet-actor", actor);
+        }
+        request.send()
+    };
+    let response = call(Some(&id)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let output =
+        HttpActionResponse::decode(&response.bytes().await.unwrap(), Encoding::Json).unwrap();
+    assert_eq!(output.output, json!(2));
+    let response = call(None).await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(json_error_of(response).await.code, "missing_actor_header");
+
+    let target = format!("rivet_actor.{id}");
+    let socket = server
+        .websocket("/connect", Encoding::Json, &["rivet_target.actor", &target])
+        .await;
+    let mut conn = support::Conn {
+        socket,
+        encoding: Encoding::Json,
+    };
+    assert!(matches!(conn.recv().await, ToClient::Init { .. }));
+    conn.call(0, "getCount", vec![]).await;
+    assert_eq!(
+        conn.recv().await,
+        ToClient::ActionResponse {
+            id: 0,
+            output: json!(2)
+        }
+    );
 }

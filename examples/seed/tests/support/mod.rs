@@ -160,7 +160,7 @@ impl Server {
     /// id, optionally followed by `@token`.
     pub async fn connect(&self, target: &str, encoding: Encoding) -> Conn {
         let socket = self
-            .websocket(&format!("/gateway/{target}/connect"), encoding, None)
+            .websocket(&format!("/gateway/{target}/connect"), encoding, &[])
             .await;
         let mut conn = Conn { socket, encoding };
         let actor_id = target.split('@').next().unwrap();
@@ -171,13 +171,15 @@ impl Server {
         conn
     }
 
-    pub async fn websocket(&self, path: &str, encoding: Encoding, params: Option<&str>) -> Socket {
+    /// Opens a WebSocket offering `rivet`, the encoding, and any `extra` subprotocol entries.
+    pub async fn websocket(&self, path: &str, encoding: Encoding, extra: &[&str]) -> Socket {
         let mut request = format!("ws://127.0.0.1:{}{path}", self.port)
             .into_client_request()
             .unwrap();
         let mut protocols = format!("rivet, rivet_encoding.{}", encoding.as_str());
-        if let Some(params) = params {
-            protocols.push_str(&format!(", rivet_conn_params.{params}"));
+        for entry in extra {
+            protocols.push_str(", ");
+            protocols.push_str(entry);
         }
         request
             .headers_mut()
