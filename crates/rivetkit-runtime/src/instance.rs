@@ -137,6 +137,9 @@ pub trait ActorInstance: Send + Sync + 'static {
     /// How many messages are queued, the limit, and the first `limit` of them.
     fn queue_snapshot(&self, limit: usize) -> QueueSnapshot;
 
+    /// Asks the actor to destroy itself once its work in flight is done (as `c.destroy()`).
+    fn request_destroy(&self);
+
     /// A raw HTTP request (`on_request`), as a short-lived connection with `params`.
     fn handle_request(
         self: Arc<Self>,
@@ -842,6 +845,10 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         let mut names: Vec<String> = self.definition.handlers.actions.keys().cloned().collect();
         names.sort();
         names
+    }
+
+    fn request_destroy(&self) {
+        self.request_stop(Stop::Destroy);
     }
 
     fn queue_snapshot(&self, limit: usize) -> QueueSnapshot {

@@ -348,6 +348,17 @@ impl Runtime {
         active.instance().send_queue(Value::Null, None, send).await
     }
 
+    /// Destroys an actor from outside (the manager's `DELETE /actors/{id}`): `on_destroy` runs,
+    /// its data is deleted and its key is free. Returns once it is gone.
+    pub async fn destroy(&self, actor_id: &str) -> ActorResult<()> {
+        let active = self.instance(actor_id).await?;
+        let instance = active.instance();
+        instance.request_destroy();
+        drop(active);
+        instance.activity().stopped().await;
+        Ok(())
+    }
+
     /// A stateless call from inside the server: `action` on actor `name` + `key` in the default
     /// namespace, created if needed.
     pub async fn call(

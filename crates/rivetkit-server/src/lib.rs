@@ -20,7 +20,7 @@ mod reply;
 
 use std::sync::Arc;
 
-use axum::routing::{any, get};
+use axum::routing::{any, delete, get};
 use axum::serve::ListenerExt;
 use axum::Router;
 use rivetkit_runtime::{ActorError, Registry, Runtime};
@@ -58,6 +58,7 @@ pub fn router(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
                 .post(manager::create),
         )
         .route("/actors/names", get(manager::names))
+        .route("/actors/{actor_id}", delete(manager::destroy))
         .route("/gateway/{*rest}", any(gateway::route))
         .fallback(|request: axum::extract::Request| async move {
             reply::ErrorReply::json(reply::route_not_found(request.uri().path()), false)

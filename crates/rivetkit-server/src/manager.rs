@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -236,4 +236,21 @@ pub async fn create(
         Json(json!({ "actor": actor_json(&record) })),
     )
         .into_response())
+}
+
+/// `DELETE /actors/{id}`: destroys the actor (its `on_destroy` runs first) and answers `{}`.
+pub async fn destroy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(actor_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ManagerResult {
+    authorize(&state, &headers)?;
+    let fail = |error: ActorError| state.json_error(error);
+    let record = state.runtime.find_by_id(&actor_id).await.map_err(fail)?;
+    if record.is_none_or(|record| record.namespace != namespace(&query)) {
+        return Err(fail(ActorError::actor_not_found(&actor_id)));
+    }
+    state.runtime.destroy(&actor_id).await.map_err(fail)?;
+    Ok(Json(json!({})).into_response())
 }

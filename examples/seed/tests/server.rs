@@ -494,3 +494,41 @@ async fn header_routing_reaches_the_actor_like_the_gateway_path() {
         }
     );
 }
+
+#[tokio::test]
+async fn delete_destroys_an_actor_and_frees_its_key() {
+    let server = Server::start().await;
+    let id = server.get_or_create("counter", "doomed").await;
+    let (status, _) = server
+        .action_raw(
+            &id,
+            "increment",
+            Encoding::Json,
+            increment_body(Encoding::Json, 3),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let http = server.http();
+    let response = http
+        .delete(server.url(&format!("/actors/{id}?namespace=default")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (status, body) = server
+        .action_raw(&id, "getCount", Encoding::Json, NO_ARGS.to_vec())
+        .await;
+    assert_eq!(
+        (status, error_of(Encoding::Json, &body).code),
+        (400, "not_found".to_owned())
+    );
+    let again = server.get_or_create("counter", "doomed").await;
+    assert_ne!(again, id, "the key makes a new actor");
+    assert_eq!(output_of(&server, &again, "getCount").await, json!(0));
+    let response = http
+        .delete(server.url(&format!("/actors/{id}?namespace=default")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "already gone");
+}
