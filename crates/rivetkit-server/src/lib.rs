@@ -78,6 +78,7 @@ pub fn router(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
 }
 
 /// Opens the embedded store under `config.data_dir` and starts a runtime for `registry` on it.
+/// Call it inside a tokio runtime: the runtime starts its alarm scheduler as a task.
 pub fn embedded_runtime(
     registry: Registry,
     config: &ServerConfig,
