@@ -190,7 +190,9 @@ impl Runtime {
         Ok(self.store.actors_by_name(namespace, name, limit).await?)
     }
 
-    async fn insert(
+    /// Creates the actor unless its key is taken; the boolean says whether it was created
+    /// (concurrent creators of one key all get the same actor). Durable when it returns.
+    pub async fn insert_if_absent(
         &self,
         namespace: &str,
         name: &str,
@@ -224,7 +226,7 @@ impl Runtime {
         if let Some(record) = self.find_by_key(namespace, name, key).await? {
             return Ok((record, false));
         }
-        self.insert(namespace, name, key, input).await
+        self.insert_if_absent(namespace, name, key, input).await
     }
 
     /// Creates an actor; fails with `actor/duplicate_key` if the key is taken.
@@ -235,7 +237,7 @@ impl Runtime {
         key: &str,
         input: Option<Vec<u8>>,
     ) -> ActorResult<Arc<ActorRecord>> {
-        match self.insert(namespace, name, key, input).await? {
+        match self.insert_if_absent(namespace, name, key, input).await? {
             (record, true) => Ok(record),
             (_, false) => Err(ActorError::duplicate_key(name, key)),
         }

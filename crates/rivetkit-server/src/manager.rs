@@ -207,7 +207,7 @@ pub async fn get_or_create(
             let input = body.input().map_err(fail)?;
             state
                 .runtime
-                .get_or_create(namespace, &body.name, &key, input)
+                .insert_if_absent(namespace, &body.name, &key, input)
                 .await
                 .map_err(fail)?
         }
