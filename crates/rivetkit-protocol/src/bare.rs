@@ -11,7 +11,7 @@ use crate::value::Value;
 
 /// Oldest and newest schema versions this crate reads (and may write).
 pub const MIN_VERSION: u16 = 1;
-pub const MAX_VERSION: u16 = 3;
+pub const MAX_VERSION: u16 = 4;
 
 /// A cursor over one BARE payload. Borrowed strings and data point into the input.
 pub struct Reader<'a> {
@@ -24,7 +24,7 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0 }
     }
 
-    /// Reads the `u16` little-endian version prefix, rejecting anything outside 1–3.
+    /// Reads the `u16` little-endian version prefix, rejecting anything outside 1–4.
     pub fn version(&mut self) -> Result<u16, ProtocolError> {
         let [lo, hi] = self.take_array::<2>()?;
         let version = u16::from_le_bytes([lo, hi]);
@@ -126,7 +126,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Writes the version prefix. Versions outside 1–3 are a caller bug (the peer would reject the
+/// Writes the version prefix. Versions outside 1–4 are a caller bug (the peer would reject the
 /// payload), so they panic rather than produce unreadable bytes.
 pub fn write_version(out: &mut Vec<u8>, version: u16) {
     assert!(
@@ -225,8 +225,8 @@ mod tests {
             Err(ProtocolError::InvalidUtf8)
         ));
         assert!(matches!(
-            Reader::new(&[4, 0]).version(),
-            Err(ProtocolError::UnknownVersion(4))
+            Reader::new(&[5, 0]).version(),
+            Err(ProtocolError::UnknownVersion(5))
         ));
         let mut r = Reader::new(&[0, 1]);
         r.u8().unwrap();

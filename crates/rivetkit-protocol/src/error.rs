@@ -17,6 +17,18 @@ pub struct ErrorBody {
     pub code: String,
     pub message: String,
     pub metadata: Option<Value>,
+    /// Which actor answered; BARE v4 carries it (older versions and JSON/CBOR leave it out).
+    pub actor: Option<ActorSpecifier>,
+}
+
+/// The actor an error came from, as BARE v4 errors name it (2.3.x clients).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActorSpecifier {
+    pub actor_id: String,
+    /// How many times the actor was rescheduled; this server never moves an actor, so it is 0.
+    pub generation: u64,
+    /// The actor's serialized key (see [`crate::key::serialize_key`]).
+    pub key: Option<String>,
 }
 
 impl ErrorBody {
@@ -30,6 +42,7 @@ impl ErrorBody {
             code: code.into(),
             message: message.into(),
             metadata: None,
+            actor: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! It must not know about actors, storage, HTTP frameworks or sockets: the server and the
 //! client both build on it.
 
+pub mod actor_query;
 pub mod bare;
 pub mod cbor;
 pub mod error;

@@ -6,9 +6,10 @@
 //! and args/outputs must become values anyway). BARE has its own layouts (§5.4) with user values
 //! embedded as CBOR `data`.
 //!
-//! Version policy (§5.5): the server writes `ToClient` in BARE v2 (readable by every client),
-//! HTTP responses in the request's version, queue messages in v3 (the only version that has
-//! them); every reader accepts v1–v3.
+//! Version policy (§5.5): the server writes `ToClient` in BARE v2 (readable by every client)
+//! until the client shows it reads v4 (2.3.x clients write v4; v4 differs from v3 only in the
+//! errors' trailing `actor`), HTTP responses in the request's version, queue messages in v3
+//! unless the request was v4; every reader accepts v1–v4.
 
 use std::io::Write as _;
 
@@ -16,7 +17,7 @@ use serde::Serialize;
 
 use crate::bare::{self, Reader};
 use crate::cbor;
-use crate::error::{ErrorBody, ProtocolError};
+use crate::error::{ActorSpecifier, ErrorBody, ProtocolError};
 use crate::value::{self, Marker, Value};
 
 /// The payload encoding chosen by `x-rivet-encoding` / `rivet_encoding.` (§5.1).
@@ -82,8 +83,10 @@ impl Frame {
 pub const SERVER_BARE_VERSION: u16 = 2;
 /// The BARE version a client should write `ToServer` / `HttpActionRequest` in (§5.5).
 pub const CLIENT_BARE_VERSION: u16 = 2;
-/// Queue messages exist only in BARE v3.
+/// Queue messages appeared in BARE v3; v4 has the same layout.
 pub const QUEUE_BARE_VERSION: u16 = 3;
+/// The first version whose errors name the actor ([`crate::error::ActorSpecifier`]).
+pub const ACTOR_SPECIFIER_BARE_VERSION: u16 = 4;
 
 /// Server → client WebSocket message.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,16 +119,22 @@ impl ToClient {
         }
     }
 
+    /// Encodes in [`SERVER_BARE_VERSION`] (for BARE), which every client reads.
     pub fn encode(&self, enc: Encoding) -> Frame {
+        self.encode_versioned(enc, SERVER_BARE_VERSION)
+    }
+
+    /// Encodes for a client known to read `bare_version` (used only for BARE).
+    pub fn encode_versioned(&self, enc: Encoding, bare_version: u16) -> Frame {
         let mut out = Vec::new();
-        self.encode_into(enc, &mut out);
+        self.encode_into(enc, bare_version, &mut out);
         Frame::from_encoded(enc, out)
     }
 
     /// Appends the encoded message to a (reusable) buffer; JSON is appended as UTF-8 text.
-    pub fn encode_into(&self, enc: Encoding, out: &mut Vec<u8>) {
+    pub fn encode_into(&self, enc: Encoding, bare_version: u16, out: &mut Vec<u8>) {
         match enc {
-            Encoding::Bare => self.write_bare(SERVER_BARE_VERSION, out),
+            Encoding::Bare => self.write_bare(bare_version, out),
             Encoding::Json | Encoding::Cbor => {
                 let mut w = TreeWriter::new(enc, out);
                 w.open_body(self.tag());
@@ -186,6 +195,7 @@ impl ToClient {
                 out.push(1);
                 error.write_bare_fields(out);
                 bare::write_optional(out, *action_id, bare::write_uint);
+                error.write_bare_actor(version, out);
             }
             ToClient::ActionResponse { id, output } => {
                 out.push(2);
@@ -200,7 +210,7 @@ impl ToClient {
         }
     }
 
-    /// Client side: reads any encoding, BARE v1–v3.
+    /// Client side: reads any encoding, BARE v1–v4.
     pub fn decode(data: &[u8], enc: Encoding) -> Result<ToClient, ProtocolError> {
         if enc != Encoding::Bare {
             return Self::from_tree(decode_tree(data, enc)?);
@@ -219,10 +229,12 @@ impl ToClient {
                     connection_id,
                 }
             }
-            1 => ToClient::Error {
-                error: ErrorBody::read_bare_fields(&mut r)?,
-                action_id: r.optional(Reader::uint)?,
-            },
+            1 => {
+                let mut error = ErrorBody::read_bare_fields(&mut r)?;
+                let action_id = r.optional(Reader::uint)?;
+                error.actor = ErrorBody::read_bare_actor(version, &mut r)?;
+                ToClient::Error { error, action_id }
+            }
             2 => ToClient::ActionResponse {
                 id: r.uint()?,
                 output: r.cbor()?,
@@ -283,13 +295,22 @@ pub enum ToServer {
 }
 
 impl ToServer {
-    /// Server side: reads any encoding (JSON may arrive in a text or a binary frame), BARE v1–v3.
+    /// Server side: reads any encoding (JSON may arrive in a text or a binary frame), BARE v1–v4.
     pub fn decode(data: &[u8], enc: Encoding) -> Result<ToServer, ProtocolError> {
+        Self::decode_versioned(data, enc).map(|(message, _)| message)
+    }
+
+    /// As [`ToServer::decode`], also returning the BARE version the client wrote (`None` for
+    /// JSON and CBOR), which tells which version it reads.
+    pub fn decode_versioned(
+        data: &[u8],
+        enc: Encoding,
+    ) -> Result<(ToServer, Option<u16>), ProtocolError> {
         if enc != Encoding::Bare {
-            return Self::from_tree(decode_tree(data, enc)?);
+            return Ok((Self::from_tree(decode_tree(data, enc)?)?, None));
         }
         let mut r = Reader::new(data);
-        r.version()?;
+        let version = r.version()?;
         let msg = match r.u8()? {
             0 => ToServer::ActionRequest {
                 id: r.uint()?,
@@ -303,7 +324,7 @@ impl ToServer {
             tag => return Err(ProtocolError::UnknownTag(tag)),
         };
         r.finish()?;
-        Ok(msg)
+        Ok((msg, Some(version)))
     }
 
     fn from_tree(tree: Value) -> Result<ToServer, ProtocolError> {
@@ -324,7 +345,7 @@ impl ToServer {
         })
     }
 
-    /// `bare_version` is only used for BARE (1–3; clients should use [`CLIENT_BARE_VERSION`]).
+    /// `bare_version` is only used for BARE (1–4; clients should use [`CLIENT_BARE_VERSION`]).
     pub fn encode(&self, enc: Encoding, bare_version: u16) -> Frame {
         let mut out = Vec::new();
         self.encode_into(enc, bare_version, &mut out);
@@ -457,7 +478,7 @@ impl HttpActionResponse {
     }
 }
 
-/// Body of `POST /queue/{name}` (§4.2). BARE: v3 only.
+/// Body of `POST /queue/{name}` (§4.2). BARE: v3 and v4 (same layout).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpQueueSendRequest {
     pub body: Value,
@@ -502,13 +523,14 @@ impl HttpQueueSendRequest {
         out
     }
 
-    pub fn decode(body: &[u8], enc: Encoding) -> Result<Self, ProtocolError> {
+    /// Also returns the BARE version read, so the response can be written in the same one.
+    pub fn decode(body: &[u8], enc: Encoding) -> Result<(Self, Option<u16>), ProtocolError> {
         if enc != Encoding::Bare {
             let mut map = take_object(decode_tree(body, enc)?)?;
             let opt = |map: &mut serde_json::Map<String, Value>, key| {
                 map.remove(key).filter(|v| !v.is_null())
             };
-            return Ok(HttpQueueSendRequest {
+            let request = HttpQueueSendRequest {
                 body: map.remove("body").unwrap_or(Value::Null),
                 name: opt(&mut map, "name")
                     .map(|v| match v {
@@ -525,11 +547,12 @@ impl HttpQueueSendRequest {
                 timeout_ms: opt(&mut map, "timeout")
                     .map(|v| timeout_ms(&v))
                     .transpose()?,
-            });
+            };
+            return Ok((request, None));
         }
         let mut r = Reader::new(body);
         let version = r.version()?;
-        if version != QUEUE_BARE_VERSION {
+        if version < QUEUE_BARE_VERSION {
             return Err(ProtocolError::NotInVersion("HttpQueueSendRequest", version));
         }
         let msg = HttpQueueSendRequest {
@@ -539,7 +562,7 @@ impl HttpQueueSendRequest {
             timeout_ms: r.optional(Reader::u64_le)?,
         };
         r.finish()?;
-        Ok(msg)
+        Ok((msg, Some(version)))
     }
 }
 
@@ -560,10 +583,11 @@ pub struct HttpQueueSendResponse {
 }
 
 impl HttpQueueSendResponse {
-    pub fn encode(&self, enc: Encoding) -> Vec<u8> {
+    /// `bare_version`: the request's (see [`HttpQueueSendRequest::decode`]).
+    pub fn encode(&self, enc: Encoding, bare_version: u16) -> Vec<u8> {
         let mut out = Vec::new();
         if enc == Encoding::Bare {
-            bare::write_version(&mut out, QUEUE_BARE_VERSION);
+            bare::write_version(&mut out, bare_version);
             bare::write_str(&mut out, &self.status);
             bare::write_optional(&mut out, self.response.as_ref(), bare::write_cbor);
             return out;
@@ -591,7 +615,7 @@ impl HttpQueueSendResponse {
         }
         let mut r = Reader::new(body);
         let version = r.version()?;
-        if version != QUEUE_BARE_VERSION {
+        if version < QUEUE_BARE_VERSION {
             return Err(ProtocolError::NotInVersion(
                 "HttpQueueSendResponse",
                 version,
@@ -613,6 +637,7 @@ impl ErrorBody {
         if enc == Encoding::Bare {
             bare::write_version(&mut out, bare_version);
             self.write_bare_fields(&mut out);
+            self.write_bare_actor(bare_version, &mut out);
         } else {
             self.write_tree(&mut TreeWriter::new(enc, &mut out), None);
         }
@@ -624,8 +649,9 @@ impl ErrorBody {
             return Self::from_tree_fields(&mut take_object(decode_tree(body, enc)?)?);
         }
         let mut r = Reader::new(body);
-        r.version()?;
-        let error = Self::read_bare_fields(&mut r)?;
+        let version = r.version()?;
+        let mut error = Self::read_bare_fields(&mut r)?;
+        error.actor = Self::read_bare_actor(version, &mut r)?;
         r.finish()?;
         Ok(error)
     }
@@ -662,6 +688,7 @@ impl ErrorBody {
             code: take_string(map, "code")?,
             message: take_string(map, "message")?,
             metadata: map.remove("metadata").filter(|v| !v.is_null()),
+            actor: None,
         })
     }
 
@@ -678,6 +705,34 @@ impl ErrorBody {
             code: r.str()?.to_owned(),
             message: r.str()?.to_owned(),
             metadata: r.optional(Reader::cbor)?.filter(|v| !v.is_null()),
+            actor: None,
+        })
+    }
+
+    /// The trailing `actor: optional<ActorSpecifier>` of v4 errors; nothing before v4.
+    fn write_bare_actor(&self, version: u16, out: &mut Vec<u8>) {
+        if version >= ACTOR_SPECIFIER_BARE_VERSION {
+            bare::write_optional(out, self.actor.as_ref(), |out, actor| {
+                bare::write_str(out, &actor.actor_id);
+                bare::write_uint(out, actor.generation);
+                bare::write_optional(out, actor.key.as_deref(), bare::write_str);
+            });
+        }
+    }
+
+    fn read_bare_actor(
+        version: u16,
+        r: &mut Reader<'_>,
+    ) -> Result<Option<ActorSpecifier>, ProtocolError> {
+        if version < ACTOR_SPECIFIER_BARE_VERSION {
+            return Ok(None);
+        }
+        r.optional(|r| {
+            Ok(ActorSpecifier {
+                actor_id: r.str()?.to_owned(),
+                generation: r.uint()?,
+                key: r.optional(|r| r.str().map(str::to_owned))?,
+            })
         })
     }
 }
@@ -936,15 +991,18 @@ mod tests {
     }
 
     #[test]
-    fn queue_messages_reject_other_bare_versions() {
-        let v3 = HttpQueueSendResponse {
+    fn queue_messages_reject_versions_before_v3() {
+        let response = HttpQueueSendResponse {
             status: "completed".into(),
             response: None,
-        }
-        .encode(Encoding::Bare);
+        };
+        let v3 = response.encode(Encoding::Bare, 3);
+        let v4 = response.encode(Encoding::Bare, 4);
+        assert_eq!(v3[2..], v4[2..], "v4 has v3's layout");
         let mut v2 = v3.clone();
         v2[0] = 2;
         assert!(HttpQueueSendResponse::decode(&v3, Encoding::Bare).is_ok());
+        assert!(HttpQueueSendResponse::decode(&v4, Encoding::Bare).is_ok());
         assert!(matches!(
             HttpQueueSendResponse::decode(&v2, Encoding::Bare),
             Err(ProtocolError::NotInVersion(_, 2))
