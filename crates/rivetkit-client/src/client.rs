@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::OnceCell;
 
-use crate::config::{Backoff, ClientConfig, Target};
+use crate::config::{Backoff, ClientConfig, GatewayAddressing, Target};
 use crate::error::{ActorError, Error, Result};
 use crate::handle::{ActorHandle, Query, Untyped};
 use crate::options::{CreateOptions, GetOptions, GetOrCreateOptions};
@@ -40,8 +40,10 @@ pub(crate) struct Inner {
     pub(crate) reconnect: Backoff,
     configured: Target,
     metadata_lookup: bool,
-    /// The target after `/metadata`; set once, on the first success.
-    resolved: OnceCell<Target>,
+    gateway: GatewayAddressing,
+    /// The target after `/metadata`, and whether that server routes queries; set once, on the
+    /// first success.
+    resolved: OnceCell<(Target, bool)>,
 }
 
 /// What the client reads from `GET /metadata`.
@@ -51,6 +53,18 @@ struct Metadata {
     client_endpoint: Option<String>,
     client_namespace: Option<String>,
     client_token: Option<String>,
+    version: Option<String>,
+}
+
+/// Whether a server reporting `version` in `/metadata` routes query-addressed gateway URLs:
+/// 2.3.0 and later do (pre-releases of 2.3.0 included).
+pub(crate) fn routes_queries(version: &str) -> bool {
+    let mut parts = version.trim_start_matches('v').split(['.', '-', '+']);
+    let mut number = || parts.next().and_then(|p| p.parse::<u64>().ok());
+    match (number(), number()) {
+        (Some(major), Some(minor)) => (major, minor) >= (2, 3),
+        _ => false,
+    }
 }
 
 /// An actor as the manager API describes it.
@@ -85,6 +99,7 @@ impl Client {
                 reconnect: config.reconnect,
                 configured,
                 metadata_lookup: !config.disable_metadata_lookup,
+                gateway: config.gateway,
                 resolved: OnceCell::new(),
             }),
         })
@@ -166,9 +181,27 @@ impl Client {
     /// call while the server is down; here the next call simply tries again). An error status
     /// below 500 is returned at once: retrying a refused request (e.g. 401) cannot succeed.
     pub(crate) async fn target(&self) -> Result<&Target> {
+        Ok(&self.metadata().await?.0)
+    }
+
+    /// Whether handles by key address their actor by query (see [`GatewayAddressing`]).
+    pub(crate) async fn query_addressing(&self) -> Result<bool> {
+        match self.inner.gateway {
+            GatewayAddressing::Query => Ok(true),
+            GatewayAddressing::Resolve => Ok(false),
+            GatewayAddressing::Auto if !self.inner.metadata_lookup => Ok(false),
+            GatewayAddressing::Auto => Ok(self.metadata().await?.1),
+        }
+    }
+
+    /// The target and whether the server routes queries, after the metadata lookup.
+    async fn metadata(&self) -> Result<&(Target, bool)> {
         let inner = &self.inner;
         if !inner.metadata_lookup {
-            return Ok(&inner.configured);
+            return Ok(inner
+                .resolved
+                .get_or_init(|| async { (inner.configured.clone(), false) })
+                .await);
         }
         inner
             .resolved
@@ -194,23 +227,25 @@ impl Client {
             .await
     }
 
-    async fn fetch_metadata(&self) -> Result<Target> {
+    async fn fetch_metadata(&self) -> Result<(Target, bool)> {
         let configured = &self.inner.configured;
         let request = self.manager_request(configured, reqwest::Method::GET, "/metadata");
         let metadata: Metadata = serde_json::from_slice(&self.send_manager(request).await?)
             .map_err(|e| Error::Protocol(format!("metadata: {e}")))?;
+        let queries = metadata.version.as_deref().is_some_and(routes_queries);
         let Some(endpoint) = metadata.client_endpoint else {
-            return Ok(configured.clone());
+            return Ok((configured.clone(), queries));
         };
         let endpoint = url::Url::parse(&endpoint)
             .map_err(|e| Error::Protocol(format!("metadata clientEndpoint {endpoint:?}: {e}")))?;
-        Ok(Target {
+        let target = Target {
             endpoint,
             namespace: metadata
                 .client_namespace
                 .unwrap_or_else(|| configured.namespace.clone()),
             token: metadata.client_token.or_else(|| configured.token.clone()),
-        })
+        };
+        Ok((target, queries))
     }
 
     fn manager_request(
@@ -454,5 +489,20 @@ impl Actors {
 
     fn handle(&self, query: Query, params: Option<Value>) -> ActorHandle<Untyped> {
         ActorHandle::new(self.client.clone(), self.name.clone(), query, params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_from_2_3_route_queries() {
+        for version in ["2.3.0", "2.3.19", "2.3.0-rc.1", "v2.4.1", "3.0.0"] {
+            assert!(routes_queries(version), "{version}");
+        }
+        for version in ["2.2.1", "2.1.5", "0.1.0", "2", "", "engine"] {
+            assert!(!routes_queries(version), "{version}");
+        }
     }
 }

@@ -30,6 +30,28 @@ pub struct ClientConfig {
     pub disable_metadata_lookup: bool,
     /// Delays between connection attempts.
     pub reconnect: Backoff,
+    /// How handles found by key (`get`, `get_or_create`) address their actor.
+    pub gateway: GatewayAddressing,
+}
+
+/// How a handle found by name and key reaches its actor. Handles by id, and `create`, always
+/// use the manager API and `/gateway/{id}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GatewayAddressing {
+    /// [`Query`](Self::Query) when `/metadata` names a 2.3.0 or newer server (the first version
+    /// whose gateway routes queries), else [`Resolve`](Self::Resolve); `Resolve` when the
+    /// metadata lookup is disabled.
+    #[default]
+    Auto,
+    /// Every request names the actor by query, as rivetkit 2.3 clients do:
+    /// `/gateway/{name}/{endpoint}?rvt-namespace=..&rvt-method=get|getOrCreate&rvt-key=..`. No
+    /// manager call; the gateway finds (or creates) the actor per request. Keys with a `,` in a
+    /// component, the key `[""]` and create inputs over 4 KiB of CBOR cannot be written in a
+    /// query and fall back to `Resolve` for that handle.
+    Query,
+    /// The id is looked up with the manager API (`GET` / `PUT /actors`) once, then requests go
+    /// to `/gateway/{id}` (2.0 / 2.1 clients' form; every server has it).
+    Resolve,
 }
 
 impl Default for ClientConfig {
@@ -43,6 +65,7 @@ impl Default for ClientConfig {
             headers: Vec::new(),
             disable_metadata_lookup: false,
             reconnect: Backoff::RECONNECT,
+            gateway: GatewayAddressing::Auto,
         }
     }
 }
@@ -97,6 +120,11 @@ impl ClientConfig {
 
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
+        self
+    }
+
+    pub fn gateway(mut self, gateway: GatewayAddressing) -> Self {
+        self.gateway = gateway;
         self
     }
 
@@ -219,11 +247,86 @@ impl Target {
 
     /// The same, as a ws(s) URL.
     pub fn gateway_ws_url(&self, actor_id: &str, path: &str) -> String {
-        let url = self.gateway_url(actor_id, path);
-        match url.strip_prefix("https") {
-            Some(rest) => format!("wss{rest}"),
-            None => format!("ws{}", url.strip_prefix("http").unwrap_or(&url)),
+        ws_url(self.gateway_url(actor_id, path))
+    }
+
+    /// The query-addressed gateway URL of rivetkit 2.3 (`/gateway/{name}{path}?rvt-...`), as an
+    /// http(s) URL. `path` may carry its own query; the `rvt-` parameters follow it, written
+    /// the way `URLSearchParams` writes them (the gateway strips them before the actor sees
+    /// the request). The token travels as `rvt-token`.
+    pub fn query_gateway_url(&self, query: &GatewayQuery<'_>, path: &str) -> String {
+        let mut params = url::form_urlencoded::Serializer::new(String::new());
+        params.append_pair("rvt-namespace", &self.namespace);
+        let push_key = |params: &mut url::form_urlencoded::Serializer<'_, String>| {
+            if !query.key.is_empty() {
+                params.append_pair("rvt-key", &query.key.join(","));
+            }
+        };
+        match &query.create {
+            None => {
+                params.append_pair("rvt-method", "get");
+                push_key(&mut params);
+            }
+            Some(create) => {
+                params.append_pair("rvt-method", "getOrCreate");
+                params.append_pair("rvt-runner", create.runner);
+                push_key(&mut params);
+                if let Some(input) = create.input {
+                    params.append_pair("rvt-input", input);
+                }
+                if let Some(region) = create.region {
+                    params.append_pair("rvt-region", region);
+                }
+                params.append_pair("rvt-crash-policy", "sleep");
+            }
         }
+        if let Some(token) = &self.token {
+            params.append_pair("rvt-token", token);
+        }
+        let separator = if path.ends_with('?') || path.ends_with('&') {
+            ""
+        } else if path.contains('?') {
+            "&"
+        } else {
+            "?"
+        };
+        let name = encode_uri_component(query.name);
+        self.url(
+            &format!("/gateway/{name}{path}{separator}{}", params.finish()),
+            &[],
+        )
+    }
+
+    /// The same, as a ws(s) URL.
+    pub fn query_gateway_ws_url(&self, query: &GatewayQuery<'_>, path: &str) -> String {
+        ws_url(self.query_gateway_url(query, path))
+    }
+}
+
+/// What a query-addressed gateway URL asks for: the actor `name` with `key`, and how to create
+/// it when missing (`None`: `method=get`, never create).
+#[derive(Clone, Copy, Debug)]
+pub struct GatewayQuery<'a> {
+    pub name: &'a str,
+    pub key: &'a [String],
+    pub create: Option<GatewayCreate<'a>>,
+}
+
+/// The create part of a `getOrCreate` query.
+#[derive(Clone, Copy, Debug)]
+pub struct GatewayCreate<'a> {
+    /// The runner pool (`rvt-runner`).
+    pub runner: &'a str,
+    /// The create input: CBOR, base64url without padding (`rvt-input`).
+    pub input: Option<&'a str>,
+    pub region: Option<&'a str>,
+}
+
+/// `url` (http or https) with the matching WebSocket scheme.
+pub(crate) fn ws_url(url: String) -> String {
+    match url.strip_prefix("https") {
+        Some(rest) => format!("wss{rest}"),
+        None => format!("ws{}", url.strip_prefix("http").unwrap_or(&url)),
     }
 }
 
@@ -351,6 +454,87 @@ mod tests {
         assert_eq!(
             ClientConfig::default().resolve().unwrap().endpoint.as_str(),
             "http://127.0.0.1:6420/"
+        );
+    }
+
+    /// URLs the official rivetkit 2.3.19 client requested from a recording server, for the
+    /// same queries.
+    #[test]
+    fn query_gateway_urls_match_the_2_3_client() {
+        let target = ClientConfig::new("http://127.0.0.1:4000")
+            .namespace("ns one")
+            .token("t/k+n")
+            .resolve()
+            .unwrap();
+        let key: Vec<String> = vec!["a b".into(), "c,d".into(), "é&=".into()];
+        let created = GatewayQuery {
+            name: "counter",
+            key: &key,
+            create: Some(GatewayCreate {
+                runner: "default",
+                input: Some("uQACYXgBYXNiaGk"),
+                region: Some("eu-1"),
+            }),
+        };
+        let tail = "rvt-namespace=ns+one&rvt-method=getOrCreate&rvt-runner=default\
+                    &rvt-key=a+b%2Cc%2Cd%2C%C3%A9%26%3D&rvt-input=uQACYXgBYXNiaGk&rvt-region=eu-1\
+                    &rvt-crash-policy=sleep&rvt-token=t%2Fk%2Bn";
+        assert_eq!(
+            target.query_gateway_url(&created, "/action/increment"),
+            format!("http://127.0.0.1:4000/gateway/counter/action/increment?{tail}")
+        );
+        assert_eq!(
+            target.query_gateway_ws_url(&created, "/websocket/room?x=1"),
+            format!("ws://127.0.0.1:4000/gateway/counter/websocket/room?x=1&{tail}")
+        );
+        let k = vec!["k".to_owned()];
+        let get = GatewayQuery {
+            name: "counter",
+            key: &k,
+            create: None,
+        };
+        assert_eq!(
+            target.query_gateway_ws_url(&get, "/connect"),
+            "ws://127.0.0.1:4000/gateway/counter/connect\
+             ?rvt-namespace=ns+one&rvt-method=get&rvt-key=k&rvt-token=t%2Fk%2Bn"
+        );
+        let empty = GatewayQuery {
+            name: "counter",
+            key: &[],
+            create: Some(GatewayCreate {
+                runner: "default",
+                input: None,
+                region: None,
+            }),
+        };
+        assert_eq!(
+            target.query_gateway_url(&empty, "/action/getCount"),
+            "http://127.0.0.1:4000/gateway/counter/action/getCount?rvt-namespace=ns+one\
+             &rvt-method=getOrCreate&rvt-runner=default&rvt-crash-policy=sleep&rvt-token=t%2Fk%2Bn"
+        );
+        let solo = vec!["solo".to_owned()];
+        let solo = GatewayQuery {
+            key: &solo,
+            ..empty
+        };
+        assert_eq!(
+            target.query_gateway_url(&solo, "/request/foo/bar?q=1"),
+            "http://127.0.0.1:4000/gateway/counter/request/foo/bar?q=1&rvt-namespace=ns+one\
+             &rvt-method=getOrCreate&rvt-runner=default&rvt-key=solo&rvt-crash-policy=sleep\
+             &rvt-token=t%2Fk%2Bn"
+        );
+        // No token: no `rvt-token`; the endpoint's base path is kept; a path ending in `?` or
+        // `&` takes the parameters as they are.
+        let target = ClientConfig::new("https://h.example/base/")
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            target.query_gateway_url(&get, "/request/x?"),
+            "https://h.example/base/gateway/counter/request/x?rvt-namespace=default&rvt-method=get&rvt-key=k"
+        );
+        assert_eq!(
+            target.query_gateway_url(&get, "/request/x?a=1&"),
+            "https://h.example/base/gateway/counter/request/x?a=1&rvt-namespace=default&rvt-method=get&rvt-key=k"
         );
     }
 

@@ -714,11 +714,9 @@ fn close_error(frame: Option<CloseFrame>) -> Error {
     }
 }
 
-/// One connection attempt: resolve the actor, open `/connect`, wait for Init.
+/// One connection attempt: find the actor's route, open `/connect`, wait for Init.
 async fn connect(handle: ActorHandle<Untyped>, encoding: Encoding) -> Result<RawWebSocket> {
-    let actor_id = handle.actor_id().await?;
-    let target = handle.client.target().await?;
-    let url = target.gateway_ws_url(&actor_id, "/connect");
+    let url = handle.ws_url("/connect").await?;
     let mut socket = transport::open_websocket(&url, encoding, handle.params()).await?;
     loop {
         let message = match socket.next().await {

@@ -1,12 +1,23 @@
 //! [`ActorHandle`]: one actor, found by key or id. Stateless calls over HTTP (§4.1), raw HTTP
 //! and WebSocket (§4.4, §4.5), and the door to a [`Connection`].
 //!
-//! A handle resolves its actor id with the manager API the first time it needs it and keeps
-//! it; when a call then fails with `actor/not_found` or `actor/destroyed_*` (the actor went
-//! away and may be re-created) the id is looked up again and the call retried once.
+//! A handle by key reaches its actor one of two ways (see [`GatewayAddressing`]):
+//! * by query (rivetkit 2.3 servers): every request names the actor in the URL
+//!   (`/gateway/{name}/...?rvt-method=getOrCreate&rvt-key=...`) and the gateway finds or creates
+//!   it. Requests refused while the actor starts, stops or moves are retried every 100 ms, as
+//!   the official 2.3 client does (up to 60 times for `get_or_create`, 24 for `get`).
+//! * by id: the handle resolves its actor id with the manager API the first time it needs it
+//!   and keeps it; when a call then fails with `actor/not_found` or `actor/destroyed_*` (the
+//!   actor went away and may be re-created) the id is looked up again and the call retried once.
+//!
+//! [`GatewayAddressing`]: crate::GatewayAddressing
 
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 
 use parking_lot::Mutex;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
@@ -14,13 +25,14 @@ use reqwest::Method;
 use rivetkit_interface::{Action, ActorInterface, Caller};
 use rivetkit_protocol::path::encode_uri_component;
 use rivetkit_protocol::{
-    value, HttpActionRequest, HttpActionResponse, HttpQueueSendRequest, HttpQueueSendResponse,
-    Value,
+    cbor, value, HttpActionRequest, HttpActionResponse, HttpQueueSendRequest,
+    HttpQueueSendResponse, Value,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::client::{http_error, Client};
+use crate::config::{ws_url, GatewayCreate, GatewayQuery, Target};
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::transport::{self, RawWebSocket};
@@ -65,8 +77,26 @@ pub struct ActorHandle<A = Untyped> {
 struct Shared {
     name: String,
     query: Query,
+    /// The create input as `rvt-input` (CBOR, base64url); `None` without an input.
+    query_input: Option<String>,
+    /// Whether `query` can be written as a query-addressed gateway URL at all.
+    query_writable: bool,
     params: Option<Value>,
     actor_id: Mutex<Option<String>>,
+}
+
+/// The largest create input a query URL carries (the official client's default
+/// `maxInputSize`); larger ones make the handle resolve its id through the manager API.
+const MAX_QUERY_INPUT: usize = 4 * 1024;
+
+/// Pause between attempts of a query-addressed request the gateway refused for now.
+const QUERY_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// Where a request goes: the actor by id, or by the handle's query.
+#[derive(Clone, Debug)]
+pub(crate) enum Route {
+    Id(String),
+    Query,
 }
 
 impl<A> Clone for ActorHandle<A> {
@@ -95,6 +125,32 @@ fn is_stale_id(error: &Error) -> bool {
     })
 }
 
+/// Whether a query-addressed request refused with `error` may succeed when repeated: the actor
+/// is starting, stopping or being replaced, or could not be scheduled yet (the official 2.3
+/// client's list). `not_found` counts only when the query creates the actor.
+fn is_transient_for_query(error: &Error, creates: bool) -> bool {
+    error.as_actor().is_some_and(|e| match e.group.as_str() {
+        "actor" => {
+            matches!(
+                e.code.as_str(),
+                "starting" | "stopping" | "not_configured" | "dropped_reply" | "destroying"
+            ) || e.code.starts_with("destroyed_")
+                || (creates && e.code == "not_found")
+        }
+        "guard" => matches!(
+            e.code.as_str(),
+            "actor_ready_timeout" | "actor_runner_failed"
+        ),
+        _ => false,
+    })
+}
+
+/// Whether `key` survives the gateway's `rvt-key` form (components joined with `,`, split again
+/// on `,`, an empty value meaning `[]`).
+fn key_fits_query(key: &[String]) -> bool {
+    !key.iter().any(|part| part.contains(',')) && !(key.len() == 1 && key[0].is_empty())
+}
+
 /// The argument list of a call: a tuple (`()`, `(x,)`, `(x, y)`) becomes the list of its items.
 pub(crate) fn arg_list<T: Serialize>(args: &T) -> Result<Vec<Value>> {
     Ok(match value::from_typed(args)? {
@@ -110,11 +166,30 @@ impl<A> ActorHandle<A> {
             Query::GetForId { actor_id } => Some(actor_id.clone()),
             _ => None,
         };
+        let query_input = match &query {
+            Query::GetOrCreate {
+                input: Some(input), ..
+            } => {
+                let mut bytes = Vec::new();
+                cbor::encode(input, &mut bytes);
+                (bytes.len() <= MAX_QUERY_INPUT).then(|| URL_SAFE_NO_PAD.encode(bytes))
+            }
+            _ => None,
+        };
+        let query_writable = match &query {
+            Query::GetForId { .. } => false,
+            Query::Get { key } => key_fits_query(key),
+            Query::GetOrCreate { key, input, .. } => {
+                key_fits_query(key) && (input.is_none() || query_input.is_some())
+            }
+        };
         ActorHandle {
             client,
             shared: Arc::new(Shared {
                 name,
                 query,
+                query_input,
+                query_writable,
                 params,
                 actor_id: Mutex::new(actor_id),
             }),
@@ -164,19 +239,93 @@ impl<A> ActorHandle<A> {
         Ok(id)
     }
 
-    /// Runs `op` with the actor id; once more with a fresh id if the known one went stale.
-    async fn with_actor_id<T, F, Fut>(&self, op: F) -> Result<T>
+    /// The handle's query as gateway URL parameters, if it has one the URL form can carry.
+    fn gateway_query(&self) -> Option<GatewayQuery<'_>> {
+        if !self.shared.query_writable {
+            return None;
+        }
+        let name = self.shared.name.as_str();
+        match &self.shared.query {
+            Query::GetForId { .. } => None,
+            Query::Get { key } => Some(GatewayQuery {
+                name,
+                key,
+                create: None,
+            }),
+            Query::GetOrCreate { key, region, .. } => Some(GatewayQuery {
+                name,
+                key,
+                create: Some(GatewayCreate {
+                    runner: &self.client.inner.runner_name,
+                    input: self.shared.query_input.as_deref(),
+                    region: region.as_deref(),
+                }),
+            }),
+        }
+    }
+
+    /// Where the next request goes: by query when the server routes queries and the handle's
+    /// query fits in a URL, else by id (resolved first if not yet known).
+    pub(crate) async fn route(&self) -> Result<Route> {
+        if self.gateway_query().is_some() && self.client.query_addressing().await? {
+            return Ok(Route::Query);
+        }
+        Ok(Route::Id(self.actor_id().await?))
+    }
+
+    /// The http(s) URL of `path` (`/action/x`, `/connect`, ...) of the actor on `route`.
+    pub(crate) fn url(&self, target: &Target, route: &Route, path: &str) -> Result<String> {
+        match route {
+            Route::Id(id) => Ok(target.gateway_url(id, path)),
+            Route::Query => match self.gateway_query() {
+                Some(query) => Ok(target.query_gateway_url(&query, path)),
+                None => Err(Error::Config(format!(
+                    "actor {} cannot be addressed by query",
+                    self.shared.name
+                ))),
+            },
+        }
+    }
+
+    /// The ws(s) URL of `path` on the current route.
+    pub(crate) async fn ws_url(&self, path: &str) -> Result<String> {
+        let route = self.route().await?;
+        let target = self.client.target().await?;
+        Ok(ws_url(self.url(target, &route, path)?))
+    }
+
+    /// Runs `op` on the handle's route. By id: once more with a fresh id if the known one went
+    /// stale. By query: again after a pause while the gateway reports the actor in transition.
+    async fn with_route<T, F, Fut>(&self, op: F) -> Result<T>
     where
-        F: Fn(String) -> Fut,
+        F: Fn(Route) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let id = self.actor_id().await?;
-        match op(id).await {
-            Err(error) if is_stale_id(&error) && !self.is_by_id() => {
-                tracing::debug!(actor = %self.shared.name, %error, "actor id went stale, resolving again");
-                op(self.lookup().await?).await
+        match self.route().await? {
+            Route::Query => {
+                let creates = matches!(self.shared.query, Query::GetOrCreate { .. });
+                let attempts = if creates { 60 } else { 24 };
+                let mut attempt = 1;
+                loop {
+                    match op(Route::Query).await {
+                        Err(error)
+                            if attempt < attempts && is_transient_for_query(&error, creates) =>
+                        {
+                            tracing::debug!(actor = %self.shared.name, %error, attempt, "actor in transition, retrying");
+                            tokio::time::sleep(QUERY_RETRY_DELAY).await;
+                            attempt += 1;
+                        }
+                        other => return other,
+                    }
+                }
             }
-            other => other,
+            Route::Id(id) => match op(Route::Id(id)).await {
+                Err(error) if is_stale_id(&error) && !self.is_by_id() => {
+                    tracing::debug!(actor = %self.shared.name, %error, "actor id went stale, resolving again");
+                    op(Route::Id(self.lookup().await?)).await
+                }
+                other => other,
+            },
         }
     }
 
@@ -201,7 +350,7 @@ impl<A> ActorHandle<A> {
         let path = format!("/action/{}", encode_uri_component(name));
         let bytes = body.encode(encoding, rivetkit_protocol::message::CLIENT_BARE_VERSION);
         let reply = self
-            .with_actor_id(|id| self.post(id, &path, bytes.clone()))
+            .with_route(|route| self.post(route, &path, bytes.clone()))
             .await?;
         Ok(value::to_typed(
             HttpActionResponse::decode(&reply, encoding)?.output,
@@ -247,21 +396,21 @@ impl<A> ActorHandle<A> {
         let path = format!("/queue/{}", encode_uri_component(name));
         let bytes = request.encode(encoding);
         let reply = self
-            .with_actor_id(|id| self.post(id, &path, bytes.clone()))
+            .with_route(|route| self.post(route, &path, bytes.clone()))
             .await?;
         Ok(HttpQueueSendResponse::decode(&reply, encoding)?)
     }
 
     /// POSTs an encoded protocol message to `path` of the actor; the body of a 2xx answer, or
     /// the decoded error.
-    async fn post(&self, actor_id: String, path: &str, body: Vec<u8>) -> Result<bytes::Bytes> {
+    async fn post(&self, route: Route, path: &str, body: Vec<u8>) -> Result<bytes::Bytes> {
         let target = self.client.target().await?;
         let encoding = self.client.encoding();
         let mut request = self
             .client
             .inner
             .http
-            .post(target.gateway_url(&actor_id, path))
+            .post(self.url(target, &route, path)?)
             .headers(self.client.actor_headers(target))
             .header("x-rivet-encoding", encoding.as_str())
             .header(CONTENT_TYPE, encoding.content_type())
@@ -315,9 +464,7 @@ impl<A> ActorHandle<A> {
             "/websocket/{}{query}",
             path.strip_prefix('/').unwrap_or(path)
         );
-        let actor_id = self.actor_id().await?;
-        let target = self.client.target().await?;
-        let url = target.gateway_ws_url(&actor_id, &path);
+        let url = self.ws_url(&path).await?;
         // Raw sockets always announce `bare`: the frames are the actor's own (§4.5).
         transport::open_websocket(&url, rivetkit_protocol::Encoding::Bare, self.params()).await
     }
@@ -381,9 +528,9 @@ impl RawRequest {
     /// Sends the request; any status is a successful send.
     pub async fn send(self) -> Result<reqwest::Response> {
         let handle = &self.handle;
-        let actor_id = handle.actor_id().await?;
+        let route = handle.route().await?;
         let target = handle.client.target().await?;
-        let url = target.gateway_url(&actor_id, &format!("/request/{}", self.path));
+        let url = handle.url(target, &route, &format!("/request/{}", self.path))?;
         let mut headers = self.headers;
         if let Some(params) = handle.params().filter(|p| transport::truthy(p)) {
             if let Ok(value) = HeaderValue::try_from(params.to_string()) {
@@ -401,5 +548,80 @@ impl RawRequest {
             request = request.body(self.body);
         }
         Ok(request.send().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ClientConfig, GatewayAddressing};
+    use crate::options::GetOrCreateOptions;
+    use crate::Key;
+    use serde_json::json;
+
+    fn client() -> Client {
+        Client::new(ClientConfig {
+            disable_metadata_lookup: true,
+            ..ClientConfig::new("http://127.0.0.1:4000").gateway(GatewayAddressing::Query)
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn create_input_travels_as_cbor_base64url_like_the_2_3_client() {
+        let handle = client().actor("counter").get_or_create_with(
+            ["k"],
+            GetOrCreateOptions::default().create_with_input(json!({"x": 1, "s": "hi"})),
+        );
+        assert!(matches!(handle.route().await.unwrap(), Route::Query));
+        let target = handle.client.target().await.unwrap();
+        // cbor-x writes the map header as `b9 0002`; the 2.3.19 client sent exactly this.
+        assert_eq!(
+            handle.url(target, &Route::Query, "/connect").unwrap(),
+            "http://127.0.0.1:4000/gateway/counter/connect?rvt-namespace=default\
+             &rvt-method=getOrCreate&rvt-runner=default&rvt-key=k&rvt-input=uQACYXgBYXNiaGk\
+             &rvt-crash-policy=sleep"
+        );
+    }
+
+    #[test]
+    fn queries_a_url_cannot_carry_fall_back_to_ids() {
+        let actors = client().actor("counter");
+        let writable = |handle: &ActorHandle| handle.gateway_query().is_some();
+        assert!(writable(&actors.get(["a", ""])));
+        assert!(writable(&actors.get(Key::empty())));
+        assert!(!writable(&actors.get(["a,b"])));
+        assert!(!writable(&actors.get([""])));
+        assert!(!writable(&actors.get_for_id("id")));
+        let big = "x".repeat(MAX_QUERY_INPUT);
+        assert!(!writable(&actors.get_or_create_with(
+            ["k"],
+            GetOrCreateOptions::default().create_with_input(big)
+        )));
+        assert!(writable(&actors.get_or_create_with(
+            ["k"],
+            GetOrCreateOptions::default().create_with_input("small")
+        )));
+    }
+
+    #[test]
+    fn transient_gateway_errors() {
+        let error = |group: &str, code: &str| Error::from(crate::ActorError::new(group, code, ""));
+        assert!(is_transient_for_query(&error("actor", "starting"), false));
+        assert!(is_transient_for_query(
+            &error("actor", "destroyed_during_creation"),
+            false
+        ));
+        assert!(is_transient_for_query(
+            &error("guard", "actor_ready_timeout"),
+            false
+        ));
+        assert!(is_transient_for_query(&error("actor", "not_found"), true));
+        assert!(!is_transient_for_query(&error("actor", "not_found"), false));
+        assert!(!is_transient_for_query(&error("user", "starting"), true));
+        assert!(!is_transient_for_query(
+            &error("actor", "internal_error"),
+            true
+        ));
     }
 }

@@ -32,7 +32,9 @@ mod options;
 mod transport;
 
 pub use client::{Actors, Client};
-pub use config::{Backoff, ClientConfig, Target, DEFAULT_ENDPOINT};
+pub use config::{
+    Backoff, ClientConfig, GatewayAddressing, GatewayCreate, GatewayQuery, Target, DEFAULT_ENDPOINT,
+};
 pub use connection::{ConnStatus, Connection, Subscription};
 pub use error::{ActorError, Error, Result};
 pub use handle::{ActorHandle, QueueReply, RawRequest, Untyped};
