@@ -23,6 +23,13 @@ pub struct ServerConfig {
     pub max_outgoing_message_size: usize,
     /// Largest raw HTTP request body handed to `on_request`.
     pub max_raw_request_body: usize,
+    /// PEM certificate chain (leaf first). With [`tls_key`](Self::tls_key), [`serve`] speaks
+    /// HTTPS and WSS (ALPN `h2` and `http/1.1`) instead of plain HTTP; set both or neither.
+    ///
+    /// [`serve`]: crate::serve
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of [`tls_cert`](Self::tls_cert).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +44,8 @@ impl Default for ServerConfig {
             max_incoming_message_size: 64 * 1024,
             max_outgoing_message_size: 1024 * 1024,
             max_raw_request_body: 16 * 1024 * 1024,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

@@ -17,6 +17,7 @@ mod gateway;
 mod inspector;
 mod manager;
 mod reply;
+mod tls;
 
 use std::sync::Arc;
 
@@ -87,16 +88,24 @@ pub fn embedded_runtime(
     Ok(Runtime::new(registry, Arc::new(store)))
 }
 
-/// Serves `registry` on `config.host:config.port` until the process ends.
+/// Serves `registry` on `config.host:config.port` until the process ends: plain HTTP, or HTTPS
+/// and WSS (HTTP/2 or HTTP/1.1, as the client's ALPN picks) when `config.tls_cert` and
+/// `config.tls_key` are set.
 pub async fn serve(registry: Registry, config: ServerConfig) -> std::io::Result<()> {
+    // Bad certificate or key files fail here, before anything is opened or bound.
+    let tls = tls::acceptor_for(&config)?;
     let runtime = embedded_runtime(registry, &config)?;
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
     tracing::info!(
         address = %listener.local_addr()?,
         data_dir = %config.data_dir.display(),
         token = config.token.is_some(),
+        tls = tls.is_some(),
         "rivetkit server listening"
     );
+    if let Some(acceptor) = tls {
+        return tls::serve(listener, acceptor, router(runtime, config)).await;
+    }
     // Small frames (an event, then the action's response) must not wait for Nagle's algorithm
     // to collect more bytes: that costs a delayed-ACK round of ~40 ms.
     let listener = listener.tap_io(|tcp| {

@@ -21,10 +21,26 @@ struct Args {
     /// Enable the inspector API for requests carrying this bearer token.
     #[arg(long, env = "RIVET_INSPECTOR_TOKEN")]
     inspector_token: Option<String>,
+    /// Serve HTTPS and WSS (HTTP/2 and HTTP/1.1) with this PEM certificate chain.
+    #[arg(
+        long,
+        env = "RIVETKIT_TLS_CERT",
+        requires = "tls_key",
+        value_name = "FILE"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "RIVETKIT_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
+    tls_key: Option<PathBuf>,
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -37,7 +53,12 @@ async fn main() -> std::io::Result<()> {
         data_dir: args.data_dir,
         token: args.token.filter(|token| !token.is_empty()),
         inspector_token: args.inspector_token.filter(|token| !token.is_empty()),
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
         ..ServerConfig::default()
     };
-    rivetkit::serve(seed::registry(), config).await
+    if let Err(error) = rivetkit::serve(seed::registry(), config).await {
+        eprintln!("seed-server: {error}");
+        std::process::exit(1);
+    }
 }
