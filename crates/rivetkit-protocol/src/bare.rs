@@ -136,6 +136,14 @@ pub fn write_version(out: &mut Vec<u8>, version: u16) {
     out.extend_from_slice(&version.to_le_bytes());
 }
 
+/// Rewrites the version prefix of an encoded payload, for messages whose layout is the same in
+/// both versions (an event encoded once, sent to clients of different versions).
+pub fn set_version(payload: &mut [u8], version: u16) {
+    let mut prefix = Vec::with_capacity(2);
+    write_version(&mut prefix, version);
+    payload[..2].copy_from_slice(&prefix);
+}
+
 pub fn write_uint(out: &mut Vec<u8>, v: u64) {
     let (buf, len) = varint(v);
     out.extend_from_slice(&buf[..len]);

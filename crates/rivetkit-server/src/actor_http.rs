@@ -6,10 +6,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use rivetkit_protocol::actor_query::ActorTarget;
+use rivetkit_protocol::error::ActorSpecifier;
 use rivetkit_protocol::message::QUEUE_BARE_VERSION;
 use rivetkit_protocol::{
     Encoding, HttpActionRequest, HttpActionResponse, HttpQueueSendRequest, HttpQueueSendResponse,
-    Value, SERVER_BARE_VERSION,
+    Value,
 };
 use rivetkit_runtime::raw::RequestInfo;
 use rivetkit_runtime::{ActorError, QueueSend, SendOutcome};
@@ -17,7 +19,7 @@ use rivetkit_runtime::{ActorError, QueueSend, SendOutcome};
 use crate::reply::{
     bytes_response, incoming_too_long, outgoing_too_long, protocol_error, ErrorReply,
 };
-use crate::AppState;
+use crate::{target, AppState};
 
 const ENCODING_HEADER: &str = "x-rivet-encoding";
 const CONN_PARAMS_HEADER: &str = "x-rivet-conn-params";
@@ -50,7 +52,7 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ActorE
 }
 
 /// The encoding a request asks for in `x-rivet-encoding` (json when absent).
-fn request_encoding(parts: &Parts) -> Result<Encoding, ActorError> {
+pub fn request_encoding(parts: &Parts) -> Result<Encoding, ActorError> {
     match parts.headers.get(ENCODING_HEADER) {
         None => Ok(Encoding::Json),
         Some(value) => value
@@ -77,10 +79,33 @@ async fn read_message(state: &AppState, body: Body) -> Result<axum::body::Bytes,
     Ok(body)
 }
 
+/// How to answer a client in BARE: the version it reads and the actor the answer is about,
+/// both learnt while the request is served.
+struct Answer {
+    bare_version: u16,
+    actor: Option<ActorSpecifier>,
+}
+
+impl Answer {
+    fn for_target(target: &ActorTarget, oldest: u16) -> Self {
+        Answer {
+            bare_version: target::bare_version_hint(target).max(oldest),
+            actor: None,
+        }
+    }
+
+    /// Answers in the version the client wrote, when it wrote BARE.
+    fn read_version(&mut self, version: Option<u16>) {
+        if let Some(version) = version {
+            self.bare_version = version;
+        }
+    }
+}
+
 /// `POST /queue/{name}` (or `/queue` with the name in the body): a queue send.
 pub async fn queue_send(
     state: AppState,
-    actor_id: String,
+    target: &ActorTarget,
     name: Option<String>,
     parts: Parts,
     body: Body,
@@ -89,18 +114,26 @@ pub async fn queue_send(
         Ok(encoding) => encoding,
         Err(error) => return state.json_error(error).into_response(),
     };
-    let result = run_queue_send(&state, &actor_id, name, encoding, &parts, body)
+    let mut answer = Answer::for_target(target, QUEUE_BARE_VERSION);
+    let send = QueueCall {
+        target,
+        name,
+        encoding,
+        parts: &parts,
+    };
+    let result = send
+        .run(&state, body, &mut answer)
         .await
-        .map(|response| response.encode(encoding));
-    encoded_reply(&state, encoding, QUEUE_BARE_VERSION, result)
+        .map(|response| response.encode(encoding, answer.bare_version));
+    encoded_reply(&state, encoding, answer, result)
 }
 
 /// The answer to an action or a queue send: its encoded body, or the error in the request's
-/// encoding and in `bare_version`.
+/// encoding and in the version the client reads.
 fn encoded_reply(
     state: &AppState,
     encoding: Encoding,
-    bare_version: u16,
+    answer: Answer,
     result: Result<Vec<u8>, ActorError>,
 ) -> Response {
     match result {
@@ -108,58 +141,71 @@ fn encoded_reply(
         Err(error) => ErrorReply {
             error,
             encoding,
-            bare_version,
+            bare_version: answer.bare_version,
+            actor: answer.actor,
             expose: state.config.expose_errors,
         }
         .into_response(),
     }
 }
 
-async fn run_queue_send(
-    state: &AppState,
-    actor_id: &str,
+/// One queue send, decoded from its request.
+struct QueueCall<'a> {
+    target: &'a ActorTarget,
     name: Option<String>,
     encoding: Encoding,
-    parts: &Parts,
-    body: Body,
-) -> Result<HttpQueueSendResponse, ActorError> {
-    let params = conn_params(&parts.headers)?;
-    let body = read_message(state, body).await?;
-    let request = HttpQueueSendRequest::decode(&body, encoding).map_err(protocol_error)?;
-    let name = name.or(request.name).ok_or_else(|| {
-        ActorError::public("queue", "invalid_payload", "The queue name is missing")
-    })?;
-    let info = request_info(parts, format!("http://actor/queue/{name}"));
-    let send = QueueSend {
-        name,
-        body: request.body,
-        wait: request.wait.unwrap_or(false),
-        timeout_ms: request
-            .timeout_ms
-            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
-    };
-    let actor = state.runtime.instance(actor_id).await?;
-    Ok(
-        match actor
-            .instance()
-            .send_queue(params, Some(info), send)
-            .await?
-        {
-            SendOutcome::Completed(response) => HttpQueueSendResponse {
-                status: "completed".into(),
-                response,
+    parts: &'a Parts,
+}
+
+impl QueueCall<'_> {
+    async fn run(
+        self,
+        state: &AppState,
+        body: Body,
+        answer: &mut Answer,
+    ) -> Result<HttpQueueSendResponse, ActorError> {
+        let params = conn_params(&self.parts.headers)?;
+        let body = read_message(state, body).await?;
+        let (request, version) =
+            HttpQueueSendRequest::decode(&body, self.encoding).map_err(protocol_error)?;
+        answer.read_version(version);
+        let name = self.name.or(request.name).ok_or_else(|| {
+            ActorError::public("queue", "invalid_payload", "The queue name is missing")
+        })?;
+        let info = request_info(self.parts, format!("http://actor/queue/{name}"));
+        let send = QueueSend {
+            name,
+            body: request.body,
+            wait: request.wait.unwrap_or(false),
+            timeout_ms: request
+                .timeout_ms
+                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+        };
+        let record = target::resolve(state, self.target).await?;
+        answer.actor = Some(target::specifier(&record));
+        let actor = state.runtime.instance(&record.actor_id).await?;
+        Ok(
+            match actor
+                .instance()
+                .send_queue(params, Some(info), send)
+                .await?
+            {
+                SendOutcome::Completed(response) => HttpQueueSendResponse {
+                    status: "completed".into(),
+                    response,
+                },
+                SendOutcome::TimedOut => HttpQueueSendResponse {
+                    status: "timedOut".into(),
+                    response: None,
+                },
             },
-            SendOutcome::TimedOut => HttpQueueSendResponse {
-                status: "timedOut".into(),
-                response: None,
-            },
-        },
-    )
+        )
+    }
 }
 
 pub async fn action(
     state: AppState,
-    actor_id: String,
+    target: &ActorTarget,
     name: &str,
     parts: Parts,
     body: Body,
@@ -168,46 +214,38 @@ pub async fn action(
         Ok(encoding) => encoding,
         Err(error) => return state.json_error(error).into_response(),
     };
-    let mut bare_version = SERVER_BARE_VERSION;
-    let result = run_action(
-        &state,
-        &actor_id,
-        name,
-        encoding,
-        &parts,
-        body,
-        &mut bare_version,
-    )
-    .await
-    .and_then(|output| {
-        let body = HttpActionResponse { output }.encode(encoding, bare_version);
-        let limit = state.config.max_outgoing_message_size;
-        if body.len() > limit {
-            return Err(outgoing_too_long(body.len(), limit));
-        }
-        Ok(body)
-    });
-    encoded_reply(&state, encoding, bare_version, result)
+    let mut answer = Answer::for_target(target, 0);
+    let result = run_action(&state, target, name, encoding, &parts, body, &mut answer)
+        .await
+        .and_then(|output| {
+            let body = HttpActionResponse { output }.encode(encoding, answer.bare_version);
+            let limit = state.config.max_outgoing_message_size;
+            if body.len() > limit {
+                return Err(outgoing_too_long(body.len(), limit));
+            }
+            Ok(body)
+        });
+    encoded_reply(&state, encoding, answer, result)
 }
 
-/// Decodes, authorizes and runs one stateless action; records the BARE version the client
-/// wrote so that the answer, error or not, is in a version it reads.
+/// Decodes, authorizes and runs one stateless action, noting in `answer` how the client must be
+/// answered, error or not.
 async fn run_action(
     state: &AppState,
-    actor_id: &str,
+    target: &ActorTarget,
     name: &str,
     encoding: Encoding,
     parts: &Parts,
     body: Body,
-    bare_version: &mut u16,
+    answer: &mut Answer,
 ) -> Result<Value, ActorError> {
     let params = conn_params(&parts.headers)?;
     let body = read_message(state, body).await?;
     let (request, version) = HttpActionRequest::decode(&body, encoding).map_err(protocol_error)?;
-    if let Some(version) = version {
-        *bare_version = version;
-    }
-    let actor = state.runtime.instance(actor_id).await?;
+    answer.read_version(version);
+    let record = target::resolve(state, target).await?;
+    answer.actor = Some(target::specifier(&record));
+    let actor = state.runtime.instance(&record.actor_id).await?;
     let info = request_info(parts, format!("http://actor/action/{name}"));
     actor
         .instance()

@@ -9,14 +9,16 @@
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
+use rivetkit_protocol::actor_query::ActorTarget;
+use rivetkit_protocol::error::ActorSpecifier;
 use rivetkit_protocol::path::WsProtocols;
-use rivetkit_protocol::{Encoding, Frame, ToClient, ToServer, Value};
+use rivetkit_protocol::{bare, Encoding, Frame, ToClient, ToServer, Value, SERVER_BARE_VERSION};
 use rivetkit_runtime::raw::{RawWebSocket, RequestInfo, WsMessage};
 use rivetkit_runtime::{ActorError, Connection, HibernatedConn, Outgoing};
 use tokio::sync::mpsc;
 
 use crate::reply::{incoming_too_long, outgoing_too_long, protocol_error};
-use crate::AppState;
+use crate::{target, AppState};
 
 /// The subprotocol every RivetKit client offers first and requires the server to select.
 const SUBPROTOCOL: &str = "rivet";
@@ -41,7 +43,9 @@ fn close_message(code: u16, reason: &str) -> Message {
 }
 
 fn error_close(state: &AppState, error: &ActorError) -> Message {
-    if !error.is_public() {
+    if error.is_public() {
+        tracing::debug!(%error, "websocket refused or closed with an error");
+    } else {
         tracing::error!(%error, "internal error on a websocket");
     }
     let body = error.to_body(state.config.expose_errors);
@@ -66,15 +70,42 @@ fn connection_setup(protocols: WsProtocols) -> Result<(Encoding, Value), ActorEr
     Ok((encoding, params.unwrap_or(Value::Null)))
 }
 
-pub fn connect(
-    state: AppState,
-    upgrade: WebSocketUpgrade,
-    actor_id: String,
-    request: RequestInfo,
-    protocols: WsProtocols,
-    authorized: Result<(), ActorError>,
-) -> Response {
+/// A WebSocket request at the gateway, before the actor is found or the socket admitted.
+pub struct Socket {
+    pub upgrade: WebSocketUpgrade,
+    pub target: ActorTarget,
+    pub request: RequestInfo,
+    pub protocols: WsProtocols,
+    /// The token check's verdict, delivered as a close reason once upgraded.
+    pub authorized: Result<(), ActorError>,
+}
+
+/// Refuses a socket before it reaches any actor, with `error` as the close reason.
+pub fn refuse(state: AppState, upgrade: WebSocketUpgrade, error: ActorError) -> Response {
+    upgrade
+        .protocols([SUBPROTOCOL])
+        .on_upgrade(move |socket| async move { close_with_error(&state, socket, error).await })
+}
+
+/// What a protocol connection writes in, decided per connection.
+#[derive(Clone, Copy)]
+struct Dialect {
+    encoding: Encoding,
+    /// The BARE version the client reads: 2 (every client) until it is known to read more,
+    /// from the form it was addressed in or from the version of what it writes.
+    bare_version: u16,
+}
+
+pub fn connect(state: AppState, socket: Socket) -> Response {
+    let Socket {
+        upgrade,
+        target,
+        request,
+        protocols,
+        authorized,
+    } = socket;
     let setup = authorized.and_then(|()| connection_setup(protocols));
+    let bare_version = target::bare_version_hint(&target);
     // The socket layer's own limit only guards memory; the protocol limit is checked below so
     // that an oversize message gets its typed close reason.
     let socket_limit = state.config.max_incoming_message_size.saturating_mul(4);
@@ -84,15 +115,18 @@ pub fn connect(
         .on_upgrade(move |socket| async move {
             let admitted = async {
                 let (encoding, params) = setup?;
-                let actor = state.runtime.instance(&actor_id).await?;
-                Ok::<_, ActorError>((
-                    encoding,
-                    actor.instance().connect(params, Some(request)).await?,
-                ))
+                let record = target::resolve(&state, &target).await?;
+                let actor = state.runtime.instance(&record.actor_id).await?;
+                let connection = actor.instance().connect(params, Some(request)).await?;
+                Ok::<_, ActorError>((encoding, connection, target::specifier(&record)))
             };
             match admitted.await {
-                Ok((encoding, connection)) => {
-                    serve_connection(&state, socket, encoding, connection).await
+                Ok((encoding, connection, actor)) => {
+                    let dialect = Dialect {
+                        encoding,
+                        bare_version,
+                    };
+                    serve_connection(&state, socket, dialect, connection, actor).await
                 }
                 Err(error) => close_with_error(&state, socket, error).await,
             }
@@ -107,11 +141,12 @@ enum Read {
 
 fn read_message(
     state: &AppState,
-    encoding: Encoding,
+    dialect: &mut Dialect,
     connection: &Connection,
     data: &[u8],
     is_text: bool,
 ) -> Read {
+    let encoding = dialect.encoding;
     let limit = state.config.max_incoming_message_size;
     if data.len() > limit {
         return Read::Stop(Some(error_close(
@@ -123,26 +158,62 @@ fn read_message(
         let error = ActorError::public("message", "malformed", "text frame on a binary encoding");
         return Read::Stop(Some(error_close(state, &error)));
     }
-    match ToServer::decode(data, encoding) {
-        Ok(ToServer::ActionRequest { id, name, args }) => connection.spawn_action(id, name, args),
-        Ok(ToServer::SubscriptionRequest {
+    let message = match ToServer::decode_versioned(data, encoding) {
+        Ok((message, version)) => {
+            // A client reads what it writes (v4 and later add only fields it understands).
+            if let Some(version) = version {
+                dialect.bare_version = dialect.bare_version.max(version);
+            }
+            message
+        }
+        Err(error) => return Read::Stop(Some(error_close(state, &protocol_error(error)))),
+    };
+    match message {
+        ToServer::ActionRequest { id, name, args } => connection.spawn_action(id, name, args),
+        ToServer::SubscriptionRequest {
             event_name,
             subscribe,
-        }) => connection.set_subscription(&event_name, subscribe),
-        Err(error) => return Read::Stop(Some(error_close(state, &protocol_error(error)))),
+        } => connection.set_subscription(&event_name, subscribe),
     }
     Read::Continue
 }
 
-fn write_message(state: &AppState, encoding: Encoding, item: Outgoing) -> Message {
+/// An event frame, shared by every subscriber in [`SERVER_BARE_VERSION`], as this client reads
+/// it: BARE events differ between versions only in the version prefix.
+fn event_frame(event: &rivetkit_runtime::SharedEvent, dialect: Dialect) -> Frame {
+    let mut frame = event.frame(dialect.encoding).clone();
+    if let Frame::Binary(bytes) = &mut frame {
+        if dialect.encoding == Encoding::Bare && dialect.bare_version != SERVER_BARE_VERSION {
+            bare::set_version(bytes, dialect.bare_version);
+        }
+    }
+    frame
+}
+
+fn write_message(
+    state: &AppState,
+    dialect: Dialect,
+    actor: &ActorSpecifier,
+    item: Outgoing,
+) -> Message {
     let expose = state.config.expose_errors;
+    let Dialect {
+        encoding,
+        bare_version,
+    } = dialect;
+    let error_body = |error: &ActorError| {
+        let mut body = error.to_body(expose);
+        body.actor = Some(actor.clone());
+        body
+    };
     let frame = match item {
-        Outgoing::Event(event) => event.frame(encoding).clone(),
+        Outgoing::Event(event) => event_frame(&event, dialect),
         Outgoing::ActionResponse {
             id,
             result: Ok(output),
         } => {
-            let frame = ToClient::ActionResponse { id, output }.encode(encoding);
+            let frame =
+                ToClient::ActionResponse { id, output }.encode_versioned(encoding, bare_version);
             let size = match &frame {
                 Frame::Text(text) => text.len(),
                 Frame::Binary(bytes) => bytes.len(),
@@ -151,12 +222,11 @@ fn write_message(state: &AppState, encoding: Encoding, item: Outgoing) -> Messag
             if size <= limit {
                 frame
             } else {
-                let error = outgoing_too_long(size, limit).to_body(expose);
                 ToClient::Error {
-                    error,
+                    error: error_body(&outgoing_too_long(size, limit)),
                     action_id: Some(id),
                 }
-                .encode(encoding)
+                .encode_versioned(encoding, bare_version)
             }
         }
         Outgoing::ActionResponse {
@@ -167,16 +237,16 @@ fn write_message(state: &AppState, encoding: Encoding, item: Outgoing) -> Messag
                 tracing::error!(%error, action_id = id, "action failed");
             }
             ToClient::Error {
-                error: error.to_body(expose),
+                error: error_body(&error),
                 action_id: Some(id),
             }
-            .encode(encoding)
+            .encode_versioned(encoding, bare_version)
         }
         Outgoing::Error(error) => ToClient::Error {
-            error: error.to_body(expose),
+            error: error_body(&error),
             action_id: None,
         }
-        .encode(encoding),
+        .encode_versioned(encoding, bare_version),
         Outgoing::Close(code, reason) => return close_message(code, &reason),
         Outgoing::Hibernate(_) => unreachable!("the connection loop handles hibernation itself"),
     };
@@ -189,8 +259,9 @@ fn write_message(state: &AppState, encoding: Encoding, item: Outgoing) -> Messag
 async fn serve_connection(
     state: &AppState,
     socket: WebSocket,
-    encoding: Encoding,
+    mut dialect: Dialect,
     connection: Connection,
+    actor: ActorSpecifier,
 ) {
     let (mut sink, mut stream) = socket.split();
     let actor_id = connection.actor().meta().actor_id.clone();
@@ -198,11 +269,8 @@ async fn serve_connection(
         actor_id: actor_id.clone(),
         connection_id: connection.id().to_owned(),
     };
-    if sink
-        .send(frame_message(init.encode(encoding)))
-        .await
-        .is_err()
-    {
+    let init = init.encode_versioned(dialect.encoding, dialect.bare_version);
+    if sink.send(frame_message(init)).await.is_err() {
         return;
     }
     let mut live = Some(connection);
@@ -236,7 +304,7 @@ async fn serve_connection(
                     }
                 }
                 let Some(connection) = live.as_ref() else { break };
-                if let Read::Stop(close) = read_message(state, encoding, connection, data, is_text) {
+                if let Read::Stop(close) = read_message(state, &mut dialect, connection, data, is_text) {
                     if let Some(close) = close {
                         let _ = sink.send(close).await;
                     }
@@ -251,7 +319,7 @@ async fn serve_connection(
                     hibernated = Some(snapshot);
                     continue;
                 }
-                let message = write_message(state, encoding, item);
+                let message = write_message(state, dialect, &actor, item);
                 let closing = matches!(message, Message::Close(_));
                 if sink.send(message).await.is_err() || closing {
                     break;
@@ -271,15 +339,14 @@ async fn resume(
     actor.instance().resume(snapshot).await
 }
 
-pub fn raw(
-    state: AppState,
-    upgrade: WebSocketUpgrade,
-    actor_id: String,
-    raw_path: String,
-    request: RequestInfo,
-    protocols: WsProtocols,
-    authorized: Result<(), ActorError>,
-) -> Response {
+pub fn raw(state: AppState, socket: Socket, raw_path: String) -> Response {
+    let Socket {
+        upgrade,
+        target,
+        request,
+        protocols,
+        authorized,
+    } = socket;
     let setup = authorized.and_then(|()| connection_setup(protocols));
     let socket_limit = state.config.max_raw_request_body;
     upgrade
@@ -291,7 +358,8 @@ pub fn raw(
             let raw_socket = RawWebSocket::new(raw_path, incoming, outgoing);
             let handling = async {
                 let (_, params) = setup?;
-                let actor = state.runtime.instance(&actor_id).await?;
+                let record = target::resolve(&state, &target).await?;
+                let actor = state.runtime.instance(&record.actor_id).await?;
                 let instance = actor.instance();
                 Ok::<_, ActorError>(instance.handle_websocket(params, request, raw_socket))
             };

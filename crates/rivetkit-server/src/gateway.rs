@@ -1,17 +1,19 @@
-//! The gateway (PROTOCOL.md §3): routes `/gateway/{actor_id}[@{token}]/{rest}` to one actor's
-//! endpoints (§4), after checking the server token.
+//! The gateway (PROTOCOL.md §3): routes `/gateway/{actor_id}[@{token}]/{rest}`, and the 2.3
+//! query form `/gateway/{name}/{rest}?rvt-…` (see [`rivetkit_protocol::actor_query`]), to one
+//! actor's endpoints (§4), after checking the server token.
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rivetkit_protocol::path::{self, GatewayPath};
-
+use rivetkit_protocol::actor_query::{parse_gateway, ActorTarget, GatewayRequest, QueryError};
+use rivetkit_protocol::message::ACTOR_SPECIFIER_BARE_VERSION;
+use rivetkit_protocol::{path, Encoding};
 use rivetkit_runtime::ActorError;
 
 use crate::reply::{invalid_request, method_not_allowed, route_not_found, ErrorReply};
-use crate::{actor_http, actor_ws, auth, inspector, AppState};
+use crate::{actor_http, actor_ws, auth, inspector, target, AppState};
 
 /// The actor endpoint a gateway path names.
 enum Endpoint {
@@ -71,15 +73,36 @@ fn endpoint(method: &Method, rest_path: &str, rest: &str) -> Result<Endpoint, Ac
     Err(route_not_found(rest_path))
 }
 
-/// `/gateway/{actor_id}[@{token}]/...`: path routing, what the official clients use.
+/// `/gateway/...` in either addressing form: by actor id, or by name and key (2.3 query form).
 pub async fn route(State(state): State<AppState>, request: Request) -> Response {
-    let path_and_query = path_and_query(&request);
-    match path::parse_gateway_path(&path_and_query) {
-        Some(gateway) => to_actor(state, gateway, request).await,
-        None => state
+    match parse_gateway(&path_and_query(&request)) {
+        Ok(Some(gateway)) => to_actor(state, gateway, request).await,
+        Ok(None) => state
             .json_error(route_not_found(request.uri().path()))
             .into_response(),
+        Err(error) => refuse_query(state, error, request).await,
     }
+}
+
+/// A malformed query path: a typed `guard.query_*` error, in the client's encoding (over a
+/// WebSocket: as the close reason, like every refusal of a socket).
+async fn refuse_query(state: AppState, error: QueryError, request: Request) -> Response {
+    let error = ActorError::public(QueryError::GROUP, error.code(), error.to_string());
+    let (mut parts, _) = request.into_parts();
+    if parts.headers.contains_key(axum::http::header::UPGRADE) {
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(upgrade) => actor_ws::refuse(state, upgrade, error),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    ErrorReply {
+        error,
+        encoding: actor_http::request_encoding(&parts).unwrap_or(Encoding::Json),
+        bare_version: ACTOR_SPECIFIER_BARE_VERSION,
+        actor: None,
+        expose: state.config.expose_errors,
+    }
+    .into_response()
 }
 
 fn path_and_query(request: &Request) -> String {
@@ -92,7 +115,8 @@ fn path_and_query(request: &Request) -> String {
 
 /// Header routing (PROTOCOL.md §3.2, the engine's form): a request with `x-rivet-target: actor`
 /// (or a WebSocket offering `rivet_target.actor`) goes to the actor named by `x-rivet-actor`
-/// (or `rivet_actor.{id}`), whatever its path. Other requests go on to the routes.
+/// (or `rivet_actor.{id}`), whatever its path. A gateway path wins over the headers, as in the
+/// official gateway: the official Rust client sends both. Other requests go on to the routes.
 pub async fn by_header(
     State(state): State<AppState>,
     mut request: Request,
@@ -108,7 +132,9 @@ pub async fn by_header(
         .headers()
         .get(TARGET_HEADER)
         .and_then(|value| value.to_str().ok());
-    if header_target != Some("actor") && protocols.target.as_deref() != Some("actor") {
+    let wants_actor =
+        header_target == Some("actor") || protocols.target.as_deref() == Some("actor");
+    if !wants_actor || !matches!(parse_gateway(&path_and_query(&request)), Ok(None)) {
         return next.run(request).await;
     }
     let actor_id = request
@@ -125,11 +151,9 @@ pub async fn by_header(
         );
         return state.json_error(error).into_response();
     };
-    // Routing headers are the gateway's, not the actor's.
-    request.headers_mut().remove(TARGET_HEADER);
-    request.headers_mut().remove(ACTOR_HEADER);
-    let gateway = GatewayPath {
-        actor_id,
+    strip_routing_headers(request.headers_mut());
+    let gateway = GatewayRequest {
+        target: ActorTarget::Id(actor_id),
         token: None,
         rest: path_and_query(&request),
     };
@@ -139,10 +163,16 @@ pub async fn by_header(
 const TARGET_HEADER: &str = "x-rivet-target";
 const ACTOR_HEADER: &str = "x-rivet-actor";
 
-/// Serves an actor endpoint (PROTOCOL.md §4) for a request already routed to `gateway.actor_id`.
-async fn to_actor(state: AppState, gateway: GatewayPath, request: Request) -> Response {
-    let GatewayPath {
-        actor_id,
+/// Routing headers are the gateway's, not the actor's.
+fn strip_routing_headers(headers: &mut axum::http::HeaderMap) {
+    headers.remove(TARGET_HEADER);
+    headers.remove(ACTOR_HEADER);
+}
+
+/// Serves an actor endpoint (PROTOCOL.md §4) for a request routed to `gateway.target`.
+async fn to_actor(state: AppState, gateway: GatewayRequest, request: Request) -> Response {
+    let GatewayRequest {
+        target,
         token,
         rest,
     } = gateway;
@@ -153,6 +183,7 @@ async fn to_actor(state: AppState, gateway: GatewayPath, request: Request) -> Re
     };
 
     let (mut parts, body) = request.into_parts();
+    strip_routing_headers(&mut parts.headers);
     let upgrade = match endpoint {
         Endpoint::Connect | Endpoint::RawWebSocket(_) => {
             match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
@@ -172,38 +203,50 @@ async fn to_actor(state: AppState, gateway: GatewayPath, request: Request) -> Re
         subprotocol_token: protocols.as_ref().and_then(|p| p.token.as_deref()),
     };
     let authorized = auth::check(state.config.token.as_deref(), &parts.headers, presented);
+    let socket = |upgrade, url| actor_ws::Socket {
+        upgrade,
+        target: target.clone(),
+        request: actor_http::request_info(&parts, url),
+        protocols: protocols.unwrap_or_default(),
+        authorized: authorized.clone(),
+    };
 
     match (endpoint, upgrade) {
         (Endpoint::Connect, Some(upgrade)) => {
-            let request = actor_http::request_info(&parts, format!("http://actor{rest}"));
-            let protocols = protocols.unwrap_or_default();
-            actor_ws::connect(state, upgrade, actor_id, request, protocols, authorized)
+            actor_ws::connect(state, socket(upgrade, format!("http://actor{rest}")))
         }
         (Endpoint::RawWebSocket(raw_path), Some(upgrade)) => {
-            let request = actor_http::request_info(&parts, format!("http://actor{raw_path}"));
-            let protocols = protocols.unwrap_or_default();
-            actor_ws::raw(
-                state, upgrade, actor_id, raw_path, request, protocols, authorized,
-            )
+            let socket = socket(upgrade, format!("http://actor{raw_path}"));
+            actor_ws::raw(state, socket, raw_path)
         }
         (endpoint, _) => {
             if let Err(error) = authorized {
                 return ErrorReply::json(error, state.config.expose_errors).into_response();
             }
             match endpoint {
-                Endpoint::Inspector => {
-                    let inspector_path = &rest_path["/inspector".len()..];
-                    inspector::handle(state, actor_id, inspector_path, parts, body).await
-                }
                 Endpoint::Queue(name) => {
-                    actor_http::queue_send(state, actor_id, name, parts, body).await
+                    actor_http::queue_send(state, &target, name, parts, body).await
                 }
                 Endpoint::Action(name) => {
-                    actor_http::action(state, actor_id, &name, parts, body).await
+                    actor_http::action(state, &target, &name, parts, body).await
                 }
-                Endpoint::RawRequest => {
-                    actor_http::raw_request(state, actor_id, rest, parts, body).await
+                Endpoint::Inspector => {
+                    let inspector_path = &rest_path["/inspector".len()..];
+                    match target::resolve(&state, &target).await {
+                        Ok(record) => {
+                            let actor_id = record.actor_id.clone();
+                            inspector::handle(state, actor_id, inspector_path, parts, body).await
+                        }
+                        Err(error) => state.json_error(error).into_response(),
+                    }
                 }
+                Endpoint::RawRequest => match target::resolve(&state, &target).await {
+                    Ok(record) => {
+                        let actor_id = record.actor_id.clone();
+                        actor_http::raw_request(state, actor_id, rest, parts, body).await
+                    }
+                    Err(error) => state.json_error(error).into_response(),
+                },
                 _ => actor_http::info(rest_path),
             }
         }

@@ -17,6 +17,7 @@ mod gateway;
 mod inspector;
 mod manager;
 mod reply;
+mod target;
 mod tls;
 
 use std::sync::Arc;

@@ -5,6 +5,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use rivetkit_protocol::error::ActorSpecifier;
 use rivetkit_protocol::{Encoding, ProtocolError, SERVER_BARE_VERSION};
 use rivetkit_runtime::ActorError;
 
@@ -13,6 +14,8 @@ pub struct ErrorReply {
     pub error: ActorError,
     pub encoding: Encoding,
     pub bare_version: u16,
+    /// The actor the error came from, when it was found (BARE v4 names it).
+    pub actor: Option<ActorSpecifier>,
     pub expose: bool,
 }
 
@@ -22,6 +25,7 @@ impl ErrorReply {
             error,
             encoding: Encoding::Json,
             bare_version: SERVER_BARE_VERSION,
+            actor: None,
             expose,
         }
     }
@@ -29,15 +33,16 @@ impl ErrorReply {
 
 impl IntoResponse for ErrorReply {
     fn into_response(self) -> Response {
-        if !self.error.is_public() {
-            tracing::error!(error = %self.error, "internal error");
-        }
-        let body = self
-            .error
-            .to_body(self.expose)
-            .encode_http(self.encoding, self.bare_version);
         let status =
             StatusCode::from_u16(self.error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if self.error.is_public() {
+            tracing::debug!(error = %self.error, %status, "request refused");
+        } else {
+            tracing::error!(error = %self.error, "internal error");
+        }
+        let mut body = self.error.to_body(self.expose);
+        body.actor = self.actor;
+        let body = body.encode_http(self.encoding, self.bare_version);
         bytes_response(status, self.encoding, body)
     }
 }
