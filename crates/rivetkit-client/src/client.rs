@@ -184,8 +184,9 @@ impl Client {
         Ok(&self.metadata().await?.0)
     }
 
-    /// Whether handles by key address their actor by query (see [`GatewayAddressing`]).
-    pub(crate) async fn query_addressing(&self) -> Result<bool> {
+    /// Whether handles by key address their actor by query (see [`GatewayAddressing`]); with
+    /// `Auto` this is decided by the metadata lookup.
+    pub async fn uses_query_addressing(&self) -> Result<bool> {
         match self.inner.gateway {
             GatewayAddressing::Query => Ok(true),
             GatewayAddressing::Resolve => Ok(false),

@@ -267,7 +267,7 @@ impl<A> ActorHandle<A> {
     /// Where the next request goes: by query when the server routes queries and the handle's
     /// query fits in a URL, else by id (resolved first if not yet known).
     pub(crate) async fn route(&self) -> Result<Route> {
-        if self.gateway_query().is_some() && self.client.query_addressing().await? {
+        if self.gateway_query().is_some() && self.client.uses_query_addressing().await? {
             return Ok(Route::Query);
         }
         Ok(Route::Id(self.actor_id().await?))
@@ -623,5 +623,194 @@ mod tests {
             &error("actor", "internal_error"),
             true
         ));
+    }
+
+    /// A one-route-table HTTP server: answers each request with the first `(prefix, status,
+    /// body)` whose prefix starts the request line (in order; a used entry marked `once` is
+    /// dropped), records every request line.
+    struct Recorder {
+        endpoint: String,
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    async fn recorder(routes: Vec<(&'static str, bool, u16, &'static str)>) -> Recorder {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let routes = Arc::new(Mutex::new(routes));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let (log, routes) = (log.clone(), routes.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+                        if let Some(end) = head_end {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                            let length = head
+                                .lines()
+                                .find_map(|l| {
+                                    let (name, value) = l.split_once(':')?;
+                                    name.eq_ignore_ascii_case("content-length")
+                                        .then(|| value.trim().parse::<usize>().ok())?
+                                })
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + length {
+                                let line = head.lines().next().unwrap_or("").to_owned();
+                                let answer = {
+                                    let mut routes = routes.lock();
+                                    let found = routes
+                                        .iter()
+                                        .position(|(prefix, _, _, _)| line.starts_with(prefix));
+                                    match found {
+                                        Some(i) => {
+                                            let (_, once, status, body) = routes[i];
+                                            if once {
+                                                routes.remove(i);
+                                            }
+                                            (status, body)
+                                        }
+                                        None => (404, "{}"),
+                                    }
+                                };
+                                log.lock().push(line);
+                                let response = format!(
+                                    "HTTP/1.1 {} X\r\ncontent-type: application/json\r\n\
+                                     content-length: {}\r\nconnection: close\r\n\r\n{}",
+                                    answer.0,
+                                    answer.1.len(),
+                                    answer.1
+                                );
+                                let _ = socket.write_all(response.as_bytes()).await;
+                                return;
+                            }
+                        }
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        Recorder { endpoint, seen }
+    }
+
+    fn json_client(endpoint: &str) -> Client {
+        Client::new(ClientConfig::new(endpoint).encoding(rivetkit_protocol::Encoding::Json))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_2_3_server_is_called_by_query_without_the_manager_api() {
+        let server = recorder(vec![
+            (
+                "GET /metadata",
+                false,
+                200,
+                r#"{"runtime":"engine","version":"2.3.19"}"#,
+            ),
+            (
+                "POST /gateway/counter/action/increment?",
+                true,
+                503,
+                r#"{"group":"actor","code":"starting","message":"wait"}"#,
+            ),
+            (
+                "POST /gateway/counter/action/increment?",
+                false,
+                200,
+                r#"{"output":7}"#,
+            ),
+        ])
+        .await;
+        let client = json_client(&server.endpoint);
+        let counter = client.actor("counter").get_or_create(["k"]);
+        let output: i64 = counter.action("increment", (1,)).await.unwrap();
+        assert_eq!(output, 7);
+        let query = "rvt-namespace=default&rvt-method=getOrCreate&rvt-runner=default&rvt-key=k\
+                     &rvt-crash-policy=sleep";
+        let call = format!("POST /gateway/counter/action/increment?{query} HTTP/1.1");
+        // The refusal while the actor starts is retried.
+        assert_eq!(
+            *server.seen.lock(),
+            vec![
+                "GET /metadata?namespace=default HTTP/1.1".to_owned(),
+                call.clone(),
+                call
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_older_server_is_called_by_id_after_the_manager_api() {
+        let server = recorder(vec![
+            (
+                "GET /metadata",
+                false,
+                200,
+                r#"{"runtime":"rivetkit","version":"2.1.5"}"#,
+            ),
+            (
+                "PUT /actors",
+                false,
+                200,
+                r#"{"actor":{"actor_id":"a1","name":"counter"}}"#,
+            ),
+            (
+                "POST /gateway/a1/action/increment",
+                false,
+                200,
+                r#"{"output":3}"#,
+            ),
+        ])
+        .await;
+        let client = json_client(&server.endpoint);
+        assert!(!client.uses_query_addressing().await.unwrap());
+        let counter = client.actor("counter").get_or_create(["k"]);
+        let output: i64 = counter.action("increment", (1,)).await.unwrap();
+        assert_eq!(output, 3);
+        assert_eq!(
+            *server.seen.lock(),
+            vec![
+                "GET /metadata?namespace=default HTTP/1.1",
+                "PUT /actors?namespace=default HTTP/1.1",
+                "POST /gateway/a1/action/increment HTTP/1.1",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_get_by_query_fails_at_once_when_the_actor_is_missing() {
+        let server = recorder(vec![
+            (
+                "GET /metadata",
+                false,
+                200,
+                r#"{"runtime":"engine","version":"2.3.0"}"#,
+            ),
+            (
+                "POST /gateway/counter/",
+                false,
+                404,
+                r#"{"group":"actor","code":"not_found","message":"none"}"#,
+            ),
+        ])
+        .await;
+        let client = json_client(&server.endpoint);
+        let error = client
+            .actor("counter")
+            .get(["k"])
+            .action::<i64>("getCount", ())
+            .await
+            .unwrap_err();
+        assert_eq!(error.as_actor().map(|e| e.code.as_str()), Some("not_found"));
+        assert_eq!(server.seen.lock().len(), 2, "{:?}", server.seen.lock());
     }
 }

