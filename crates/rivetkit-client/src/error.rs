@@ -1,6 +1,7 @@
 //! What a client call can fail with: an [`ActorError`] the actor (or the server on its behalf)
 //! chose to send, or something that went wrong on the way ([`Error`]'s other variants).
 
+use rivetkit_protocol::error::ActorSpecifier;
 use rivetkit_protocol::{ErrorBody, Value};
 
 /// An error sent by the server in the `{group, code, message, metadata}` shape (§6.1): thrown by
@@ -14,6 +15,9 @@ pub struct ActorError {
     pub message: String,
     /// Structured details, as sent (JSON-compat value); `None` when absent.
     pub metadata: Option<Value>,
+    /// The actor that answered, when the server names it (2.3 servers do in BARE v4 errors):
+    /// its id, generation and serialized key.
+    pub actor: Option<ActorSpecifier>,
 }
 
 impl ActorError {
@@ -27,6 +31,7 @@ impl ActorError {
             code: code.into(),
             message: message.into(),
             metadata: None,
+            actor: None,
         }
     }
 
@@ -46,6 +51,7 @@ impl From<ErrorBody> for ActorError {
             code: body.code,
             message: body.message,
             metadata: body.metadata,
+            actor: body.actor,
         }
     }
 }

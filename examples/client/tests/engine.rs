@@ -3,17 +3,26 @@
 //! connected to it as its envoy, serving the guide's counter (`tests/engine/registry.mjs`).
 //! Covers what a 2.3 server speaks: query-addressed gateway URLs, the manager API, id-addressed
 //! URLs, BARE version 4 answers, in every encoding. `scripts/test.sh` installs the fixture.
+//!
+//! Also: the query form against our own server (in-process), for every endpoint a handle
+//! reaches (actions, `/connect`, raw `request/` and `websocket/`), with the requests recorded
+//! to prove no manager call was made.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::{SinkExt, StreamExt};
+
 use rivetkit::client::{
-    ActorError, Client, ClientConfig, ConnStatus, Encoding, Error, GatewayAddressing,
-    GetOrCreateOptions,
+    ActorError, Client, ClientConfig, ConnStatus, Encoding, Error, GatewayAddressing, GetOptions,
+    GetOrCreateOptions, WsMessage,
 };
-use seed::{Counter, CounterActions};
+use seed::{
+    ChatRoom, ChatRoomActions, Counter, CounterActions, Game, GameActions, NewMessage, RoomInfo,
+};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -251,6 +260,7 @@ async fn counter_on_the_official_engine() {
         )
         .await
         .unwrap_err();
+        let named = actor_error(error.clone()).actor;
         expect_user_error(error, "my_code", "stateless", 5.0);
 
         // A connection with events; an action error fails the call, not the connection.
@@ -289,6 +299,12 @@ async fn counter_on_the_official_engine() {
 
         // The manager API resolves the same actor; by id the gateway path carries the id.
         let actor_id = within("resolve", counter.resolve()).await.unwrap();
+        // BARE v4 errors name the actor that answered.
+        if encoding == Encoding::Bare {
+            let named = named.expect("a v4 error names its actor");
+            assert_eq!(named.actor_id, actor_id);
+            assert!(named.key.is_some(), "{named:?}");
+        }
         let by_id = client.get_for_id::<Counter>(&actor_id);
         assert_eq!(within("by id", by_id.increment(1.0)).await.unwrap(), 9.0);
     }
@@ -321,4 +337,145 @@ async fn counter_on_the_official_engine() {
     .await
     .unwrap_err();
     expect_user_error(error, "resolved", "by id", 10.0);
+}
+
+/// Our own server, in-process, with every request line recorded.
+async fn own_server() -> (String, Arc<Mutex<Vec<String>>>, tempfile::TempDir) {
+    use rivetkit::server::{embedded_runtime, router};
+    let data = tempfile::tempdir().unwrap();
+    let config = rivetkit::ServerConfig {
+        data_dir: data.path().to_path_buf(),
+        ..rivetkit::ServerConfig::default()
+    };
+    let runtime = embedded_runtime(seed::registry(), &config).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = router(runtime, config).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let log = log.clone();
+            async move {
+                log.lock()
+                    .unwrap()
+                    .push(format!("{} {}", request.method(), request.uri()));
+                next.run(request).await
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{address}"), seen, data)
+}
+
+#[tokio::test]
+async fn query_addressing_on_our_own_server() {
+    for encoding in [Encoding::Json, Encoding::Cbor, Encoding::Bare] {
+        let (endpoint, seen, _data) = own_server().await;
+        let client = Client::new(
+            ClientConfig::new(&endpoint)
+                .encoding(encoding)
+                .gateway(GatewayAddressing::Query),
+        )
+        .unwrap();
+        let room = client.get_or_create_with::<ChatRoom>(
+            ["org one", "room/1"],
+            GetOrCreateOptions::default().params(json!({"authToken": "t"})),
+        );
+
+        // Actions: the key reached the actor through `rvt-key`.
+        assert_eq!(
+            within("getRoomInfo", room.get_room_info()).await.unwrap(),
+            RoomInfo {
+                org: Some("org one".into()),
+                room: Some("room/1".into()),
+            }
+        );
+        within("sendMessage", room.send_message("hello".into()))
+            .await
+            .unwrap();
+
+        // A connection with events.
+        let conn = room.connect();
+        let (tx, mut messages) = mpsc::unbounded_channel();
+        let _messages = conn.on(NewMessage, move |(text,)| {
+            let _ = tx.send(text);
+        });
+        within(
+            "sendMessage over the connection",
+            conn.send_message("over ws".into()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            within("message event", messages.recv()).await.as_deref(),
+            Some("over ws")
+        );
+
+        // Raw HTTP and raw WebSocket, the user's query string kept before the `rvt-` ones.
+        let response = within("raw request", room.fetch("/history?since=0").send())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let history: Vec<String> = response.json().await.unwrap();
+        assert_eq!(history, ["hello", "over ws"]);
+        let mut socket = within("raw websocket", room.websocket("/stream?from=test"))
+            .await
+            .unwrap();
+        socket.send(WsMessage::text("raw")).await.unwrap();
+        let echoed = within("raw websocket message", socket.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(echoed.into_text().unwrap().as_str(), "raw");
+        assert_eq!(
+            within("event of the raw message", messages.recv())
+                .await
+                .as_deref(),
+            Some("raw")
+        );
+        conn.dispose().await;
+
+        // The create input travels as `rvt-input`.
+        let game = client.get_or_create_with::<Game>(
+            ["g"],
+            GetOrCreateOptions::default().create_with_input(json!({"mode": "ranked"})),
+        );
+        assert_eq!(within("getMode", game.get_mode()).await.unwrap(), "ranked");
+
+        // `get` never creates; refused params are the actor's error.
+        let missing = client.get::<Counter>(["missing"]);
+        let error = actor_error(within("missing", missing.get_count()).await.unwrap_err());
+        assert_eq!(
+            (error.group.as_str(), error.code.as_str()),
+            ("actor", "not_found")
+        );
+        let refused = client.get_with::<ChatRoom>(
+            ["org one", "room/1"],
+            GetOptions::default().params(json!({"authToken": ""})),
+        );
+        let error = actor_error(within("refused", refused.get_history()).await.unwrap_err());
+        assert_eq!(
+            (error.group.as_str(), error.code.as_str()),
+            ("user", "forbidden")
+        );
+
+        let seen = seen.lock().unwrap().clone();
+        assert!(
+            !seen.iter().any(|line| line.contains("/actors")),
+            "no manager call by query: {seen:#?}"
+        );
+        for path in [
+            "/gateway/chatRoom/action/getRoomInfo?",
+            "/gateway/chatRoom/connect?",
+            "/gateway/chatRoom/request/history?since=0&rvt-namespace=default&rvt-method=getOrCreate",
+            "/gateway/chatRoom/websocket/stream?from=test&rvt-namespace=default",
+            "/gateway/game/action/getMode?",
+            "/gateway/counter/action/getCount?rvt-namespace=default&rvt-method=get&rvt-key=missing",
+        ] {
+            assert!(
+                seen.iter().any(|line| line.contains(path)),
+                "{path} not requested: {seen:#?}"
+            );
+        }
+    }
 }
