@@ -15,10 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-
 use rivetkit::client::{
     ActorError, Client, ClientConfig, ConnStatus, Encoding, Error, GatewayAddressing, GetOptions,
-    GetOrCreateOptions, WsMessage,
+    GetOrCreateOptions, QueueReply, WsMessage,
 };
 use seed::{
     ChatRoom, ChatRoomActions, Counter, CounterActions, Game, GameActions, NewMessage, RoomInfo,
@@ -307,6 +306,46 @@ async fn counter_on_the_official_engine() {
         }
         let by_id = client.get_for_id::<Counter>(&actor_id);
         assert_eq!(within("by id", by_id.increment(1.0)).await.unwrap(), 9.0);
+
+        // Raw HTTP and WebSocket by query: the actor sees its own query string, not the
+        // gateway's `rvt-` parameters.
+        let response = within("raw request", counter.fetch("/info?x=1").send())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let seen: Value = response.json().await.unwrap();
+        assert_eq!(seen["count"].as_f64(), Some(9.0), "{seen}");
+        assert_eq!(seen["query"], "?x=1", "{seen}");
+        assert!(seen["path"].as_str().unwrap().ends_with("/info"), "{seen}");
+        let mut socket = within("raw websocket", counter.websocket("/echo"))
+            .await
+            .unwrap();
+        socket.send(WsMessage::text("hi")).await.unwrap();
+        let echo = within("raw websocket echo", socket.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(echo.into_text().unwrap().as_str(), "hi@9");
+        let _ = socket.close(None).await;
+
+        // Queue sends: fire and forget, then one that waits for the actor's completion.
+        within("queue send", counter.send("jobs", json!({"n": 1})))
+            .await
+            .unwrap();
+        let taken: Value = within("take", counter.action("take", ())).await.unwrap();
+        assert_eq!(taken, json!({"n": 1}));
+        let taker = tokio::spawn({
+            let counter = counter.clone();
+            async move { counter.action::<Value>("take", ()).await }
+        });
+        let reply: QueueReply<Value> = within(
+            "queue send and wait",
+            counter.send_and_wait("jobs", json!({"n": 2}), Some(Duration::from_secs(10))),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reply, QueueReply::Completed(Some(json!({"got": {"n": 2}}))));
+        assert_eq!(taker.await.unwrap().unwrap(), json!({"n": 2}));
     }
 
     // A missing actor by `get` is `actor/not_found`, by query and by id alike.
@@ -347,7 +386,23 @@ async fn own_server() -> (String, Arc<Mutex<Vec<String>>>, tempfile::TempDir) {
         data_dir: data.path().to_path_buf(),
         ..rivetkit::ServerConfig::default()
     };
-    let runtime = embedded_runtime(seed::registry(), &config).unwrap();
+    // The seed's actors plus `jobs`: queue `jobs`, `take` completes the next message.
+    let jobs =
+        rivetkit::prelude::actor::<()>("jobs")
+            .queue("jobs")
+            .action("take", |c, ()| async move {
+                let receive = rivetkit::Receive::names(["jobs"])
+                    .timeout(Duration::from_secs(5))
+                    .completable();
+                let Some(message) = c.queue().next(receive).await? else {
+                    return Ok(Value::Null);
+                };
+                message
+                    .complete(Some(json!({ "got": message.body })))
+                    .await?;
+                Ok(message.body)
+            });
+    let runtime = embedded_runtime(seed::registry().register(jobs), &config).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let app = router(runtime, config).layer(axum::middleware::from_fn(
@@ -459,6 +514,32 @@ async fn query_addressing_on_our_own_server() {
             ("user", "forbidden")
         );
 
+        // Queue sends by query.
+        let jobs = client.actor("jobs").get_or_create(["q"]);
+        within("queue send", jobs.send("jobs", json!({"n": 1})))
+            .await
+            .unwrap();
+        let taker = tokio::spawn({
+            let jobs = jobs.clone();
+            async move {
+                let first = jobs.action::<Value>("take", ()).await?;
+                jobs.action::<Value>("take", ())
+                    .await
+                    .map(|second| (first, second))
+            }
+        });
+        let reply: QueueReply<Value> = within(
+            "queue send and wait",
+            jobs.send_and_wait("jobs", json!({"n": 2}), Some(Duration::from_secs(5))),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reply, QueueReply::Completed(Some(json!({"got": {"n": 2}}))));
+        assert_eq!(
+            taker.await.unwrap().unwrap(),
+            (json!({"n": 1}), json!({"n": 2}))
+        );
+
         let seen = seen.lock().unwrap().clone();
         assert!(
             !seen.iter().any(|line| line.contains("/actors")),
@@ -470,6 +551,7 @@ async fn query_addressing_on_our_own_server() {
             "/gateway/chatRoom/request/history?since=0&rvt-namespace=default&rvt-method=getOrCreate",
             "/gateway/chatRoom/websocket/stream?from=test&rvt-namespace=default",
             "/gateway/game/action/getMode?",
+            "/gateway/jobs/queue/jobs?rvt-namespace=default&rvt-method=getOrCreate",
             "/gateway/counter/action/getCount?rvt-namespace=default&rvt-method=get&rvt-key=missing",
         ] {
             assert!(
