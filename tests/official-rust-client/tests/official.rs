@@ -7,23 +7,30 @@
 
 mod support;
 
-/// `mod $test { json, cbor, bare }`, each running `$test(encoding)` on its own runtime.
+/// `mod $test { json, cbor, bare }`, each running `$test(encoding)` on its own runtime; the
+/// attributes after the name (`#[ignore = "..."]`) go on all three.
 macro_rules! for_each_encoding {
     ($test:ident) => {
+        for_each_encoding!($test, );
+    };
+    ($test:ident, $(#[$attr:meta])*) => {
         mod $test {
             use super::official::EncodingKind;
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
             async fn json() {
                 super::$test(EncodingKind::Json).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
             async fn cbor() {
                 super::$test(EncodingKind::Cbor).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
             async fn bare() {
                 super::$test(EncodingKind::Bare).await
             }
@@ -35,10 +42,21 @@ macro_rules! for_each_encoding {
 mod v3_0_0 {
     use official3 as official;
     include!("support/suite.rs");
+
+    for_each_encoding!(keys_with_separators);
 }
 
 /// rivetkit-client 2.3.31, the newest 2.3.x.
 mod v2_3_31 {
     use official2 as official;
     include!("support/suite.rs");
+
+    // Client defect: 2.3.31 writes `rvt-key` as `key.join(",")` without escaping, so `["a,b", "c"]`
+    // reaches the gateway as three parts (the official 2.3 engine splits on `,` just the same,
+    // engine/packages/guard/src/routing/actor_path.rs), while its manager API calls send the
+    // escaped slash form: the two name different actors. Fixed in 3.0.0 (escaped parts).
+    for_each_encoding!(
+        keys_with_separators,
+        #[ignore = "rivetkit-client 2.3.31 joins rvt-key parts with ',' unescaped (client defect)"]
+    );
 }
