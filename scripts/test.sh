@@ -29,6 +29,9 @@ target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import js
 echo "== official JS client suite"
 SEED_SERVER_BIN="$target_dir/debug/seed-server" bash tests/node/run.sh
 
+echo "== browser suite (Chromium: rivetkit 2.1.5 and 2.3.19, @rivetkit/react, over HTTPS/HTTP2)"
+SEED_SERVER_BIN="$target_dir/debug/seed-server" bash tests/browser/run.sh
+
 echo "== official driver test suite"
 CONFORMANCE_SERVER_BIN="$target_dir/debug/conformance-server" CONFORMANCE_NO_BUILD=1 \
   CONFORMANCE_SERVER_LOG=warn bash tests/conformance/run.sh
