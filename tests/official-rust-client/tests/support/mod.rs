@@ -52,17 +52,32 @@ impl Server {
         server
     }
 
+    /// A server that requires `token` on every manager, gateway and WebSocket request.
+    pub async fn start_with_token(token: &str) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let mut server = Self::spawn(temp.path(), free_port(), Some(token)).await;
+        server._temp = Some(temp);
+        server
+    }
+
     /// Starts a server on `data_dir` (kept by the caller) and `port`: how a restarted server
     /// comes back where its clients expect it.
     pub async fn start_at(data_dir: &Path, port: u16) -> Self {
-        let child = Command::new(seed_server_bin())
+        Self::spawn(data_dir, port, None).await
+    }
+
+    async fn spawn(data_dir: &Path, port: u16, token: Option<&str>) -> Self {
+        let mut command = Command::new(seed_server_bin());
+        command
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
             .arg(data_dir)
             .env_remove("RIVETKIT_TOKEN")
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("seed-server starts");
+            .stdout(Stdio::null());
+        if let Some(token) = token {
+            command.args(["--token", token]);
+        }
+        let child = command.spawn().expect("seed-server starts");
         let server = Self {
             child,
             port,

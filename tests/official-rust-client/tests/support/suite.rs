@@ -405,6 +405,42 @@ async fn connection_by_id_and_created(encoding: EncodingKind) {
     conn.disconnect().await;
 }
 
+/// seed-server `--token`: the client's configured token reaches every kind of request (manager
+/// API header, `rvt-token` of the query form, `@token` + header of the id form, `rivet_token.`
+/// subprotocol); without one, 3.0.0 presents `default` (refused as wrong) and 2.3.31 nothing.
+async fn server_token(encoding: EncodingKind) {
+    let server = Server::start_with_token("s3cret").await;
+    let client = Client::new(ClientConfig::new(server.endpoint()).encoding(encoding).token("s3cret"));
+    let counter = client.get_or_create("counter", key(&["token"]), GetOrCreateOptions::default()).unwrap();
+    assert_eq!(num(within("increment", counter.action("increment", vec![json!(1)])).await.unwrap()), 1.0);
+    let game = within(
+        "create",
+        client.create(
+            "game",
+            key(&["token"]),
+            CreateOptions { input: Some(json!({ "mode": "ranked" })), ..Default::default() },
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(within("getMode", game.action("getMode", vec![])).await.unwrap(), json!("ranked"));
+    let conn = counter.connect();
+    assert_eq!(num(within("conn increment", conn.action("increment", vec![json!(1)])).await.unwrap()), 2.0);
+    conn.disconnect().await;
+    let conn = game.connect();
+    assert_eq!(within("conn getMode", conn.action("getMode", vec![])).await.unwrap(), json!("ranked"));
+    conn.disconnect().await;
+    let room = client.get_or_create("chatRoom", key(&["token"]), GetOrCreateOptions::default()).unwrap();
+    let response = within("fetch", room.fetch("history", Method::GET, HeaderMap::new(), None)).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let anonymous = Client::new(ClientConfig::new(server.endpoint()).encoding(encoding));
+    let refused = anonymous.get_or_create("counter", key(&["token"]), GetOrCreateOptions::default()).unwrap();
+    let text = error_text(within("refused", refused.action("getCount", vec![])).await).to_lowercase();
+    let expected = if SENDS_DEFAULT_TOKEN { "forbidden" } else { "unauthorized" };
+    assert!(text.contains(expected), "{text}");
+}
+
 async fn reconnect_after_server_restart(encoding: EncodingKind) {
     let data = tempfile::tempdir().unwrap();
     let mut server = Server::start_keeping(&data).await;
@@ -444,3 +480,4 @@ for_each_encoding!(raw_websocket);
 for_each_encoding!(connection_events);
 for_each_encoding!(connection_by_id_and_created);
 for_each_encoding!(reconnect_after_server_restart);
+for_each_encoding!(server_token);
