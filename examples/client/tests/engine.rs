@@ -109,41 +109,53 @@ async fn start() -> Option<Engine> {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let guard = free_port();
-    let config = engine_config(dir.path(), guard, free_port(), free_port());
-    let config_path = dir.path().join("engine.json");
-    std::fs::write(&config_path, config.to_string()).unwrap();
     let log = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
-
-    let engine = Process(
-        Command::new(&engine_bin)
-            .arg("--config")
-            .arg(&config_path)
-            .arg("start")
-            .current_dir(dir.path())
-            // Backtraces on every internal error make the engine several times slower.
-            .env_remove("RUST_BACKTRACE")
-            .stdin(Stdio::null())
-            .stdout(log("engine.log"))
-            .stderr(log("engine.err"))
-            .spawn()
-            .expect("the engine starts"),
-    );
-    let endpoint = format!("http://127.0.0.1:{guard}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(response) = reqwest::get(format!("{endpoint}/health")).await {
-            if response.status().is_success() {
-                break;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the engine did not start; its log ends with:\n{}",
-            std::fs::read_to_string(dir.path().join("engine.log")).unwrap_or_default()
+    // The ports are free when picked but may be taken before the engine binds them: an engine
+    // that exits at once is started again on other ports.
+    let mut attempts = 0;
+    let (engine, endpoint) = 'started: loop {
+        attempts += 1;
+        let guard = free_port();
+        let config = engine_config(dir.path(), guard, free_port(), free_port());
+        let config_path = dir.path().join("engine.json");
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let mut engine = Process(
+            Command::new(&engine_bin)
+                .arg("--config")
+                .arg(&config_path)
+                .arg("start")
+                .current_dir(dir.path())
+                // Backtraces on every internal error make the engine several times slower.
+                .env_remove("RUST_BACKTRACE")
+                .stdin(Stdio::null())
+                .stdout(log("engine.log"))
+                .stderr(log("engine.err"))
+                .spawn()
+                .expect("the engine starts"),
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let endpoint = format!("http://127.0.0.1:{guard}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            // Only the engine answers `runtime: engine` (not whoever else got the port).
+            if let Ok(response) = reqwest::get(format!("{endpoint}/health")).await {
+                if let Ok(health) = response.json::<Value>().await {
+                    if health["runtime"] == "engine" && health["status"] == "ok" {
+                        break 'started (engine, endpoint);
+                    }
+                }
+            }
+            let exited = engine.0.try_wait().unwrap().is_some();
+            if exited && attempts < 3 {
+                continue 'started;
+            }
+            assert!(
+                !exited && Instant::now() < deadline,
+                "the engine did not start; its log ends with:\n{}",
+                std::fs::read_to_string(dir.path().join("engine.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
 
     let mut registry = Command::new(&node)
         .arg(fixture.join("registry.mjs"))
