@@ -11,14 +11,24 @@ if (process.env.WS_TRACE === "1") await import("./ws-trace.mjs");
 
 import * as client215 from "rivetkit/client";
 import * as client2033 from "rivetkit-2033/client";
+import * as client221 from "rivetkit-221/client";
+import * as client2319 from "rivetkit-2319/client";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const NODE_DIR = path.resolve(HERE, "..");
 
-/** Client versions under test. `rawWs` is the name of the raw WebSocket method. */
+/**
+ * Client versions under test. `rawWs` is the name of the raw WebSocket method.
+ * `retriesRefusedReconnect`: whether a connection keeps retrying when its first reconnect attempt
+ * finds nothing listening (2.2.x and 2.3.x stop after it: they expect a gateway that outlives
+ * the actor host). `getForIdChecksName`: whether `getForId(name, id)` refuses an actor of
+ * another name (2.2.x and 2.3.x send the call to the id, as the engine routes it).
+ */
 export const VERSIONS = [
-	{ version: "2.1.5", mod: client215, rawWs: "webSocket", parsesCloseReason: true, urlAuth: true, wsToken: true },
-	{ version: "2.0.33", mod: client2033, rawWs: "websocket", parsesCloseReason: false, urlAuth: false, wsToken: false },
+	{ version: "2.3.19", mod: client2319, rawWs: "webSocket", parsesCloseReason: true, urlAuth: true, wsToken: true, retriesRefusedReconnect: false, getForIdChecksName: false },
+	{ version: "2.2.1", mod: client221, rawWs: "webSocket", parsesCloseReason: true, urlAuth: true, wsToken: true, retriesRefusedReconnect: false, getForIdChecksName: false },
+	{ version: "2.1.5", mod: client215, rawWs: "webSocket", parsesCloseReason: true, urlAuth: true, wsToken: true, retriesRefusedReconnect: true, getForIdChecksName: true },
+	{ version: "2.0.33", mod: client2033, rawWs: "websocket", parsesCloseReason: false, urlAuth: false, wsToken: false, retriesRefusedReconnect: true, getForIdChecksName: true },
 ];
 export const ENCODINGS = ["json", "cbor", "bare"];
 

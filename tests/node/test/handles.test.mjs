@@ -106,7 +106,12 @@ for (const combo of combos()) {
 			assert.ok(isErrorWithCode(err, "not_found", "actor"), describeErr(err));
 			const counterId = await within(c.counter.getOrCreate([uid("c")]).resolve(), "counter.resolve");
 			const err2 = await rejection(c.chatRoom.getForId(counterId).getHistory(), "chatRoom.getForId(counter id)");
-			assert.ok(isErrorWithCode(err2, "not_found", "actor"), describeErr(err2));
+			if (combo.getForIdChecksName) {
+				assert.ok(isErrorWithCode(err2, "not_found", "actor"), describeErr(err2));
+			} else {
+				// The call goes to the id, and the counter has no getHistory.
+				assert.ok(isErrorWithCode(err2, "not_found", "action"), describeErr(err2));
+			}
 		});
 
 		test(`[${combo.tag}] same key under different actor names are different actors`, opts, async () => {
