@@ -61,6 +61,7 @@ pub fn router(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
         )
         .route("/actors/names", get(manager::names))
         .route("/actors/{actor_id}", delete(manager::destroy))
+        .route("/devtools/{*path}", get(manager::devtools))
         .route("/gateway/{*rest}", any(gateway::route))
         .fallback(|request: axum::extract::Request| async move {
             reply::ErrorReply::json(reply::route_not_found(request.uri().path()), false)

@@ -60,6 +60,19 @@ pub async fn root() -> &'static str {
     "This is a RivetKit server (rivetkit-rs).\n\nLearn more at https://rivet.dev\n"
 }
 
+/// `GET /devtools/…`: 2.3 browser clients on a localhost page load `{endpoint}/devtools/mod.js`
+/// as a script. This server ships no devtools, so it says so with a 404 whose body is a script:
+/// a JSON body would be blocked by the browser's opaque-response blocking (ORB) and logged as
+/// an error instead of a plain missing resource.
+pub async fn devtools() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        "// rivetkit-rs serves no devtools.\n",
+    )
+        .into_response()
+}
+
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "runtime": "rivetkit", "version": env!("CARGO_PKG_VERSION")}))
 }

@@ -294,3 +294,20 @@ async fn a_gateway_path_wins_over_routing_headers() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn devtools_script_is_a_plain_404_script_with_cors() {
+    // 2.3 browser clients on a localhost page add `<script src="{endpoint}/devtools/mod.js">`.
+    let server = Server::start().await;
+    let response = server
+        .http()
+        .get(server.url("/devtools/mod.js"))
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let headers = response.headers();
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert_eq!(headers["access-control-allow-origin"], "http://localhost:5173");
+}
