@@ -932,10 +932,12 @@ fn take_string(
 }
 
 /// Ids are BigInts on the wire (a plain number is rejected, as the official schema does).
+/// An action id: a BigInt, as the JS clients write it, or a plain non-negative integer, as the
+/// official Rust client writes it (the official 2.3 server takes both).
 fn id_from_value(v: &Value) -> Result<u64, ProtocolError> {
-    value::as_bigint(v)
-        .and_then(|n| u64::try_from(n).ok())
-        .ok_or(ProtocolError::Expected("the id to be a BigInt in 0..2^64"))
+    v.as_u64()
+        .or_else(|| value::as_bigint(v).and_then(|n| u64::try_from(n).ok()))
+        .ok_or(ProtocolError::Expected("the id to be an integer in 0..2^64"))
 }
 
 /// A compat-space array → the argument list, undoing the escape the list itself may carry.

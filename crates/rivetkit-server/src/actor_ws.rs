@@ -12,6 +12,7 @@ use futures::{SinkExt, StreamExt};
 use rivetkit_protocol::actor_query::ActorTarget;
 use rivetkit_protocol::error::ActorSpecifier;
 use rivetkit_protocol::path::WsProtocols;
+use rivetkit_protocol::message::ACTOR_SPECIFIER_BARE_VERSION;
 use rivetkit_protocol::{bare, Encoding, Frame, ToClient, ToServer, Value, SERVER_BARE_VERSION};
 use rivetkit_runtime::raw::{RawWebSocket, RequestInfo, WsMessage};
 use rivetkit_runtime::{ActorError, Connection, HibernatedConn, Outgoing};
@@ -104,15 +105,21 @@ pub fn connect(state: AppState, socket: Socket) -> Response {
         protocols,
         authorized,
     } = socket;
-    let setup = authorized.and_then(|()| connection_setup(protocols));
     let bare_version = target::bare_version_hint(&target);
+    // 2.3-era clients (they address by query, or name the target in a subprotocol) learn why a
+    // connection was refused only from an `Error` message before the close, as the official 2.3
+    // core sends it; older clients read the close reason, and get only that, as from 2.1.
+    let errors_before_close = bare_version >= ACTOR_SPECIFIER_BARE_VERSION
+        || protocols.target.as_deref() == Some("actor");
+    let setup = authorized.and_then(|()| connection_setup(protocols));
+    let encoding = setup.as_ref().ok().map(|(encoding, _)| *encoding);
     // The socket layer's own limit only guards memory; the protocol limit is checked below so
     // that an oversize message gets its typed close reason.
     let socket_limit = state.config.max_incoming_message_size.saturating_mul(4);
     upgrade
         .protocols([SUBPROTOCOL])
         .max_message_size(socket_limit)
-        .on_upgrade(move |socket| async move {
+        .on_upgrade(move |mut socket| async move {
             let admitted = async {
                 let (encoding, params) = setup?;
                 let record = target::resolve(&state, &target).await?;
@@ -128,7 +135,17 @@ pub fn connect(state: AppState, socket: Socket) -> Response {
                     };
                     serve_connection(&state, socket, dialect, connection, actor).await
                 }
-                Err(error) => close_with_error(&state, socket, error).await,
+                Err(error) => {
+                    if let Some(encoding) = encoding.filter(|_| errors_before_close) {
+                        let refusal = ToClient::Error {
+                            error: error.to_body(state.config.expose_errors),
+                            action_id: None,
+                        };
+                        let frame = refusal.encode_versioned(encoding, bare_version);
+                        let _ = socket.send(frame_message(frame)).await;
+                    }
+                    close_with_error(&state, socket, error).await
+                }
             }
         })
 }

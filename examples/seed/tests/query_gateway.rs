@@ -5,7 +5,7 @@
 
 mod support;
 
-use rivetkit::protocol::{Encoding, ErrorBody, HttpActionRequest, HttpActionResponse};
+use rivetkit::protocol::{Encoding, ErrorBody, HttpActionRequest, HttpActionResponse, ToClient};
 use serde_json::json;
 use support::{expect_close, Server, ENCODINGS};
 
@@ -308,6 +308,73 @@ async fn devtools_script_is_a_plain_404_script_with_cors() {
         .unwrap();
     assert_eq!(response.status(), 404);
     let headers = response.headers();
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/javascript"));
-    assert_eq!(headers["access-control-allow-origin"], "http://localhost:5173");
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_23_connection_gets_an_error_message_then_the_close() {
+    let server = Server::start().await;
+    let params = "rivet_conn_params.%7B%22authToken%22%3A%22%22%7D";
+    for encoding in ENCODINGS {
+        let path = format!("/gateway/chatRoom/connect?{QUERY}&rvt-key=org,refused");
+        let socket = server.websocket(&path, encoding, &[params]).await;
+        let mut conn = support::Conn { socket, encoding };
+        match conn.recv().await {
+            ToClient::Error { error, action_id } => {
+                assert_eq!(
+                    (error.group.as_str(), error.code.as_str()),
+                    ("user", "forbidden")
+                );
+                assert_eq!(action_id, None);
+            }
+            other => panic!("{encoding:?}: expected the refusal, got {other:?}"),
+        }
+        let (code, reason) = expect_close(&mut conn.socket).await;
+        assert_eq!((code, reason.as_str()), (1011, "user.forbidden"));
+    }
+    // Clients of the id form (2.0 and 2.1) get the close alone, as from the 2.1 server.
+    let id = server.get_or_create("chatRoom", "org/refused").await;
+    let mut socket = server
+        .websocket(&format!("/gateway/{id}/connect"), Encoding::Json, &[params])
+        .await;
+    let (code, reason) = expect_close(&mut socket).await;
+    assert_eq!((code, reason.as_str()), (1011, "user.forbidden"));
+}
+
+#[tokio::test]
+async fn connection_action_ids_may_be_plain_integers() {
+    use futures::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = Server::start().await;
+    let path = format!("/gateway/counter/connect?{QUERY}&rvt-key=plain-ids");
+    let socket = server.websocket(&path, Encoding::Json, &[]).await;
+    let mut conn = support::Conn {
+        socket,
+        encoding: Encoding::Json,
+    };
+    assert!(matches!(conn.recv().await, ToClient::Init { .. }));
+    // What the official Rust client writes: `id` as a JSON number.
+    let request =
+        r#"{"body":{"tag":"ActionRequest","val":{"args":[3],"id":7,"name":"increment"}}}"#;
+    conn.socket
+        .send(Message::Text(request.into()))
+        .await
+        .unwrap();
+    loop {
+        match conn.recv().await {
+            ToClient::ActionResponse { id, output } => {
+                assert_eq!((id, output), (7, json!(3)));
+                break;
+            }
+            ToClient::Event { .. } => continue,
+            other => panic!("expected the action's response, got {other:?}"),
+        }
+    }
 }
