@@ -89,6 +89,31 @@ export function install(rivetkit, version) {
 				};
 			}),
 
+		/** Raw WebSocket to chatRoom's onWebSocket `stream`: a text frame comes back and is kept. */
+		rawWebSocket: (options) =>
+			withClient(options, async (client) => {
+				const chat = client.chatRoom.getOrCreate([options.key]);
+				const ws = await within(chat.webSocket("stream"), "webSocket('stream')");
+				const received = [];
+				ws.addEventListener("message", (event) => received.push(String(event.data)));
+				if (ws.readyState !== 1) {
+					await within(
+						new Promise((resolve, reject) => {
+							ws.addEventListener("open", resolve, { once: true });
+							ws.addEventListener("close", (event) => reject(new Error(`closed before open: ${event.code} ${event.reason}`)), { once: true });
+						}),
+						"raw WebSocket open",
+					);
+				}
+				ws.send("over a raw socket");
+				await until(() => received.length >= 1, () => `a frame back, have ${JSON.stringify(received)}`);
+				const closed = new Promise((resolve) => ws.addEventListener("close", (event) => resolve(event.code), { once: true }));
+				ws.close(1000);
+				const closeCode = await within(closed, "raw WebSocket close");
+				const history = await within(chat.getHistory(), "getHistory()");
+				return { received, closeCode, history };
+			}),
+
 		/** chatRoom refuses an empty authToken on a stateless call; nothing lands. */
 		paramsRejectedStateless: (options) =>
 			withClient(options, async (client) => {

@@ -88,6 +88,15 @@ export function clientSuite({ version, page: pageName }) {
 			});
 		});
 
+		test(`[${version}] raw WebSocket to chatRoom's onWebSocket`, opts, async () => {
+			const result = await run("rawWebSocket", { encoding: "json", key: uid("chat") });
+			assert.deepEqual(result, {
+				received: ["over a raw socket"],
+				closeCode: 1000,
+				history: ["over a raw socket"],
+			});
+		});
+
 		test(`[${version}] Chromium spoke HTTP/2 to seed-server, WebSockets included`, opts, async () => {
 			const toServer = protocols.responses.filter((r) => r.url.startsWith(env.server.endpoint));
 			assert.ok(toServer.length > 0, "requests to seed-server were recorded");
