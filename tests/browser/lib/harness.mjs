@@ -219,7 +219,7 @@ export async function servePages(dir, certificate) {
 export const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
 
 /** Debian's Chromium, headless, trusting `certificate` (by its key) and nothing else new. */
-export async function launchBrowser(certificate, profileDir) {
+export async function launchBrowser(certificate, profileDir, extraArgs = []) {
 	fs.mkdirSync(profileDir, { recursive: true });
 	return chromium.launchPersistentContext(profileDir, {
 		executablePath: CHROMIUM,
@@ -235,6 +235,7 @@ export async function launchBrowser(certificate, profileDir) {
 			"--disable-sync",
 			`--ignore-certificate-errors-spki-list=${certificate.spkiHash}`,
 			// e.g. CHROMIUM_EXTRA_ARGS=--disable-http2 to compare with HTTP/1.1 only
+			...extraArgs,
 			...(process.env.CHROMIUM_EXTRA_ARGS ?? "").split(" ").filter(Boolean),
 		],
 	});
@@ -260,16 +261,17 @@ export async function recordProtocols(context, page) {
 
 /**
  * Everything a test file shares: certificate, seed-server (TLS), the bundled pages served from
- * another origin, and one Chromium. Call from a top-level `before`; `close()` in `after`.
+ * another origin, and one Chromium (started with `chromiumArgs` too). Call from a top-level
+ * `before`; `close()` in `after`.
  */
-export async function setUp(pageNames) {
+export async function setUp(pageNames, { chromiumArgs = [] } = {}) {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rivetkit-browser-"));
 	const certificate = makeCertificate(dir);
 	const server = await new SeedServer(certificate, dir).start();
 	const pagesDir = path.join(dir, "pages");
 	await bundlePages(pageNames, pagesDir);
 	const pages = await servePages(pagesDir, certificate);
-	const browser = await launchBrowser(certificate, path.join(dir, "profile"));
+	const browser = await launchBrowser(certificate, path.join(dir, "profile"), chromiumArgs);
 	const consoleLines = [];
 	return {
 		dir,

@@ -17,14 +17,19 @@ export const ENCODINGS = ["json", "cbor", "bare"];
 const CONNECTION_REFUSAL_TODO =
 	"server closes refused HTTP/2 WebSockets without waiting for the client's close (Chromium sees 1006)";
 
-/** Registers the tests of `version`, whose bundled page is `pages/<page>.mjs`. */
-export function clientSuite({ version, page: pageName }) {
-	describe(`rivetkit ${version} in Chromium`, () => {
+/**
+ * Registers the tests of `version`, whose bundled page is `pages/<page>.mjs`; with `http1`,
+ * Chromium runs with HTTP/2 off, so requests and WebSockets use HTTP/1.1 over TLS.
+ */
+export function clientSuite({ version, page: pageName, http1 = false }) {
+	const tag = http1 ? `${version} over HTTP/1.1` : version;
+	const protocol = http1 ? "http/1.1" : "h2";
+	describe(`rivetkit ${tag} in Chromium`, () => {
 		let env;
 		let page;
 		let protocols;
 		before(async () => {
-			env = await setUp([pageName]);
+			env = await setUp([pageName], { chromiumArgs: http1 ? ["--disable-http2"] : [] });
 			({ page, protocols } = await env.open(pageName));
 			assert.equal(await page.evaluate(() => window.scenarios.version), version);
 		});
@@ -47,17 +52,17 @@ export function clientSuite({ version, page: pageName }) {
 		const opts = { timeout: TEST_TIMEOUT_MS };
 
 		for (const encoding of ENCODINGS) {
-			test(`[${version}/${encoding}] stateless increment`, opts, async () => {
+			test(`[${tag}/${encoding}] stateless increment`, opts, async () => {
 				const result = await run("increment", { encoding, key: uid("counter") });
 				assert.deepEqual(result, { first: 2, second: 5, count: 5 });
 			});
 
-			test(`[${version}/${encoding}] a connection receives count events`, opts, async () => {
+			test(`[${tag}/${encoding}] a connection receives count events`, opts, async () => {
 				const result = await run("event", { encoding, key: uid("counter") });
 				assert.deepEqual(result, { own: 1, other: 11, events: [1, 11] });
 			});
 
-			test(`[${version}/${encoding}] an empty authToken is refused on stateless calls`, opts, async () => {
+			test(`[${tag}/${encoding}] an empty authToken is refused on stateless calls`, opts, async () => {
 				const result = await run("paramsRejectedStateless", { encoding, key: uid("chat") });
 				const detail = JSON.stringify(result);
 				for (const call of [result.read, result.write]) {
@@ -68,7 +73,7 @@ export function clientSuite({ version, page: pageName }) {
 				assert.deepEqual(result.history, [], detail);
 			});
 
-			test(`[${version}/${encoding}] an empty authToken is refused on a connection`, { ...opts, todo: CONNECTION_REFUSAL_TODO }, async () => {
+			test(`[${tag}/${encoding}] an empty authToken is refused on a connection`, { ...opts, todo: http1 ? false : CONNECTION_REFUSAL_TODO }, async () => {
 				const result = await run("paramsRejectedConnection", { encoding, key: uid("chat") });
 				const detail = JSON.stringify(result);
 				assert.equal(result.queued.rejected?.isActorError, true, detail);
@@ -78,7 +83,7 @@ export function clientSuite({ version, page: pageName }) {
 			});
 		}
 
-		test(`[${version}] raw fetch to chatRoom's onRequest`, opts, async () => {
+		test(`[${tag}] raw fetch to chatRoom's onRequest`, opts, async () => {
 			const result = await run("rawFetch", { encoding: "json", key: uid("chat") });
 			assert.deepEqual(result, {
 				historyStatus: 200,
@@ -88,7 +93,7 @@ export function clientSuite({ version, page: pageName }) {
 			});
 		});
 
-		test(`[${version}] raw WebSocket to chatRoom's onWebSocket`, opts, async () => {
+		test(`[${tag}] raw WebSocket to chatRoom's onWebSocket`, opts, async () => {
 			const result = await run("rawWebSocket", { encoding: "json", key: uid("chat") });
 			assert.deepEqual(result, {
 				received: ["over a raw socket"],
@@ -97,19 +102,19 @@ export function clientSuite({ version, page: pageName }) {
 			});
 		});
 
-		test(`[${version}] Chromium spoke HTTP/2 to seed-server, WebSockets included`, opts, async () => {
+		test(`[${tag}] Chromium spoke ${protocol} to seed-server, WebSockets included`, opts, async () => {
 			const toServer = protocols.responses.filter((r) => r.url.startsWith(env.server.endpoint));
 			assert.ok(toServer.length > 0, "requests to seed-server were recorded");
 			assert.deepEqual(
 				[...new Set(toServer.map((r) => r.protocol))],
-				["h2"],
+				[protocol],
 				JSON.stringify(toServer.slice(0, 10)),
 			);
-			// One connection per encoding, each opened as a stream of the HTTP/2 connection
-			// (extended CONNECT answers 200; an HTTP/1.1 upgrade would answer 101).
+			// One connection per encoding, plus the raw socket. Over HTTP/2 each opens as a stream
+			// of the connection (extended CONNECT answers 200); over HTTP/1.1 as an upgrade (101).
 			const statuses = protocols.webSockets.map((ws) => ws.status);
 			assert.ok(statuses.length >= ENCODINGS.length, JSON.stringify(statuses));
-			assert.deepEqual([...new Set(statuses)], [200], JSON.stringify(statuses));
+			assert.deepEqual([...new Set(statuses)], [http1 ? 101 : 200], JSON.stringify(statuses));
 		});
 	});
 }
