@@ -183,3 +183,50 @@ async fn accept_failed(error: io::Error) {
     tracing::error!(%error, "accept failed");
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(config: &ServerConfig) -> io::Error {
+        match acceptor_for(config) {
+            Ok(_) => panic!("accepted {:?} / {:?}", config.tls_cert, config.tls_key),
+            Err(error) => error,
+        }
+    }
+
+    fn config(cert: Option<&str>, key: Option<&str>) -> ServerConfig {
+        ServerConfig {
+            tls_cert: cert.map(Into::into),
+            tls_key: key.map(Into::into),
+            ..ServerConfig::default()
+        }
+    }
+
+    #[test]
+    fn plain_http_without_files_and_an_error_for_half_a_pair() {
+        assert!(acceptor_for(&config(None, None)).unwrap().is_none());
+        let error = error_of(&config(Some("cert.pem"), None));
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        assert!(error.to_string().contains("without its key"), "{error}");
+        let error = error_of(&config(None, Some("key.pem")));
+        assert!(
+            error.to_string().contains("without its certificate"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let dir = std::env::temp_dir().join("rivetkit-tls-test-missing");
+        let cert = dir.join("nope.pem");
+        let error = error_of(&config(cert.to_str(), Some("key.pem")));
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("cannot read TLS certificate {}", cert.display())),
+            "{error}"
+        );
+    }
+}
