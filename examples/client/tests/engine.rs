@@ -391,11 +391,12 @@ async fn counter_on_the_official_engine() {
 }
 
 /// Our own server, in-process, with every request line recorded.
-async fn own_server() -> (String, Arc<Mutex<Vec<String>>>, tempfile::TempDir) {
+async fn own_server(token: Option<&str>) -> (String, Arc<Mutex<Vec<String>>>, tempfile::TempDir) {
     use rivetkit::server::{embedded_runtime, router};
     let data = tempfile::tempdir().unwrap();
     let config = rivetkit::ServerConfig {
         data_dir: data.path().to_path_buf(),
+        token: token.map(str::to_owned),
         ..rivetkit::ServerConfig::default()
     };
     // The seed's actors plus `jobs`: queue `jobs`, `take` completes the next message.
@@ -437,7 +438,7 @@ async fn own_server() -> (String, Arc<Mutex<Vec<String>>>, tempfile::TempDir) {
 #[tokio::test]
 async fn query_addressing_on_our_own_server() {
     for encoding in [Encoding::Json, Encoding::Cbor, Encoding::Bare] {
-        let (endpoint, seen, _data) = own_server().await;
+        let (endpoint, seen, _data) = own_server(None).await;
         let client = Client::new(
             ClientConfig::new(&endpoint)
                 .encoding(encoding)
@@ -572,4 +573,61 @@ async fn query_addressing_on_our_own_server() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn query_addressing_carries_the_token_to_our_own_server() {
+    let token = "s3cr+t/&=";
+    let (endpoint, seen, _data) = own_server(Some(token)).await;
+    let config = || {
+        ClientConfig::new(&endpoint)
+            .encoding(Encoding::Bare)
+            .gateway(GatewayAddressing::Query)
+    };
+    let client = Client::new(config().token(token)).unwrap();
+    let counter = client.get_or_create::<Counter>(["t"]);
+    assert_eq!(
+        within("with the token", counter.increment(1.0))
+            .await
+            .unwrap(),
+        1.0
+    );
+    // A WebSocket carries the token in `rvt-token` only (no header, no subprotocol).
+    let conn = counter.connect();
+    assert_eq!(
+        within("connection with the token", conn.increment(1.0))
+            .await
+            .unwrap(),
+        2.0
+    );
+    conn.dispose().await;
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.contains("/gateway/counter/connect?")
+                && line.contains("&rvt-token=s3cr%2Bt%2F%26%3D")),
+        "{seen:#?}"
+    );
+
+    // A wrong token is refused, over HTTP and WebSocket alike, and the connection gives up.
+    let wrong = Client::new(config().token("wrong")).unwrap();
+    let counter = wrong.get_or_create::<Counter>(["t"]);
+    let error = actor_error(
+        within("wrong token", counter.get_count())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (error.group.as_str(), error.code.as_str()),
+        ("auth", "forbidden")
+    );
+    let conn = counter.connect();
+    let mut status = conn.status_watch();
+    within(
+        "connection refused for good",
+        status.wait_for(|s| *s == ConnStatus::Failed),
+    )
+    .await
+    .unwrap();
 }
