@@ -7,30 +7,34 @@
 
 mod support;
 
-/// `mod $test { json, cbor, bare }`, each running `$test(encoding)` on its own runtime; the
-/// attributes after the name (`#[ignore = "..."]`) go on all three.
+/// `mod $test { json, cbor, bare }`, each running `$test(encoding)` on its own runtime.
+/// Attributes (`#[ignore = "..."]`) after the name go on all three; after `json:` / `cbor:` /
+/// `bare:` on that encoding's test only.
 macro_rules! for_each_encoding {
     ($test:ident) => {
-        for_each_encoding!($test, );
+        for_each_encoding!($test, json:, cbor:, bare:);
     };
-    ($test:ident, $(#[$attr:meta])*) => {
+    ($test:ident, $(#[$attr:meta])+) => {
+        for_each_encoding!($test, json: $(#[$attr])+, cbor: $(#[$attr])+, bare: $(#[$attr])+);
+    };
+    ($test:ident, json: $(#[$json:meta])*, cbor: $(#[$cbor:meta])* $(, bare: $(#[$bare:meta])*)?) => {
         mod $test {
             use super::official::EncodingKind;
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$attr])*
+            $(#[$json])*
             async fn json() {
                 super::$test(EncodingKind::Json).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$attr])*
+            $(#[$cbor])*
             async fn cbor() {
                 super::$test(EncodingKind::Cbor).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$attr])*
+            $($(#[$bare])*)?
             async fn bare() {
                 super::$test(EncodingKind::Bare).await
             }

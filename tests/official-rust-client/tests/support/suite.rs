@@ -235,21 +235,54 @@ async fn connection_params(encoding: EncodingKind) {
     assert_eq!(within("conn getHistory", conn.action("getHistory", vec![])).await.unwrap(), json!(["hello"]));
     conn.disconnect().await;
 
+    // A connection with the empty token is refused at every attempt: it never opens, and a call
+    // queued on it never reaches the room.
     let refused_conn = refused.connect();
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let sink = statuses.clone();
+    refused_conn.on_status_change(move |status| sink.lock().unwrap().push(status)).await;
+    let queued = {
+        let refused_conn = refused_conn.clone();
+        tokio::spawn(async move { refused_conn.action("sendMessage", vec![json!("queued")]).await })
+    };
+    within("two refused attempts", async {
+        let refusals = || {
+            statuses.lock().unwrap().iter().filter(|s| **s == ConnectionStatus::Disconnected).count()
+        };
+        while refusals() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let seen = statuses.lock().unwrap().clone();
+    assert!(!seen.contains(&ConnectionStatus::Connected), "{seen:?}");
+    refused_conn.disconnect().await;
+    queued.abort();
+
+    // Nothing the refused caller sent reached the room.
+    assert_eq!(within("getHistory", room.action("getHistory", vec![])).await.unwrap(), json!(["hello"]));
+}
+
+/// A connection refused by onBeforeConnect reports why through `on_error`: the server sends an
+/// `Error` message (no action id) before it closes the socket, as the official core does.
+async fn connection_refusal_reported(encoding: EncodingKind) {
+    let server = Server::start().await;
+    let client = client(&server, encoding);
+    let params = GetOrCreateOptions { params: Some(json!({ "authToken": "" })), ..Default::default() };
+    let refused = client.get_or_create("chatRoom", key(&["refused"]), params).unwrap();
+    let conn = refused.connect();
     let errors = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = errors.clone();
-    refused_conn.on_error(move |message| sink.lock().unwrap().push(message.to_owned())).await;
+    conn.on_error(move |message| sink.lock().unwrap().push(message.to_owned())).await;
     within("refusal reported", async {
         while errors.lock().unwrap().is_empty() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await;
-    assert_ne!(refused_conn.conn_status(), ConnectionStatus::Connected);
-    refused_conn.disconnect().await;
-
-    // Nothing the refused caller sent reached the room.
-    assert_eq!(within("getHistory", room.action("getHistory", vec![])).await.unwrap(), json!(["hello"]));
+    assert_eq!(errors.lock().unwrap()[0], "authToken must not be empty");
+    assert_ne!(conn.conn_status(), ConnectionStatus::Connected);
+    conn.disconnect().await;
 }
 
 async fn raw_fetch(encoding: EncodingKind) {
@@ -475,6 +508,16 @@ for_each_encoding!(compound_keys);
 for_each_encoding!(create_with_input);
 for_each_encoding!(user_errors_with_metadata);
 for_each_encoding!(connection_params);
+// Client defect in JSON and CBOR: the official server sends a connection-level Error with
+// `"actionId": null` (rivetkit-core registry/actor_connect.rs writes null for no action, in JSON
+// and in CBOR, and so do we), but the client parses a present `actionId` as an unsigned integer
+// (`value.get("actionId").map(parse_json_u64)` in protocol/codec.rs), fails on null, and drops
+// the whole message: `on_error` is never called. BARE has a real optional, so it works there.
+for_each_encoding!(
+    connection_refusal_reported,
+    json: #[ignore = "client defect: its JSON decoder rejects \"actionId\": null, which the official server sends"],
+    cbor: #[ignore = "client defect: its CBOR decoder rejects actionId null, which the official server sends"]
+);
 for_each_encoding!(raw_fetch);
 for_each_encoding!(raw_websocket);
 for_each_encoding!(connection_events);
