@@ -148,7 +148,8 @@ fn is_transient_for_query(error: &Error, creates: bool) -> bool {
 /// Whether `key` survives the gateway's `rvt-key` form (components joined with `,`, split again
 /// on `,`, an empty value meaning `[]`).
 fn key_fits_query(key: &[String]) -> bool {
-    !key.iter().any(|part| part.contains(',')) && !(key.len() == 1 && key[0].is_empty())
+    let ambiguous = key.iter().any(|part| part.contains(',')) || key == [""];
+    !ambiguous
 }
 
 /// The argument list of a call: a tuple (`()`, `(x,)`, `(x, y)`) becomes the list of its items.
