@@ -21,7 +21,8 @@ pub struct ClientConfig {
     pub namespace: Option<String>,
     /// `None`: from the endpoint URL, else no token.
     pub token: Option<String>,
-    /// `runner_name_selector` for actors this client creates. `None`: `"default"`.
+    /// The runner pool for actors this client creates (`runner_name_selector`, `rvt-runner`).
+    /// `None`: `"default"`.
     pub runner_name: Option<String>,
     pub encoding: Encoding,
     /// Extra headers on manager calls and actor HTTP calls (never on WebSockets, as in JS).
@@ -129,7 +130,7 @@ impl ClientConfig {
     }
 
     /// The default config with `RIVET_ENGINE` / `RIVET_ENDPOINT`, `RIVET_NAMESPACE`,
-    /// `RIVET_TOKEN` and `RIVET_RUNNER` applied.
+    /// `RIVET_TOKEN` and `RIVET_POOL` / `RIVET_RUNNER` applied.
     pub fn from_env() -> Self {
         ClientConfig::default().with_env(|name| std::env::var(name).ok())
     }
@@ -143,7 +144,11 @@ impl ClientConfig {
             .or_else(|| lookup("RIVET_ENDPOINT"));
         self.namespace = self.namespace.or_else(|| lookup("RIVET_NAMESPACE"));
         self.token = self.token.or_else(|| lookup("RIVET_TOKEN"));
-        self.runner_name = self.runner_name.or_else(|| lookup("RIVET_RUNNER"));
+        // 2.3 clients read the pool name from `RIVET_POOL`, 2.0 / 2.1 ones from `RIVET_RUNNER`.
+        self.runner_name = self
+            .runner_name
+            .or_else(|| lookup("RIVET_POOL"))
+            .or_else(|| lookup("RIVET_RUNNER"));
         self
     }
 
@@ -535,6 +540,37 @@ mod tests {
         assert_eq!(
             target.query_gateway_url(&get, "/request/x?a=1&"),
             "https://h.example/base/gateway/counter/request/x?a=1&rvt-namespace=default&rvt-method=get&rvt-key=k"
+        );
+    }
+
+    #[test]
+    fn the_pool_comes_from_rivet_pool_then_rivet_runner() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let pool = |config: ClientConfig| config.runner_name;
+        assert_eq!(
+            pool(
+                ClientConfig::default()
+                    .with_env(env(&[("RIVET_POOL", "p"), ("RIVET_RUNNER", "r")]))
+            ),
+            Some("p".into())
+        );
+        assert_eq!(
+            pool(ClientConfig::default().with_env(env(&[("RIVET_RUNNER", "r")]))),
+            Some("r".into())
+        );
+        let explicit = ClientConfig {
+            runner_name: Some("mine".into()),
+            ..ClientConfig::default()
+        };
+        assert_eq!(
+            pool(explicit.with_env(env(&[("RIVET_POOL", "p")]))),
+            Some("mine".into())
         );
     }
 
