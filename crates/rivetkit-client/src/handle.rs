@@ -92,6 +92,13 @@ const MAX_QUERY_INPUT: usize = 4 * 1024;
 /// Pause between attempts of a query-addressed request the gateway refused for now.
 const QUERY_RETRY_DELAY: Duration = Duration::from_millis(100);
 
+/// How many times a query-addressed request is repeated after the gateway could not get the
+/// actor running (`guard/actor_ready_timeout`, `guard/actor_runner_failed`). Each such answer
+/// may itself have taken the gateway's whole ready timeout (30 s by default), so, unlike the
+/// official client (which repeats these up to its 60 attempts when it knows no actor id), this
+/// gives up after one more try.
+const MAX_SCHEDULING_RETRIES: u32 = 1;
+
 /// Where a request goes: the actor by id, or by the handle's query.
 #[derive(Clone, Debug)]
 pub(crate) enum Route {
@@ -142,6 +149,17 @@ fn is_transient_for_query(error: &Error, creates: bool) -> bool {
             "actor_ready_timeout" | "actor_runner_failed"
         ),
         _ => false,
+    })
+}
+
+/// The gateway could not get the actor running (no runner / envoy, or it crashed on start).
+fn is_scheduling_error(error: &Error) -> bool {
+    error.as_actor().is_some_and(|e| {
+        e.group == "guard"
+            && matches!(
+                e.code.as_str(),
+                "actor_ready_timeout" | "actor_runner_failed"
+            )
     })
 }
 
@@ -307,11 +325,17 @@ impl<A> ActorHandle<A> {
                 let creates = matches!(self.shared.query, Query::GetOrCreate { .. });
                 let attempts = if creates { 60 } else { 24 };
                 let mut attempt = 1;
+                let mut scheduling_failures = 0;
                 loop {
                     match op(Route::Query).await {
                         Err(error)
-                            if attempt < attempts && is_transient_for_query(&error, creates) =>
+                            if attempt < attempts
+                                && is_transient_for_query(&error, creates)
+                                && scheduling_failures < MAX_SCHEDULING_RETRIES =>
                         {
+                            if is_scheduling_error(&error) {
+                                scheduling_failures += 1;
+                            }
                             tracing::debug!(actor = %self.shared.name, %error, attempt, "actor in transition, retrying");
                             tokio::time::sleep(QUERY_RETRY_DELAY).await;
                             attempt += 1;
@@ -747,6 +771,38 @@ mod tests {
                 call
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_scheduling_failure_is_tried_once_more_only() {
+        let server = recorder(vec![
+            (
+                "GET /metadata",
+                false,
+                200,
+                r#"{"runtime":"engine","version":"2.3.19"}"#,
+            ),
+            (
+                "POST /gateway/counter/",
+                false,
+                503,
+                r#"{"group":"guard","code":"actor_ready_timeout","message":"no envoy"}"#,
+            ),
+        ])
+        .await;
+        let client = json_client(&server.endpoint);
+        let error = client
+            .actor("counter")
+            .get_or_create(["k"])
+            .action::<i64>("getCount", ())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.as_actor().map(|e| e.code.as_str()),
+            Some("actor_ready_timeout")
+        );
+        // metadata, the request, one retry
+        assert_eq!(server.seen.lock().len(), 3, "{:?}", server.seen.lock());
     }
 
     #[tokio::test]
