@@ -151,7 +151,7 @@ impl ToClient {
                         w.close();
                     }
                     ToClient::Error { error, action_id } => {
-                        error.write_tree(&mut w, Some(*action_id))
+                        error.write_tree(&mut w, Some(*action_id), bare_version)
                     }
                     ToClient::ActionResponse { id, output } => {
                         w.open(2);
@@ -639,7 +639,7 @@ impl ErrorBody {
             self.write_bare_fields(&mut out);
             self.write_bare_actor(bare_version, &mut out);
         } else {
-            self.write_tree(&mut TreeWriter::new(enc, &mut out), None);
+            self.write_tree(&mut TreeWriter::new(enc, &mut out), None, bare_version);
         }
         out
     }
@@ -658,11 +658,21 @@ impl ErrorBody {
 
     /// `action_id`: `None` for the HTTP shape (no `actionId` key), `Some(id)` for the WebSocket
     /// `Error`, whose `actionId` key is always present (null when connection-level).
-    fn write_tree(&self, w: &mut TreeWriter<'_>, action_id: Option<Option<u64>>) {
+    /// `version`: the protocol version the client reads; from v4 the tree names the actor too,
+    /// as the official 2.3 server writes it (older clients never see the extra member).
+    fn write_tree(&self, w: &mut TreeWriter<'_>, action_id: Option<Option<u64>>, version: u16) {
         // cbor-x keeps the HTTP error's undefined `metadata` member (`f7`); the WebSocket error
         // omits it, and JSON drops undefined members.
         let metadata_key = self.metadata.is_some() || (action_id.is_none() && !w.omits_absent());
-        w.open(3 + usize::from(metadata_key) + usize::from(action_id.is_some()));
+        let actor = self
+            .actor
+            .as_ref()
+            .filter(|_| version >= ACTOR_SPECIFIER_BARE_VERSION);
+        w.open(
+            3 + usize::from(metadata_key)
+                + usize::from(action_id.is_some())
+                + usize::from(actor.is_some()),
+        );
         w.key("group");
         w.str(&self.group);
         w.key("code");
@@ -679,6 +689,16 @@ impl ErrorBody {
                 None => w.null(),
             }
         }
+        if let Some(actor) = actor {
+            let mut fields = serde_json::Map::new();
+            fields.insert("actorId".into(), Value::from(actor.actor_id.as_str()));
+            fields.insert("generation".into(), Value::from(actor.generation));
+            if let Some(key) = &actor.key {
+                fields.insert("key".into(), Value::from(key.as_str()));
+            }
+            w.key("actor");
+            w.value(&Value::Object(fields));
+        }
         w.close();
     }
 
@@ -688,7 +708,13 @@ impl ErrorBody {
             code: take_string(map, "code")?,
             message: take_string(map, "message")?,
             metadata: map.remove("metadata").filter(|v| !v.is_null()),
-            actor: None,
+            actor: map.remove("actor").and_then(|actor| {
+                Some(ActorSpecifier {
+                    actor_id: actor.get("actorId")?.as_str()?.to_owned(),
+                    generation: actor.get("generation").and_then(Value::as_u64).unwrap_or(0),
+                    key: actor.get("key").and_then(Value::as_str).map(str::to_owned),
+                })
+            }),
         })
     }
 

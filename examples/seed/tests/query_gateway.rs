@@ -378,3 +378,29 @@ async fn connection_action_ids_may_be_plain_integers() {
         }
     }
 }
+
+#[tokio::test]
+async fn json_and_cbor_errors_name_the_actor_only_for_query_clients() {
+    let server = Server::start().await;
+    let id = server.get_or_create("counter", "named").await;
+    for encoding in [Encoding::Json, Encoding::Cbor] {
+        let path = format!("/gateway/counter/action/noSuchAction?{QUERY}&rvt-key=named");
+        let (status, body) = post(&server, &path, encoding, args(encoding, json!([]), 4)).await;
+        assert_eq!(status, 400);
+        let error = ErrorBody::decode_http(&body, encoding).unwrap();
+        let actor = error
+            .actor
+            .expect("a 2.3 client is told which actor answered");
+        assert_eq!(
+            (actor.actor_id.as_str(), actor.key.as_deref()),
+            (id.as_str(), Some("named"))
+        );
+        // The same error by id (clients up to 2.2) has no `actor` member at all.
+        let path = format!("/gateway/{id}/action/noSuchAction");
+        let (_, body) = post(&server, &path, encoding, args(encoding, json!([]), 2)).await;
+        assert_eq!(ErrorBody::decode_http(&body, encoding).unwrap().actor, None);
+        if encoding == Encoding::Json {
+            assert!(!String::from_utf8_lossy(&body).contains("actor\""));
+        }
+    }
+}
