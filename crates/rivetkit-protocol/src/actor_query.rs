@@ -9,7 +9,8 @@
 //! values are form-decoded (`+` is a space), every other query parameter goes to the actor byte
 //! for byte, `rvt-key` is split on `,` (so keys `["a,b"]` and `["a", "b"]` are one actor, and
 //! `[]` and `[""]` are too), and anything malformed is an error with the engine's
-//! `guard.query_*` code instead of a silent fallback. One leniency over the engine: `rvt-token`
+//! `guard.query_*` code instead of a silent fallback. Clients of the 3.x line escape their key
+//! parts instead ([`KeySyntax::Escaped`]); the caller says which syntax a request uses. One leniency over the engine: `rvt-token`
 //! and `rvt-skip-ready-wait` alone (no `rvt-method`) keep a path in the id form, since they say
 //! nothing about which actor is meant.
 
@@ -24,6 +25,72 @@ const RVT_PREFIX: &str = "rvt-";
 /// The most bytes of CBOR input a query may carry (the 2.3 client's own default limit; larger
 /// inputs belong in a `POST /actors` body).
 pub const MAX_QUERY_INPUT: usize = 4 * 1024;
+
+/// How `rvt-key` joins the parts of a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySyntax {
+    /// Parts joined by `,` as they are (2.3.x clients), so a `,` inside a part splits it: the
+    /// Rivet Engine 2.3 reads keys this way.
+    Plain,
+    /// Parts joined by `,`, with `\` before a `\` or `,` inside a part and `\0` for an empty
+    /// part (the official Rust client 3.x); another `\` stands for itself.
+    Escaped,
+}
+
+impl KeySyntax {
+    fn split(self, key: &str) -> Vec<String> {
+        if key.is_empty() {
+            return Vec::new();
+        }
+        match self {
+            KeySyntax::Plain => key.split(',').map(str::to_owned).collect(),
+            KeySyntax::Escaped => split_escaped(key),
+        }
+    }
+}
+
+fn split_escaped(key: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    // A part written as exactly `\0` is the empty part; `\0` inside a longer part is literal.
+    let mut empty_marker = false;
+    let mut chars = key.chars();
+    let mut at_part_start = true;
+    while let Some(c) = chars.next() {
+        match c {
+            ',' => {
+                parts.push(if empty_marker {
+                    String::new()
+                } else {
+                    std::mem::take(&mut part)
+                });
+                part.clear();
+                empty_marker = false;
+                at_part_start = true;
+                continue;
+            }
+            '\\' => match chars.clone().next() {
+                Some(next @ ('\\' | ',')) => {
+                    chars.next();
+                    part.push(next);
+                    empty_marker = false;
+                }
+                Some('0') if at_part_start && matches!(chars.clone().nth(1), None | Some(',')) => {
+                    chars.next();
+                    empty_marker = true;
+                }
+                _ => part.push('\\'),
+            },
+            other => {
+                part.push(other);
+                empty_marker = false;
+            }
+        }
+        at_part_start = false;
+    }
+    parts.push(if empty_marker { String::new() } else { part });
+    parts
+}
 
 /// A gateway request, parsed: which actor, the token it presents, and the actor-side path.
 #[derive(Clone, Debug, PartialEq)]
@@ -119,7 +186,10 @@ impl QueryError {
 
 /// Parses a gateway path in either form. `Ok(None)`: not a gateway path, or a malformed id-form
 /// path (both fall through to the other routes, as in the official gateway).
-pub fn parse_gateway(path_and_query: &str) -> Result<Option<GatewayRequest>, QueryError> {
+pub fn parse_gateway(
+    path_and_query: &str,
+    key_syntax: KeySyntax,
+) -> Result<Option<GatewayRequest>, QueryError> {
     let without_fragment = path_and_query.split('#').next().unwrap_or_default();
     let (path, query) = without_fragment
         .split_once('?')
@@ -146,7 +216,7 @@ pub fn parse_gateway(path_and_query: &str) -> Result<Option<GatewayRequest>, Que
     }
     let rest_path = actor_path(path, name_segment);
     let rest = format!("{rest_path}{}", actor_query(query));
-    rvt.into_request(name, rest).map(Some)
+    rvt.into_request(name, rest, key_syntax).map(Some)
 }
 
 /// The id form; `rvt` holds the `rvt-token` / `rvt-skip-ready-wait` already taken out of it.
@@ -253,7 +323,12 @@ impl RvtParams {
             .map(|(_, value)| value.as_str())
     }
 
-    fn into_request(self, name: String, rest: String) -> Result<GatewayRequest, QueryError> {
+    fn into_request(
+        self,
+        name: String,
+        rest: String,
+        key_syntax: KeySyntax,
+    ) -> Result<GatewayRequest, QueryError> {
         let missing = |param: &str| QueryError::InvalidParams(format!("missing rvt-{param}"));
         let namespace = self
             .value("namespace")
@@ -288,10 +363,7 @@ impl RvtParams {
                 )))
             }
         };
-        let key = match self.value("key") {
-            None | Some("") => Vec::new(),
-            Some(key) => key.split(',').map(str::to_owned).collect(),
-        };
+        let key = key_syntax.split(self.value("key").unwrap_or_default());
         Ok(GatewayRequest {
             target: ActorTarget::Query(ActorQuery {
                 namespace: namespace.to_owned(),
@@ -349,7 +421,7 @@ mod tests {
     use super::*;
 
     fn query(path: &str) -> (ActorQuery, Option<String>, String) {
-        match parse_gateway(path).unwrap().unwrap() {
+        match parse_gateway(path, KeySyntax::Plain).unwrap().unwrap() {
             GatewayRequest {
                 target: ActorTarget::Query(query),
                 token,
@@ -360,7 +432,7 @@ mod tests {
     }
 
     fn error(path: &str) -> QueryError {
-        parse_gateway(path).unwrap_err()
+        parse_gateway(path, KeySyntax::Plain).unwrap_err()
     }
 
     /// base64url (no padding) of CBOR `{"n": 1}`.
@@ -368,23 +440,31 @@ mod tests {
 
     #[test]
     fn id_form_is_unchanged() {
-        let parsed = parse_gateway("/gateway/abc%2Fd@tok/action/x?y=1")
+        let parsed = parse_gateway("/gateway/abc%2Fd@tok/action/x?y=1", KeySyntax::Plain)
             .unwrap()
             .unwrap();
         assert_eq!(parsed.target, ActorTarget::Id("abc/d".to_owned()));
         assert_eq!(parsed.token.as_deref(), Some("tok"));
         assert_eq!(parsed.rest, "/action/x?y=1");
-        assert_eq!(parse_gateway("/actors").unwrap(), None);
-        assert_eq!(parse_gateway("/gateway//x").unwrap(), None);
-        assert_eq!(parse_gateway("/gateway/a%zz/connect").unwrap(), None);
+        assert_eq!(parse_gateway("/actors", KeySyntax::Plain).unwrap(), None);
+        assert_eq!(
+            parse_gateway("/gateway//x", KeySyntax::Plain).unwrap(),
+            None
+        );
+        assert_eq!(
+            parse_gateway("/gateway/a%zz/connect", KeySyntax::Plain).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn id_form_takes_a_query_token() {
-        let parsed =
-            parse_gateway("/gateway/abc/request/x?a=1&rvt-token=t%2B&rvt-skip-ready-wait=1")
-                .unwrap()
-                .unwrap();
+        let parsed = parse_gateway(
+            "/gateway/abc/request/x?a=1&rvt-token=t%2B&rvt-skip-ready-wait=1",
+            KeySyntax::Plain,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(parsed.target, ActorTarget::Id("abc".to_owned()));
         assert_eq!(parsed.token.as_deref(), Some("t+"));
         assert_eq!(parsed.rest, "/request/x?a=1");
@@ -423,6 +503,30 @@ mod tests {
     }
 
     #[test]
+    fn escaped_keys_of_3x_clients() {
+        let key = |raw: &str| {
+            let path = format!("/gateway/a?rvt-namespace=n&rvt-method=get&rvt-key={raw}");
+            match parse_gateway(&path, KeySyntax::Escaped)
+                .unwrap()
+                .unwrap()
+                .target
+            {
+                ActorTarget::Query(query) => query.key,
+                other => panic!("{other:?}"),
+            }
+        };
+        // `a\,b` and `c`: a comma inside a part; `\0` alone is an empty part.
+        assert_eq!(key("a%5C%2Cb%2Cc"), ["a,b", "c"]);
+        assert_eq!(key("%5C0"), [""]);
+        assert_eq!(key("%5C0%2Cx"), ["", "x"]);
+        assert_eq!(key("x%5C0"), ["x\\0"]);
+        assert_eq!(key("a%5C%5Cb"), ["a\\b"]);
+        assert_eq!(key("a%5Cb"), ["a\\b"], "a lone backslash stands for itself");
+        assert_eq!(key("a%2Cb"), ["a", "b"]);
+        assert_eq!(key(""), Vec::<String>::new());
+    }
+
+    #[test]
     fn actor_query_parameters_pass_through_byte_for_byte() {
         let (_, _, rest) = query(
             "/gateway/chat%20room/request/api?q=a+b&rvt-namespace=n&&tag=c%2B%2B&rvt-method=get&lower=%2f",
@@ -432,7 +536,10 @@ mod tests {
         assert_eq!(q.name, "chat room");
         assert_eq!(rest, "/");
         // Everything after `#` is a fragment, the query included.
-        let fragment = parse_gateway("/gateway/a/connect#f?rvt-namespace=n&rvt-method=get");
+        let fragment = parse_gateway(
+            "/gateway/a/connect#f?rvt-namespace=n&rvt-method=get",
+            KeySyntax::Plain,
+        );
         assert_eq!(
             fragment.unwrap().unwrap().target,
             ActorTarget::Id("a".to_owned())

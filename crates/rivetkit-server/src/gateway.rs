@@ -7,7 +7,9 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rivetkit_protocol::actor_query::{parse_gateway, ActorTarget, GatewayRequest, QueryError};
+use rivetkit_protocol::actor_query::{
+    parse_gateway, ActorTarget, GatewayRequest, KeySyntax, QueryError,
+};
 use rivetkit_protocol::message::ACTOR_SPECIFIER_BARE_VERSION;
 use rivetkit_protocol::{path, Encoding};
 use rivetkit_runtime::ActorError;
@@ -75,7 +77,7 @@ fn endpoint(method: &Method, rest_path: &str, rest: &str) -> Result<Endpoint, Ac
 
 /// `/gateway/...` in either addressing form: by actor id, or by name and key (2.3 query form).
 pub async fn route(State(state): State<AppState>, request: Request) -> Response {
-    match parse_gateway(&path_and_query(&request)) {
+    match parse_gateway(&path_and_query(&request), key_syntax(&request)) {
         Ok(Some(gateway)) => to_actor(state, gateway, request).await,
         Ok(None) => state
             .json_error(route_not_found(request.uri().path()))
@@ -103,6 +105,25 @@ async fn refuse_query(state: AppState, error: QueryError, request: Request) -> R
         expose: state.config.expose_errors,
     }
     .into_response()
+}
+
+/// How this request's client writes `rvt-key`: the official Rust client from 3.0 on
+/// (`User-Agent: ActorClient-Rust/3.…`) escapes the key's parts, as the 3.x engine reads them;
+/// every other client joins them as they are, as the 2.3 engine reads them.
+fn key_syntax(request: &Request) -> KeySyntax {
+    let agent = request
+        .headers()
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let major = agent
+        .strip_prefix("ActorClient-Rust/")
+        .and_then(|version| version.split('.').next())
+        .and_then(|major| major.parse::<u32>().ok());
+    match major {
+        Some(major) if major >= 3 => KeySyntax::Escaped,
+        _ => KeySyntax::Plain,
+    }
 }
 
 fn path_and_query(request: &Request) -> String {
@@ -134,7 +155,8 @@ pub async fn by_header(
         .and_then(|value| value.to_str().ok());
     let wants_actor =
         header_target == Some("actor") || protocols.target.as_deref() == Some("actor");
-    if !wants_actor || !matches!(parse_gateway(&path_and_query(&request)), Ok(None)) {
+    let gateway_path = parse_gateway(&path_and_query(&request), key_syntax(&request));
+    if !wants_actor || !matches!(gateway_path, Ok(None)) {
         return next.run(request).await;
     }
     let actor_id = request

@@ -404,3 +404,34 @@ async fn json_and_cbor_errors_name_the_actor_only_for_query_clients() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_official_rust_client_3x_escapes_key_parts() {
+    let server = Server::start().await;
+    let call = |key: &'static str, agent: &'static str| {
+        let server = &server;
+        async move {
+            let path = format!("/gateway/chatRoom/action/getRoomInfo?{QUERY}&rvt-key={key}");
+            let response = server
+                .http()
+                .post(server.url(&path))
+                .header("x-rivet-encoding", "json")
+                .header("user-agent", agent)
+                .body(r#"{"args":[]}"#)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let body = response.bytes().await.unwrap();
+            HttpActionResponse::decode(&body, Encoding::Json)
+                .unwrap()
+                .output
+        }
+    };
+    // ["a,b", "c"] as 3.0.0 writes it: `a\,b,c`.
+    let escaped = call("a%5C%2Cb%2Cc", "ActorClient-Rust/3.0.0").await;
+    assert_eq!(escaped, json!({"org": "a,b", "room": "c"}));
+    // The same bytes from any other client: split on every comma, as the 2.3 engine does.
+    let plain = call("a%5C%2Cb%2Cc", "node").await;
+    assert_eq!(plain, json!({"org": "a\\", "room": "b"}));
+}
