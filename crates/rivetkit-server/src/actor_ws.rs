@@ -11,8 +11,8 @@ use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use rivetkit_protocol::actor_query::ActorTarget;
 use rivetkit_protocol::error::ActorSpecifier;
-use rivetkit_protocol::path::WsProtocols;
 use rivetkit_protocol::message::ACTOR_SPECIFIER_BARE_VERSION;
+use rivetkit_protocol::path::WsProtocols;
 use rivetkit_protocol::{bare, Encoding, Frame, ToClient, ToServer, Value, SERVER_BARE_VERSION};
 use rivetkit_runtime::raw::{RawWebSocket, RequestInfo, WsMessage};
 use rivetkit_runtime::{ActorError, Connection, HibernatedConn, Outgoing};
@@ -54,7 +54,30 @@ fn error_close(state: &AppState, error: &ActorError) -> Message {
 }
 
 async fn close_with_error(state: &AppState, mut socket: WebSocket, error: ActorError) {
-    let _ = socket.send(error_close(state, &error)).await;
+    if socket.send(error_close(state, &error)).await.is_ok() {
+        linger(&mut socket).await;
+    }
+}
+
+/// How long a socket the server closed waits for the client's answering close frame.
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// After the server's close frame: reads (and drops) what the client still sends, until its
+/// answering close or briefly, before the socket is dropped. Over HTTP/1.1 dropping at once is
+/// harmless, but over HTTP/2 it resets the stream right behind the close frame, and Chromium
+/// then reports 1006 without the reason. Returns at once on a socket already closed.
+async fn linger<S>(stream: &mut S)
+where
+    S: futures::Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn frame_message(frame: Frame) -> Message {
@@ -344,6 +367,9 @@ async fn serve_connection(
             }
         }
     }
+    // The actor is done with this client now, not after the close handshake.
+    drop(live);
+    linger(&mut stream).await;
 }
 
 /// Wakes the actor and puts a hibernated connection back.
@@ -433,6 +459,9 @@ async fn pump_raw(
             }
         }
     }
+    // The handler sees the socket end now, not after the close handshake.
+    drop(inbox);
+    linger(&mut stream).await;
 }
 
 /// Completes a close the client started: the socket layer has queued the answering close

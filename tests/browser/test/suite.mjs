@@ -7,17 +7,6 @@ import { setUp, TEST_TIMEOUT_MS, uid } from "../lib/harness.mjs";
 export const ENCODINGS = ["json", "cbor", "bare"];
 
 /**
- * Known server-side failure, run but not counted against the suite while set: a WebSocket
- * refused after its upgrade (on_before_connect) is closed with 1011 "user.forbidden" and
- * dropped at once; over HTTP/2 that ends the stream with RST_STREAM(NO_ERROR) right after the
- * close frame, and Chromium then reports 1006 "Connection lost" instead of the reason. The
- * server must wait for the client's answering close frame (briefly) before dropping the socket.
- * Set to false once it does.
- */
-const CONNECTION_REFUSAL_TODO =
-	"server closes refused HTTP/2 WebSockets without waiting for the client's close (Chromium sees 1006)";
-
-/**
  * Registers the tests of `version`, whose bundled page is `pages/<page>.mjs`; with `http1`,
  * Chromium runs with HTTP/2 off, so requests and WebSockets use HTTP/1.1 over TLS.
  */
@@ -73,7 +62,7 @@ export function clientSuite({ version, page: pageName, http1 = false }) {
 				assert.deepEqual(result.history, [], detail);
 			});
 
-			test(`[${tag}/${encoding}] an empty authToken is refused on a connection`, { ...opts, todo: http1 ? false : CONNECTION_REFUSAL_TODO }, async () => {
+			test(`[${tag}/${encoding}] an empty authToken is refused on a connection`, opts, async () => {
 				const result = await run("paramsRejectedConnection", { encoding, key: uid("chat") });
 				const detail = JSON.stringify(result);
 				assert.equal(result.queued.rejected?.isActorError, true, detail);
