@@ -105,5 +105,12 @@ export function clientSuite({ version, page: pageName, http1 = false }) {
 			assert.ok(statuses.length >= ENCODINGS.length, JSON.stringify(statuses));
 			assert.deepEqual([...new Set(statuses)], [http1 ? 101 : 200], JSON.stringify(statuses));
 		});
+
+		test(`[${tag}] the console shows no response blocked by the browser`, opts, async () => {
+			// 2.3 clients on a localhost page load `{endpoint}/devtools/mod.js`; the server's 404
+			// for it must be a script, or Chromium's opaque-response blocking (ORB) logs an error.
+			const blocked = env.consoleLines.filter((line) => /ERR_BLOCKED_BY_(ORB|RESPONSE)|CORS/.test(line));
+			assert.deepEqual(blocked, [], env.consoleLines.join("\n"));
+		});
 	});
 }
