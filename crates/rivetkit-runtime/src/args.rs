@@ -51,10 +51,15 @@ impl_args!(A, B, C, D, E, F, G, H);
 
 /// Turns event arguments given as a tuple (`()`, `(a,)`, `(a, b)`) into the argument list.
 pub(crate) fn to_arg_list<T: serde::Serialize>(args: &T) -> Result<Vec<Value>, ActorError> {
-    match value::from_typed(args)? {
-        Value::Null => Ok(Vec::new()),
-        Value::Array(items) => Ok(items),
-        single => Ok(vec![single]),
+    Ok(value_to_arg_list(value::from_typed(args)?))
+}
+
+/// An argument tuple already converted into a value, as the argument list.
+pub(crate) fn value_to_arg_list(args: Value) -> Vec<Value> {
+    match args {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items,
+        single => vec![single],
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use parking_lot::Mutex;
 use rivetkit_protocol::{value, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -33,6 +34,10 @@ pub struct Ctx<S, V = ()> {
     pub(crate) pending_completions: Arc<AtomicUsize>,
     /// This context belongs to the `run` handler.
     pub(crate) in_run: bool,
+    /// Set when this call made a change or an event the runtime refused (a state or event
+    /// argument JSON cannot carry): the call's later changes and events are discarded and it
+    /// answers with this error.
+    pub(crate) failure: Arc<Mutex<Option<ActorError>>>,
 }
 
 impl<S, V> Clone for Ctx<S, V> {
@@ -43,6 +48,7 @@ impl<S, V> Clone for Ctx<S, V> {
             request: self.request.clone(),
             pending_completions: self.pending_completions.clone(),
             in_run: self.in_run,
+            failure: self.failure.clone(),
         }
     }
 }
@@ -54,6 +60,13 @@ pub struct ConnInfo {
     pub params: Value,
     /// The connection's state (`Null` when the actor has no `create_conn_state`).
     pub state: Value,
+}
+
+/// An event's arguments as a list, refusing what JSON cannot carry.
+fn event_args<A: Serialize>(name: &str, args: &A) -> ActorResult<Vec<Value>> {
+    let root = format!("the arguments of event {name:?}: args");
+    let list = crate::finite::to_value(args, "event", "invalid_args", &root)?;
+    Ok(args::value_to_arg_list(list))
 }
 
 /// Milliseconds since the Unix epoch.
@@ -71,8 +84,25 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
 
     /// Changes the state. The change is saved durably before the response of the action that
     /// made it, or any event broadcast after it, leaves the server.
+    ///
+    /// A change that would not survive saving and loading (a NaN or infinite float, which JSON
+    /// would write as `null`, or a state that does not deserialize back) is rolled back at
+    /// once: the call's later changes and events are discarded too, and it answers
+    /// `state/invalid`.
     pub fn update<R>(&self, change: impl FnOnce(&mut S) -> R) -> R {
-        self.cell.update_state(change)
+        self.cell.update_state(Some(&self.failure), change)
+    }
+
+    /// The error this call will answer with because the runtime refused one of its changes or
+    /// events; `None` while nothing was refused.
+    pub fn refused(&self) -> Option<ActorError> {
+        self.failure.lock().clone()
+    }
+
+    /// Records that this call failed (the first refusal wins).
+    fn refuse(&self, error: ActorError) {
+        tracing::warn!(actor = %self.actor_id(), %error, "refused");
+        self.failure.lock().get_or_insert(error);
     }
 
     /// Waits until every state change made so far is durable. Actions and `on_request` do this
@@ -84,18 +114,29 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
 
     /// Sends an event to every connection subscribed to `name`. `args` is a tuple: `()` for no
     /// argument, `(x,)` for one, `(x, y)` for two.
+    ///
+    /// Arguments that do not serialize, or hold a NaN or infinite float (which JSON would send
+    /// as `null`), are refused: the event is not sent and the call answers `event/invalid_args`.
+    /// Nothing is sent either once a change of this call was refused (see [`Ctx::update`]).
     pub fn broadcast<A: Serialize>(&self, name: &str, args: A) {
-        match args::to_arg_list(&args) {
+        if self.failure.lock().is_some() {
+            tracing::debug!(actor = %self.actor_id(), event = name, "dropping an event of a refused call");
+            return;
+        }
+        match event_args(name, &args) {
             Ok(args) => self.cell.broadcast(name.to_owned(), args),
-            Err(error) => {
-                tracing::error!(actor = %self.actor_id(), event = name, %error, "event arguments do not serialize")
-            }
+            Err(error) => self.refuse(error),
         }
     }
 
-    /// Sends an event to one connection only; `false` if it is not connected.
+    /// Sends an event to one connection only; `false` if it is not connected. Fails with
+    /// `event/invalid_args` for arguments JSON cannot carry, and with the call's refusal once a
+    /// change of this call was refused.
     pub fn send_to<A: Serialize>(&self, conn_id: &str, name: &str, args: A) -> ActorResult<bool> {
-        let args = args::to_arg_list(&args)?;
+        if let Some(error) = self.refused() {
+            return Err(error);
+        }
+        let args = event_args(name, &args)?;
         Ok(self.cell.send_to(conn_id, name.to_owned(), args))
     }
 

@@ -255,7 +255,12 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         let erased: ActionFn<S, V> = Arc::new(move |ctx, args| match A::from_args(args) {
             Ok(args) => {
                 let call = handler(ctx, args);
-                async move { Ok(value::from_typed(&call.await?)?) }.boxed()
+                // An output JSON cannot carry (a NaN or infinite float would become `null`)
+                // is refused rather than changed.
+                async move {
+                    crate::finite::to_value(&call.await?, "action", "invalid_output", "output")
+                }
+                .boxed()
             }
             Err(error) => futures::future::ready(Err(error)).boxed(),
         });

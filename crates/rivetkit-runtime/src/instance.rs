@@ -37,6 +37,14 @@ use crate::raw::{RawWebSocket, Request, RequestInfo, Response, WsSender};
 use crate::runtime::Runtime;
 use crate::{ActorError, ActorResult, Ctx, State};
 
+/// The refusal a call's changes or events met, if any.
+fn failed(failure: &Mutex<Option<ActorError>>) -> ActorResult<()> {
+    match failure.lock().take() {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
 fn stopping() -> ActorError {
     ActorError::public("actor", "stopping", "The actor is stopping")
 }
@@ -169,6 +177,28 @@ pub struct QueueSend {
 struct Versioned<S> {
     value: S,
     version: u64,
+    /// `value` as it is saved: checked to load back into `S`, and what a rolled-back change
+    /// returns to.
+    saved: Vec<u8>,
+}
+
+/// The state as it is saved, if it survives the trip: no float JSON would write as `null`, and
+/// the bytes deserialize back into `S`.
+fn encode_state<S: State>(state: &S) -> Result<Vec<u8>, String> {
+    crate::finite::check(state).map_err(|problem| problem.describe("state"))?;
+    let bytes = serde_json::to_vec(state)
+        .map_err(|error| format!("the state does not serialize: {error}"))?;
+    serde_json::from_slice::<S>(&bytes)
+        .map_err(|error| format!("the state as saved would not load back: {error}"))?;
+    Ok(bytes)
+}
+
+fn invalid_state(reason: &str) -> ActorError {
+    ActorError::public(
+        "state",
+        "invalid",
+        format!("The state change was refused and rolled back: {reason}"),
+    )
 }
 
 #[derive(Default)]
@@ -236,7 +266,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         runtime: Weak<Runtime>,
         db: Option<Db>,
     ) -> ActorResult<Arc<Self>> {
-        let (value, version) = match &origin {
+        let (value, version, saved) = match &origin {
             Origin::Saved(bytes) => {
                 let value = serde_json::from_slice(bytes).map_err(|error| {
                     ActorError::internal(format!(
@@ -244,10 +274,20 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                         meta.actor_id
                     ))
                 })?;
-                (value, 0)
+                (value, 0, bytes.clone())
             }
             // Version 1 against durable 0: a new actor's first state is not saved yet.
-            Origin::Created => (definition.initial_state(meta.input.clone())?, 1),
+            Origin::Created => {
+                let value = definition.initial_state(meta.input.clone())?;
+                let saved = encode_state(&value).map_err(|reason| {
+                    ActorError::public(
+                        "state",
+                        "invalid",
+                        format!("The initial state cannot be saved: {reason}"),
+                    )
+                })?;
+                (value, 1, saved)
+            }
         };
         let vars = definition.new_vars();
         let activity = Activity::new();
@@ -262,7 +302,11 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             meta,
             vars,
             definition,
-            state: Mutex::new(Versioned { value, version }),
+            state: Mutex::new(Versioned {
+                value,
+                version,
+                saved,
+            }),
             durable: AtomicU64::new(0),
             save_lock: tokio::sync::Mutex::new(()),
             store,
@@ -278,10 +322,16 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         });
         let handlers = &cell.definition.handlers;
         if let (Origin::Created, Some(on_create)) = (&origin, &handlers.on_create) {
-            on_create(cell.ctx(None, None), cell.meta.input.clone()).await?;
+            let ctx = cell.ctx(None, None);
+            let failure = ctx.failure.clone();
+            on_create(ctx, cell.meta.input.clone()).await?;
+            failed(&failure)?;
         }
         if let Some(on_wake) = &handlers.on_wake {
-            on_wake(cell.ctx(None, None)).await?;
+            let ctx = cell.ctx(None, None);
+            let failure = ctx.failure.clone();
+            on_wake(ctx).await?;
+            failed(&failure)?;
         }
         cell.save().await?;
         if let Some(run) = cell.definition.handlers.run.clone() {
@@ -329,6 +379,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             request,
             pending_completions: Arc::default(),
             in_run: false,
+            failure: Arc::default(),
         }
     }
 
@@ -336,12 +387,56 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         read(&self.state.lock().value)
     }
 
-    pub(crate) fn update_state<R>(&self, change: impl FnOnce(&mut S) -> R) -> R {
-        let result = {
+    /// Runs `change` on the state, then checks the new state survives saving and loading; if
+    /// not, or if the call (`failure`) was already refused, the change is rolled back and the
+    /// call is marked refused.
+    pub(crate) fn update_state<R>(
+        &self,
+        failure: Option<&Mutex<Option<ActorError>>>,
+        change: impl FnOnce(&mut S) -> R,
+    ) -> R {
+        let refused_call = failure.is_some_and(|failure| failure.lock().is_some());
+        let (result, refusal) = {
             let mut state = self.state.lock();
-            state.version += 1;
-            change(&mut state.value)
+            let result = change(&mut state.value);
+            let checked = if refused_call {
+                Err(None)
+            } else {
+                encode_state(&state.value).map_err(Some)
+            };
+            match checked {
+                Ok(saved) => {
+                    state.version += 1;
+                    state.saved = saved;
+                    (result, None)
+                }
+                Err(reason) => {
+                    // The saved bytes always load (that was checked when they were made).
+                    match serde_json::from_slice(&state.saved) {
+                        Ok(previous) => state.value = previous,
+                        Err(error) => {
+                            tracing::error!(actor = %self.meta.actor_id, %error, "rolling back a refused change failed")
+                        }
+                    }
+                    (result, Some(reason))
+                }
+            }
         };
+        match refusal {
+            None => {}
+            Some(None) => {
+                tracing::debug!(actor = %self.meta.actor_id, "discarding a change of a refused call");
+                return result;
+            }
+            Some(Some(reason)) => {
+                let error = invalid_state(&reason);
+                tracing::warn!(actor = %self.meta.actor_id, %error, "refused a state change");
+                if let Some(failure) = failure {
+                    failure.lock().get_or_insert(error);
+                }
+                return result;
+            }
+        }
         if let (Some(on_change), Some(this)) = (
             &self.definition.handlers.on_state_change,
             self.this.upgrade(),
@@ -367,7 +462,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         }
         let (bytes, saved_version) = {
             let state = self.state.lock();
-            (serde_json::to_vec(&state.value)?, state.version)
+            (state.saved.clone(), state.version)
         };
         self.store
             .save_state(self.meta.actor_id.clone(), bytes)
@@ -701,11 +796,15 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         let Some(busy) = self.activity.begin() else {
             return futures::future::ready(Err(stopping())).boxed();
         };
-        let call = action(self.ctx(conn_id, None), args);
+        let ctx = self.ctx(conn_id, None);
+        let failure = ctx.failure.clone();
+        let call = action(ctx, args);
         async move {
             let result = tokio::time::timeout(self.definition.options.action_timeout, call)
                 .await
                 .unwrap_or_else(|_| Err(self.timed_out()));
+            // A refused change or event is why the call failed, whatever it returned.
+            let result = failed(&failure).and(result);
             // Also on error: whatever the action changed before failing must not be lost.
             self.save().await?;
             self.release_durable_events();
@@ -827,7 +926,9 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                     format!("the state does not fit: {error}"),
                 )
             })?;
-            self.update_state(|current| *current = state);
+            let failure = Mutex::new(None);
+            self.update_state(Some(&failure), |current| *current = state);
+            failed(&failure)?;
             self.save().await
         }
         .boxed()
@@ -917,9 +1018,11 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         async move {
             let result = self
                 .as_ephemeral(params, Some(info.clone()), |this, conn_id| async move {
-                    let response =
-                        handler(this.ctx(Some(conn_id), Some(Arc::new(info))), request).await;
+                    let ctx = this.ctx(Some(conn_id), Some(Arc::new(info)));
+                    let failure = ctx.failure.clone();
+                    let response = handler(ctx, request).await;
                     this.save().await?;
+                    failed(&failure)?;
                     response
                 })
                 .await;

@@ -15,6 +15,7 @@ mod context;
 mod db;
 mod definition;
 mod error;
+mod finite;
 mod instance;
 mod kv;
 mod queue;
