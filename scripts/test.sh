@@ -29,6 +29,11 @@ target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import js
 echo "== official JS client suite"
 SEED_SERVER_BIN="$target_dir/debug/seed-server" bash tests/node/run.sh
 
+# Its own package (not a workspace member, see its Cargo.toml), built into the same target dir.
+echo "== official Rust client suite (rivetkit-client 3.0.0 and 2.3.31, every encoding)"
+(cd tests/official-rust-client && SEED_SERVER_BIN="$target_dir/debug/seed-server" \
+  CARGO_TARGET_DIR="$target_dir" cargo test --locked --quiet)
+
 echo "== browser suite (Chromium: rivetkit 2.1.5 and 2.3.19, @rivetkit/react, over HTTPS/HTTP2)"
 SEED_SERVER_BIN="$target_dir/debug/seed-server" bash tests/browser/run.sh
 
