@@ -78,12 +78,18 @@ pub fn now_ms() -> i64 {
 
 impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// Reads the state. Do not call `state`/`update` again inside `read`: it would deadlock.
+    /// `broadcast`, `send_to` and `disconnect` may be called inside; they take effect when
+    /// `read` returns.
     pub fn state<R>(&self, read: impl FnOnce(&S) -> R) -> R {
         self.cell.read_state(read)
     }
 
     /// Changes the state. The change is saved durably before the response of the action that
     /// made it, or any event broadcast after it, leaves the server.
+    ///
+    /// `broadcast`, `send_to` and `disconnect` may be called inside `change`: they take effect
+    /// in order when it returns (a broadcast, like any after a change, once the change is
+    /// durable), and not at all if the change is refused.
     ///
     /// A change that would not survive saving and loading (a NaN or infinite float, which JSON
     /// would write as `null`, or a state that does not deserialize back) is rolled back at

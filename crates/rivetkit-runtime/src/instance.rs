@@ -14,6 +14,7 @@
 //! `on_before_connect`, `create_conn_state` and `on_connect` when admitted and `on_disconnect`
 //! when it ends.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +37,69 @@ use crate::queue::{await_completion, QueueCore, QueueSnapshot, SendOutcome};
 use crate::raw::{RawWebSocket, Request, RequestInfo, Response, WsSender};
 use crate::runtime::Runtime;
 use crate::{ActorError, ActorResult, Ctx, State};
+
+/// What actor code sent from inside an `update` or `state` closure, held until the closure
+/// returns: sending needs locks the closure's caller holds.
+enum Held {
+    Broadcast(String, Vec<Value>),
+    SendTo(String, String, Vec<Value>),
+    Close(String, String),
+}
+
+thread_local! {
+    /// The closures running on this thread, innermost last, by the address of their actor's
+    /// cell, with what they sent so far. A closure cannot await, so what runs while it is on
+    /// this stack runs inside it.
+    static HELD: RefCell<Vec<(usize, Vec<Held>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Holds what actor code sends while a state closure of actor `cell` runs on this thread.
+struct Holding {
+    finished: bool,
+}
+
+impl Holding {
+    fn begin(cell: usize) -> Self {
+        HELD.with(|held| held.borrow_mut().push((cell, Vec::new())));
+        Self { finished: false }
+    }
+
+    /// Stops holding; what was sent, in order.
+    fn finish(mut self) -> Vec<Held> {
+        self.finished = true;
+        HELD.with(|held| held.borrow_mut().pop())
+            .map(|(_, items)| items)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Holding {
+    /// A closure that panicked sends nothing.
+    fn drop(&mut self) {
+        if !self.finished {
+            HELD.with(|held| held.borrow_mut().pop());
+        }
+    }
+}
+
+/// Holds `item` if a state closure of actor `cell` is running on this thread; gives it back
+/// otherwise.
+fn hold(cell: usize, item: Held) -> Result<(), Held> {
+    HELD.with(|held| {
+        match held
+            .borrow_mut()
+            .iter_mut()
+            .rev()
+            .find(|(id, _)| *id == cell)
+        {
+            Some((_, items)) => {
+                items.push(item);
+                Ok(())
+            }
+            None => Err(item),
+        }
+    })
+}
 
 /// The refusal a call's changes or events met, if any.
 fn failed(failure: &Mutex<Option<ActorError>>) -> ActorResult<()> {
@@ -212,6 +276,8 @@ pub(crate) struct ActorCell<S, V> {
     pub(crate) vars: V,
     definition: Arc<Actor<S, V>>,
     state: Mutex<Versioned<S>>,
+    /// `state.version`, readable without the state lock (written under it).
+    version: AtomicU64,
     durable: AtomicU64,
     save_lock: tokio::sync::Mutex<()>,
     pub(crate) store: Arc<dyn Store>,
@@ -307,6 +373,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                 version,
                 saved,
             }),
+            version: AtomicU64::new(version),
             durable: AtomicU64::new(0),
             save_lock: tokio::sync::Mutex::new(()),
             store,
@@ -383,8 +450,29 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         }
     }
 
+    /// This actor's key in [`HELD`].
+    fn holding_key(&self) -> usize {
+        self as *const Self as usize
+    }
+
     pub(crate) fn read_state<R>(&self, read: impl FnOnce(&S) -> R) -> R {
-        read(&self.state.lock().value)
+        let holding = Holding::begin(self.holding_key());
+        let result = read(&self.state.lock().value);
+        self.send_held(holding.finish());
+        result
+    }
+
+    /// Sends what a state closure sent, now that the state lock is free.
+    fn send_held(&self, held: Vec<Held>) {
+        for item in held {
+            match item {
+                Held::Broadcast(name, args) => self.broadcast(name, args),
+                Held::SendTo(conn_id, name, args) => {
+                    self.send_to(&conn_id, name, args);
+                }
+                Held::Close(conn_id, reason) => self.close_conn(&conn_id, reason),
+            }
+        }
     }
 
     /// Runs `change` on the state, then checks the new state survives saving and loading; if
@@ -396,6 +484,9 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         change: impl FnOnce(&mut S) -> R,
     ) -> R {
         let refused_call = failure.is_some_and(|failure| failure.lock().is_some());
+        // Events sent inside `change` wait until it returns and the lock is free; they follow
+        // the change, so they also wait until it is durable.
+        let holding = Holding::begin(self.holding_key());
         let (result, refusal) = {
             let mut state = self.state.lock();
             let result = change(&mut state.value);
@@ -408,6 +499,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                 Ok(saved) => {
                     state.version += 1;
                     state.saved = saved;
+                    self.version.store(state.version, Ordering::Release);
                     (result, None)
                 }
                 Err(reason) => {
@@ -422,8 +514,9 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                 }
             }
         };
+        let held = holding.finish();
         match refusal {
-            None => {}
+            None => self.send_held(held),
             Some(None) => {
                 tracing::debug!(actor = %self.meta.actor_id, "discarding a change of a refused call");
                 return result;
@@ -447,7 +540,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
     }
 
     fn version(&self) -> u64 {
-        self.state.lock().version
+        self.version.load(Ordering::Acquire)
     }
 
     /// Returns once every change up to `version` is durable.
@@ -482,6 +575,11 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
     }
 
     pub(crate) fn broadcast(&self, name: String, args: Vec<Value>) {
+        let (name, args) = match hold(self.holding_key(), Held::Broadcast(name, args)) {
+            Ok(()) => return,
+            Err(Held::Broadcast(name, args)) => (name, args),
+            Err(_) => unreachable!("hold gives back what it was given"),
+        };
         let event = Arc::new(SharedEvent::new(name, args));
         let version = self.version();
         let mut outbox = self.outbox.lock();
@@ -549,18 +647,27 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
     }
 
     /// Sends an event to one connection; `false` if there is no such connection.
+    /// Inside a state closure it is sent when the closure returns.
     pub(crate) fn send_to(&self, conn_id: &str, name: String, args: Vec<Value>) -> bool {
-        match self.conns.lock().get(conn_id) {
-            Some(entry) => {
-                entry.send(Outgoing::Event(Arc::new(SharedEvent::new(name, args))));
-                true
-            }
-            None => false,
+        let conns = self.conns.lock();
+        let Some(entry) = conns.get(conn_id) else {
+            return false;
+        };
+        let held = Held::SendTo(conn_id.to_owned(), name, args);
+        if let Err(Held::SendTo(_, name, args)) = hold(self.holding_key(), held) {
+            entry.send(Outgoing::Event(Arc::new(SharedEvent::new(name, args))));
         }
+        true
     }
 
-    /// Closes one connection normally (code 1000) with `reason`.
+    /// Closes one connection normally (code 1000) with `reason`; inside a state closure, once
+    /// the closure returns (after what it sent before).
     pub(crate) fn close_conn(&self, conn_id: &str, reason: String) {
+        let reason = match hold(self.holding_key(), Held::Close(conn_id.to_owned(), reason)) {
+            Ok(()) => return,
+            Err(Held::Close(_, reason)) => reason,
+            Err(_) => unreachable!("hold gives back what it was given"),
+        };
         if let Some(entry) = self.conns.lock().get(conn_id) {
             entry.send(Outgoing::Close(1000, reason));
         }

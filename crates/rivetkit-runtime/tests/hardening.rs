@@ -5,11 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use rivetkit_protocol::Value;
 use rivetkit_runtime::{actor, ActorError, Connection, Outgoing, Registry, Runtime};
-use rivetkit_storage::{SqliteStore, Store};
+use rivetkit_storage::{
+    ActorRecord, Alarm, Inserted, KvEntries, QueuedMessage, SqliteStore, Store, StoreResult,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio::sync::Semaphore;
 
 #[derive(Serialize, Deserialize, Default)]
 struct Float {
@@ -296,4 +300,221 @@ async fn a_state_that_would_not_load_back_is_refused() {
         call(&reopened, &id, "name", vec![]).await.unwrap(),
         json!("b")
     );
+}
+
+// ---- Sending from inside `update` (and `state`) closures ----
+
+#[derive(Serialize, Deserialize, Default)]
+struct Count {
+    count: i64,
+}
+
+fn loud_registry() -> Registry {
+    let loud = actor::<Count>("loud")
+        .action("incrementLoud", |c, (x,): (i64,)| async move {
+            Ok(c.update(|s| {
+                s.count += x;
+                c.broadcast("count", (s.count,));
+                s.count
+            }))
+        })
+        .action("readLoud", |c, ()| async move {
+            Ok(c.state(|s| {
+                c.broadcast("count", (s.count,));
+                s.count
+            }))
+        })
+        .action("greetAndLeave", |c, ()| async move {
+            let me = c.conn_id().unwrap_or_default().to_owned();
+            c.update(|s| {
+                s.count += 1;
+                let sent = c.send_to(&me, "hello", (s.count,)).unwrap();
+                c.disconnect(&me, "bye");
+                sent
+            });
+            Ok(())
+        });
+    Registry::new().register(loud)
+}
+
+/// A store whose state saves wait for a permit, so a test can hold durability back.
+struct GatedStore {
+    inner: SqliteStore,
+    saves: Arc<Semaphore>,
+}
+
+impl Store for GatedStore {
+    fn insert_actor(&self, record: ActorRecord) -> BoxFuture<'_, StoreResult<Inserted>> {
+        self.inner.insert_actor(record)
+    }
+    fn actor_by_id<'a>(
+        &'a self,
+        actor_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>> {
+        self.inner.actor_by_id(actor_id)
+    }
+    fn actor_by_key<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>> {
+        self.inner.actor_by_key(namespace, name, key)
+    }
+    fn actors_by_name<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, StoreResult<Vec<ActorRecord>>> {
+        self.inner.actors_by_name(namespace, name, limit)
+    }
+    fn load_state<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>> {
+        self.inner.load_state(actor_id)
+    }
+    fn save_state(&self, actor_id: String, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            self.saves.acquire().await.unwrap().forget();
+            self.inner.save_state(actor_id, state).await
+        })
+    }
+    fn delete_actor(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>> {
+        self.inner.delete_actor(actor_id)
+    }
+    fn add_alarm(&self, alarm: Alarm) -> BoxFuture<'_, StoreResult<i64>> {
+        self.inner.add_alarm(alarm)
+    }
+    fn delete_alarm(&self, alarm_id: i64) -> BoxFuture<'_, StoreResult<()>> {
+        self.inner.delete_alarm(alarm_id)
+    }
+    fn alarms(&self) -> BoxFuture<'_, StoreResult<Vec<Alarm>>> {
+        self.inner.alarms()
+    }
+    fn queue_push(&self, message: QueuedMessage) -> BoxFuture<'_, StoreResult<i64>> {
+        self.inner.queue_push(message)
+    }
+    fn queue_remove(&self, message_ids: Vec<i64>) -> BoxFuture<'_, StoreResult<()>> {
+        self.inner.queue_remove(message_ids)
+    }
+    fn queue_load<'a>(
+        &'a self,
+        actor_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<QueuedMessage>>> {
+        self.inner.queue_load(actor_id)
+    }
+    fn kv_get<'a>(
+        &'a self,
+        actor_id: &'a str,
+        key: &'a [u8],
+    ) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>> {
+        self.inner.kv_get(actor_id, key)
+    }
+    fn kv_list<'a>(
+        &'a self,
+        actor_id: &'a str,
+        prefix: &'a [u8],
+    ) -> BoxFuture<'a, StoreResult<KvEntries>> {
+        self.inner.kv_list(actor_id, prefix)
+    }
+    fn kv_set(
+        &self,
+        actor_id: String,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        self.inner.kv_set(actor_id, key, value)
+    }
+}
+
+/// Runs `test` on a thread of its own, so that a deadlock fails the test instead of hanging it.
+fn without_deadlock<F>(test: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(test());
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the test finished (a deadlock, or it failed: see its output)");
+}
+
+#[test]
+fn a_broadcast_inside_update_leaves_after_the_closure_once_the_change_is_durable() {
+    without_deadlock(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let saves = Arc::new(Semaphore::new(1)); // the initial state of the new actor
+        let store = GatedStore {
+            inner: SqliteStore::open(dir.path()).unwrap(),
+            saves: saves.clone(),
+        };
+        let runtime = Runtime::new(loud_registry(), Arc::new(store));
+        let (record, _) = runtime
+            .get_or_create("default", "loud", "gated", None)
+            .await
+            .unwrap();
+        let active = runtime.instance(&record.actor_id).await.unwrap();
+        let mut conn = active.instance().connect(Value::Null, None).await.unwrap();
+        conn.set_subscription("count", true);
+
+        conn.spawn_action(0, "incrementLoud".into(), vec![json!(2)]);
+        // The save is held back: the event broadcast inside the closure may not leave yet.
+        assert_quiet(&mut conn).await;
+        saves.add_permits(1);
+        match within(conn.next_outgoing()).await.unwrap() {
+            Outgoing::Event(event) => {
+                assert_eq!(
+                    (event.name.as_str(), &event.args),
+                    ("count", &vec![json!(2)])
+                )
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(response(&mut conn).await.unwrap(), json!(2));
+
+        // Inside a read closure too; nothing changed, so nothing to wait for.
+        conn.spawn_action(1, "readLoud".into(), vec![]);
+        match within(conn.next_outgoing()).await.unwrap() {
+            Outgoing::Event(event) => assert_eq!(event.args, vec![json!(2)]),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(response(&mut conn).await.unwrap(), json!(2));
+    });
+}
+
+#[test]
+fn send_to_and_disconnect_inside_update_happen_in_order_after_the_closure() {
+    without_deadlock(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(
+            loud_registry(),
+            Arc::new(SqliteStore::open(dir.path()).unwrap()),
+        );
+        let (record, _) = runtime
+            .get_or_create("default", "loud", "greet", None)
+            .await
+            .unwrap();
+        let active = runtime.instance(&record.actor_id).await.unwrap();
+        let mut conn = active.instance().connect(Value::Null, None).await.unwrap();
+        conn.spawn_action(0, "greetAndLeave".into(), vec![]);
+        match within(conn.next_outgoing()).await.unwrap() {
+            Outgoing::Event(event) => {
+                assert_eq!(
+                    (event.name.as_str(), &event.args),
+                    ("hello", &vec![json!(1)])
+                )
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match within(conn.next_outgoing()).await.unwrap() {
+            Outgoing::Close(code, reason) => assert_eq!((code, reason.as_str()), (1000, "bye")),
+            other => panic!("unexpected {other:?}"),
+        }
+    });
 }
