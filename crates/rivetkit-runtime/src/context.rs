@@ -223,7 +223,8 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
         Ok(result)
     }
 
-    /// Every open connection, including short-lived ones of stateless calls in progress.
+    /// Every open connection, including short-lived ones of stateless calls in progress. A
+    /// connection whose `on_disconnect` runs is no longer listed (also inside it).
     pub fn conns(&self) -> Vec<ConnInfo> {
         self.cell.connections()
     }

@@ -682,11 +682,13 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         self.conns.lock().get_mut(conn_id).map(read)
     }
 
-    /// Runs `read` on every connection's record, with its id.
+    /// Runs `read` on the record of every connection, with its id, but those leaving: like the
+    /// official runtime, a connection is no longer listed once its disconnect starts.
     pub(crate) fn each_conn<R>(&self, mut read: impl FnMut(&str, &ConnEntry) -> R) -> Vec<R> {
         self.conns
             .lock()
             .iter()
+            .filter(|(_, entry)| !entry.releasing)
             .map(|(id, entry)| read(id, entry))
             .collect()
     }
@@ -733,15 +735,20 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         Ok(id)
     }
 
-    /// Ends a connection: `on_disconnect` (while its record is still readable), then forget it.
+    /// Ends a connection: unlists it, runs `on_disconnect` (while its record is still readable
+    /// by its own id), then forgets it.
     async fn release(self: &Arc<Self>, conn_id: Arc<str>) {
         // Claimed under the lock: a socket closing while its actor stops may release the same
         // connection twice, and `on_disconnect` must run once.
-        let claimed = self
-            .conns
-            .lock()
-            .get_mut(&conn_id)
-            .is_some_and(|entry| !std::mem::replace(&mut entry.releasing, true));
+        // Once claimed, the connection is gone for everyone else (it is no longer listed and
+        // gets no more broadcasts), while `on_disconnect` can still read its params and state.
+        let claimed = self.conns.lock().get_mut(&conn_id).is_some_and(|entry| {
+            let claimed = !std::mem::replace(&mut entry.releasing, true);
+            if claimed {
+                entry.subscriptions.clear();
+            }
+            claimed
+        });
         if !claimed {
             return;
         }

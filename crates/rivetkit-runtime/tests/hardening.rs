@@ -518,3 +518,78 @@ fn send_to_and_disconnect_inside_update_happen_in_order_after_the_closure() {
         }
     });
 }
+
+// ---- What `on_disconnect` sees ----
+
+/// What each `on_disconnect` saw: the leaving connection's params, and the listed ids.
+type Seen = std::sync::Mutex<Vec<(Value, Vec<String>)>>;
+
+#[tokio::test]
+async fn on_disconnect_no_longer_lists_the_leaving_connection() {
+    let watcher = actor::<Count>("watcher")
+        .vars(Seen::default)
+        .on_disconnect(|c| async move {
+            let params: Option<Value> = c.conn_params()?;
+            let listed = c.conns().into_iter().map(|conn| conn.id).collect();
+            c.vars()
+                .lock()
+                .unwrap()
+                .push((params.unwrap_or(Value::Null), listed));
+            Ok(())
+        })
+        .action("ids", |c, ()| async move {
+            Ok(c.conns()
+                .into_iter()
+                .map(|conn| conn.id)
+                .collect::<Vec<_>>())
+        })
+        .action("seen", |c, ()| async move {
+            Ok(c.vars().lock().unwrap().clone())
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(
+        Registry::new().register(watcher),
+        Arc::new(SqliteStore::open(dir.path()).unwrap()),
+    );
+    let (record, _) = runtime
+        .get_or_create("default", "watcher", "w", None)
+        .await
+        .unwrap();
+    let active = runtime.instance(&record.actor_id).await.unwrap();
+    let leaving = active
+        .instance()
+        .connect(json!({ "who": "leaving" }), None)
+        .await
+        .unwrap();
+    let staying = active
+        .instance()
+        .connect(json!({ "who": "staying" }), None)
+        .await
+        .unwrap();
+    let (leaving_id, staying_id) = (leaving.id().to_owned(), staying.id().to_owned());
+    let mut ids = within(active.instance().call_action(None, "ids".into(), vec![]))
+        .await
+        .unwrap();
+    ids.as_array_mut().unwrap().sort_by_key(|id| id.to_string());
+    let mut both = vec![json!(leaving_id), json!(staying_id)];
+    both.sort_by_key(|id| id.to_string());
+    assert_eq!(ids, json!(both));
+
+    drop(leaving);
+    let seen = within(async {
+        loop {
+            let seen = active
+                .instance()
+                .call_action(None, "seen".into(), vec![])
+                .await
+                .unwrap();
+            if seen.as_array().is_some_and(|seen| !seen.is_empty()) {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(seen, json!([[{ "who": "leaving" }, [staying_id]]]));
+    drop(staying);
+}
