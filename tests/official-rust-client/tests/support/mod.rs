@@ -39,7 +39,11 @@ fn seed_server_bin() -> &'static Path {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace.join("target"));
-        let target = if target.is_absolute() { target } else { workspace.join(target) };
+        let target = if target.is_absolute() {
+            target
+        } else {
+            workspace.join(target)
+        };
         target.join("debug/seed-server")
     })
 }
@@ -69,7 +73,13 @@ impl Server {
     async fn spawn(data_dir: &Path, port: u16, token: Option<&str>) -> Self {
         let mut command = Command::new(seed_server_bin());
         command
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--data-dir",
+            ])
             .arg(data_dir)
             .env_remove("RIVETKIT_TOKEN")
             .env("RUST_LOG", "warn")
@@ -100,7 +110,10 @@ impl Server {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "seed-server did not become healthy");
+            assert!(
+                Instant::now() < deadline,
+                "seed-server did not become healthy"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
