@@ -25,14 +25,22 @@ const ENCODING_HEADER: &str = "x-rivet-encoding";
 const CONN_PARAMS_HEADER: &str = "x-rivet-conn-params";
 
 /// The connection params a request carries in `x-rivet-conn-params` (`null` when absent).
+///
+/// The official JS client sends `JSON.stringify(params)` as the header value, and `fetch` writes
+/// each character of a header value as one byte: `{"authToken":"zoë"}` arrives with `ë` as the
+/// single byte 0xEB (Latin-1; characters past U+00FF make the client throw before sending). The
+/// official server, on Node, reads header values as Latin-1. Other clients (curl, Rust) send
+/// UTF-8, so the value is read as UTF-8 when it is valid UTF-8, and as Latin-1 otherwise.
 pub fn conn_params(headers: &HeaderMap) -> Result<Value, ActorError> {
     let Some(raw) = headers.get(CONN_PARAMS_HEADER) else {
         return Ok(Value::Null);
     };
-    let text = raw
-        .to_str()
-        .map_err(|_| ActorError::public("params", "invalid", "connection params are not text"))?;
-    serde_json::from_str(text).map_err(|error| {
+    let bytes = raw.as_bytes();
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => std::borrow::Cow::Owned(bytes.iter().map(|&byte| char::from(byte)).collect()),
+    };
+    serde_json::from_str(&text).map_err(|error| {
         ActorError::public(
             "params",
             "invalid",
@@ -311,5 +319,38 @@ pub fn info(rest_path: &str) -> Response {
                 .into_response()
         }
         _ => "This is a RivetKit actor.\n".into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+    use serde_json::json;
+
+    use super::{conn_params, CONN_PARAMS_HEADER};
+
+    fn params_of(bytes: &[u8]) -> Result<serde_json::Value, rivetkit_runtime::ActorError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONN_PARAMS_HEADER, HeaderValue::from_bytes(bytes).unwrap());
+        conn_params(&headers)
+    }
+
+    #[test]
+    fn non_ascii_params_read_as_utf8_or_as_the_js_client_sends_them() {
+        let expected = json!({ "authToken": "zoë" });
+        // UTF-8 (curl, the Rust client).
+        assert_eq!(
+            params_of("{\"authToken\":\"zoë\"}".as_bytes()).unwrap(),
+            expected
+        );
+        // One byte per character, as `fetch` sends `JSON.stringify(params)` (0xEB for ë).
+        assert_eq!(params_of(b"{\"authToken\":\"zo\xEB\"}").unwrap(), expected);
+        assert_eq!(
+            params_of("{\"authToken\":\"日本\"}".as_bytes()).unwrap(),
+            json!({ "authToken": "日本" })
+        );
+        assert_eq!(conn_params(&HeaderMap::new()).unwrap(), json!(null));
+        let error = params_of(b"{not json").unwrap_err();
+        assert_eq!((error.group(), error.code()), ("params", "invalid"));
     }
 }

@@ -76,3 +76,40 @@ async fn an_infinite_count_is_refused_and_the_actor_still_loads_after_a_restart(
     let server = Server::start_in(data.path(), None).await;
     assert_eq!(get_count(&server, &id).await, json!(f64::MAX));
 }
+
+/// A stateless `chatRoom.sendMessage` with `x-rivet-conn-params` set to `params`, raw bytes.
+async fn send_with_params(server: &Server, id: &str, params: &[u8]) -> (u16, String) {
+    let response = server
+        .http()
+        .post(server.url(&format!("/gateway/{id}/action/sendMessage")))
+        .header("x-rivet-encoding", "json")
+        .header("content-type", "application/json")
+        .header(
+            "x-rivet-conn-params",
+            reqwest::header::HeaderValue::from_bytes(params).unwrap(),
+        )
+        .body(body(Encoding::Json, vec![json!("hi")]))
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.text().await.unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn non_ascii_connection_params_in_the_header_are_accepted() {
+    let server = Server::start().await;
+    let id = server.get_or_create("chatRoom", "params-utf8").await;
+    // UTF-8, and one byte per character as the official JS client's `fetch` sends it.
+    let utf8 = "{\"authToken\":\"zoë\"}".as_bytes();
+    let latin1 = b"{\"authToken\":\"zo\xEB\"}";
+    for params in [utf8, latin1] {
+        let (status, reply) = send_with_params(&server, &id, params).await;
+        assert_eq!(status, 200, "{params:?}: {reply}");
+    }
+    // The params still reach `on_before_connect`: an empty token is refused.
+    let (status, reply) = send_with_params(&server, &id, b"{\"authToken\":\"\"}").await;
+    assert_eq!(status, 403, "{reply}");
+}
