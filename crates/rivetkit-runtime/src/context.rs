@@ -36,8 +36,9 @@ pub struct Ctx<S, V = ()> {
     pub(crate) in_run: bool,
     /// Set when this call made a change or an event the runtime refused (a state or event
     /// argument JSON cannot carry): the call's later changes and events are discarded and it
-    /// answers with this error.
-    pub(crate) failure: Arc<Mutex<Option<ActorError>>>,
+    /// answers with this error. `None` for long-lived code (`run`, `on_websocket`), where a
+    /// refusal drops only the change or event refused.
+    pub(crate) failure: Option<Arc<Mutex<Option<ActorError>>>>,
 }
 
 impl<S, V> Clone for Ctx<S, V> {
@@ -94,21 +95,27 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// A change that would not survive saving and loading (a NaN or infinite float, which JSON
     /// would write as `null`, or a state that does not deserialize back) is rolled back at
     /// once: the call's later changes and events are discarded too, and it answers
-    /// `state/invalid`.
+    /// `state/invalid`. In `run` and `on_websocket`, which have no answer, only the refused
+    /// change is dropped (and logged).
     pub fn update<R>(&self, change: impl FnOnce(&mut S) -> R) -> R {
-        self.cell.update_state(Some(&self.failure), change)
+        self.cell.update_state(self.failure.as_deref(), change)
     }
 
     /// The error this call will answer with because the runtime refused one of its changes or
-    /// events; `None` while nothing was refused.
+    /// events; `None` while nothing was refused (and always in `run` and `on_websocket`, where
+    /// a refusal drops only what was refused).
     pub fn refused(&self) -> Option<ActorError> {
-        self.failure.lock().clone()
+        self.failure
+            .as_ref()
+            .and_then(|failure| failure.lock().clone())
     }
 
     /// Records that this call failed (the first refusal wins).
     fn refuse(&self, error: ActorError) {
         tracing::warn!(actor = %self.actor_id(), %error, "refused");
-        self.failure.lock().get_or_insert(error);
+        if let Some(failure) = &self.failure {
+            failure.lock().get_or_insert(error);
+        }
     }
 
     /// Waits until every state change made so far is durable. Actions and `on_request` do this
@@ -125,7 +132,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// as `null`), are refused: the event is not sent and the call answers `event/invalid_args`.
     /// Nothing is sent either once a change of this call was refused (see [`Ctx::update`]).
     pub fn broadcast<A: Serialize>(&self, name: &str, args: A) {
-        if self.failure.lock().is_some() {
+        if self.refused().is_some() {
             tracing::debug!(actor = %self.actor_id(), event = name, "dropping an event of a refused call");
             return;
         }

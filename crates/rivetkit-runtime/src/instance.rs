@@ -102,8 +102,8 @@ fn hold(cell: usize, item: Held) -> Result<(), Held> {
 }
 
 /// The refusal a call's changes or events met, if any.
-fn failed(failure: &Mutex<Option<ActorError>>) -> ActorResult<()> {
-    match failure.lock().take() {
+fn failed(failure: &Option<Arc<Mutex<Option<ActorError>>>>) -> ActorResult<()> {
+    match failure.as_ref().and_then(|failure| failure.lock().take()) {
         Some(error) => Err(error),
         None => Ok(()),
     }
@@ -419,6 +419,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         self.activity.set_running(true);
         let mut ctx = self.ctx(None, None);
         ctx.in_run = true;
+        ctx.failure = None;
         let outcome = run(ctx).await;
         self.activity.set_running(false);
         if self.activity.is_aborted() {
@@ -446,7 +447,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             request,
             pending_completions: Arc::default(),
             in_run: false,
-            failure: Arc::default(),
+            failure: Some(Arc::default()),
         }
     }
 
@@ -1040,8 +1041,8 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                     format!("the state does not fit: {error}"),
                 )
             })?;
-            let failure = Mutex::new(None);
-            self.update_state(Some(&failure), |current| *current = state);
+            let failure = Some(Arc::new(Mutex::new(None)));
+            self.update_state(failure.as_deref(), |current| *current = state);
             failed(&failure)?;
             self.save().await
         }
@@ -1173,7 +1174,9 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                 .await?;
             self.raw_sockets.lock().push(socket.sender());
             self.raw_sockets.lock().retain(|sender| !sender.is_closed());
-            let result = handler(self.ctx(Some(conn_id.clone()), Some(request)), socket).await;
+            let mut ctx = self.ctx(Some(conn_id.clone()), Some(request));
+            ctx.failure = None; // long-lived: a refusal drops only what was refused
+            let result = handler(ctx, socket).await;
             self.release(conn_id).await;
             result
         }

@@ -593,3 +593,41 @@ async fn on_disconnect_no_longer_lists_the_leaving_connection() {
     assert_eq!(seen, json!([[{ "who": "leaving" }, [staying_id]]]));
     drop(staying);
 }
+
+#[tokio::test]
+async fn in_a_run_handler_a_refused_change_drops_only_itself() {
+    let runner = actor::<Float>("runner")
+        .run(|c| async move {
+            c.update(|s| s.count = f64::INFINITY); // refused and rolled back
+            c.update(|s| s.touched += 1); // still applies: `run` has no answer to fail
+            c.broadcast("count", (f64::NAN,)); // refused
+            c.update(|s| s.count = 3.0);
+            c.aborted().await;
+            Ok(())
+        })
+        .action("get", |c, ()| async move {
+            Ok(c.state(|s| (s.count, s.touched)))
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(
+        Registry::new().register(runner),
+        Arc::new(SqliteStore::open(dir.path()).unwrap()),
+    );
+    let (record, _) = runtime
+        .get_or_create("default", "runner", "r", None)
+        .await
+        .unwrap();
+    let seen = within(async {
+        loop {
+            let seen = call(&runtime, &record.actor_id, "get", vec![])
+                .await
+                .unwrap();
+            if seen[1] == json!(1) && seen[0].as_f64() == Some(3.0) {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(seen[0].as_f64(), Some(3.0));
+}
