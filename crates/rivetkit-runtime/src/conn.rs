@@ -6,11 +6,15 @@
 //! in the client's encoding and writes it to the socket. Dropping the [`Connection`] removes it
 //! from the actor.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
+use parking_lot::Mutex;
 use rivetkit_protocol::{Encoding, Frame, ToClient, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::activity::ActivityGuard;
 use crate::instance::ActorInstance;
@@ -22,6 +26,8 @@ pub struct SharedEvent {
     pub name: String,
     pub args: Vec<Value>,
     frames: [OnceLock<Frame>; 3],
+    /// Told once the event is written to its (one) connection's socket; see [`DirectWrites`].
+    written: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl SharedEvent {
@@ -30,6 +36,24 @@ impl SharedEvent {
             name,
             args,
             frames: Default::default(),
+            written: Mutex::new(None),
+        }
+    }
+
+    /// An event for one connection, sent by the action running in this task (if any): that
+    /// action's answer then waits until the event is written (see [`DirectWrites`]).
+    pub(crate) fn direct(name: String, args: Vec<Value>) -> Self {
+        let event = Self::new(name, args);
+        if let Some(written) = DirectWrites::track() {
+            *event.written.lock() = Some(written);
+        }
+        event
+    }
+
+    /// The transport calls this once the event is on the client's socket.
+    pub fn mark_written(&self) {
+        if let Some(written) = self.written.lock().take() {
+            let _ = written.send(());
         }
     }
 
@@ -47,6 +71,48 @@ impl SharedEvent {
             }
             .encode(encoding)
         })
+    }
+}
+
+tokio::task_local! {
+    static DIRECT_WRITES: RefCell<Vec<oneshot::Receiver<()>>>;
+}
+
+/// Events an action sends to single connections (`c.send_to`) reach their sockets before the
+/// action's own answer: the official server writes them synchronously, and clients (the
+/// official test suite among them) count on a message sent to a peer having arrived once the
+/// call that sent it returned. Each such event is tracked while the action runs, and the answer
+/// waits for them to be written, up to [`DIRECT_WRITE_WAIT`] (a peer that does not read, or
+/// sleeps hibernated, must not hold the caller for long).
+pub(crate) struct DirectWrites;
+
+/// How long an action's answer waits for the events it sent to single connections.
+const DIRECT_WRITE_WAIT: Duration = Duration::from_millis(500);
+
+impl DirectWrites {
+    /// Runs `call`, then waits for the direct events it sent to be written.
+    pub(crate) async fn around<T>(call: impl Future<Output = T>) -> T {
+        DIRECT_WRITES
+            .scope(RefCell::new(Vec::new()), async {
+                let result = call.await;
+                let pending = DIRECT_WRITES.with(|writes| writes.take());
+                // A dropped sender (socket gone, event refused) counts as done.
+                let all_written = futures::future::join_all(pending);
+                let _ = tokio::time::timeout(DIRECT_WRITE_WAIT, all_written).await;
+                result
+            })
+            .await
+    }
+
+    /// A sender to tell when a direct event is written, if an action is running here.
+    fn track() -> Option<oneshot::Sender<()>> {
+        DIRECT_WRITES
+            .try_with(|writes| {
+                let (written, wait) = oneshot::channel();
+                writes.borrow_mut().push(wait);
+                written
+            })
+            .ok()
     }
 }
 

@@ -29,7 +29,7 @@ use rivetkit_storage::Store;
 use tokio::sync::mpsc;
 
 use crate::activity::{Activity, ActivityGuard, Stop};
-use crate::conn::{ConnEntry, Connection, HibernatedConn, Outgoing, SharedEvent};
+use crate::conn::{ConnEntry, Connection, DirectWrites, HibernatedConn, Outgoing, SharedEvent};
 use crate::context::ConnInfo;
 use crate::db::Db;
 use crate::definition::{Actor, HookFn};
@@ -656,7 +656,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         };
         let held = Held::SendTo(conn_id.to_owned(), name, args);
         if let Err(Held::SendTo(_, name, args)) = hold(self.holding_key(), held) {
-            entry.send(Outgoing::Event(Arc::new(SharedEvent::new(name, args))));
+            entry.send(Outgoing::Event(Arc::new(SharedEvent::direct(name, args))));
         }
         true
     }
@@ -913,7 +913,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         };
         let ctx = self.ctx(conn_id, None);
         let failure = ctx.failure.clone();
-        let call = action(ctx, args);
+        let call = DirectWrites::around(action(ctx, args));
         async move {
             let result = tokio::time::timeout(self.definition.options.action_timeout, call)
                 .await

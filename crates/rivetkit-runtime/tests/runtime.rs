@@ -277,3 +277,40 @@ async fn racing_creators_of_one_key_get_one_actor() {
         .unwrap_err();
     assert_eq!(error.code(), "not_found");
 }
+
+#[tokio::test]
+async fn an_answer_waits_until_the_events_its_action_sent_to_one_connection_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let whisperer = actor::<Count>("whisperer")
+        .action("whisper", |c, (to,): (String,)| async move {
+            c.send_to(&to, "whisper", ("psst",))
+        });
+    let runtime = Runtime::new(
+        Registry::new().register(whisperer),
+        Arc::new(SqliteStore::open(dir.path()).unwrap()),
+    );
+    let record = runtime
+        .get_or_create("default", "whisperer", "w", None)
+        .await
+        .unwrap()
+        .0;
+    let active = runtime.instance(&record.actor_id).await.unwrap();
+    let mut sender = active.instance().connect(Value::Null, None).await.unwrap();
+    let mut peer = active.instance().connect(Value::Null, None).await.unwrap();
+    sender.spawn_action(0, "whisper".into(), vec![json!(peer.id())]);
+
+    let Outgoing::Event(event) = within(peer.next_outgoing()).await.unwrap() else {
+        panic!("the peer gets the event first");
+    };
+    // Until the peer's transport says the event is on its socket, the sender hears nothing.
+    let early = tokio::time::timeout(Duration::from_millis(200), sender.next_outgoing()).await;
+    assert!(
+        early.is_err(),
+        "answered before the event was written: {early:?}"
+    );
+    event.mark_written();
+    match within(sender.next_outgoing()).await.unwrap() {
+        Outgoing::ActionResponse { id: 0, result } => assert_eq!(result.unwrap(), json!(true)),
+        other => panic!("unexpected {other:?}"),
+    }
+}

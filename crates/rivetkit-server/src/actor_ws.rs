@@ -359,10 +359,17 @@ async fn serve_connection(
                     hibernated = Some(snapshot);
                     continue;
                 }
+                let written = match &item {
+                    Outgoing::Event(event) => Some(event.clone()),
+                    _ => None,
+                };
                 let message = write_message(state, dialect, &actor, item);
                 let closing = matches!(message, Message::Close(_));
                 if sink.send(message).await.is_err() || closing {
                     break;
+                }
+                if let Some(event) = written {
+                    event.mark_written();
                 }
             }
         }
