@@ -2,15 +2,15 @@
 //! `null`, actor code may broadcast from inside `update`, and `on_disconnect` sees the
 //! connections without the leaving one.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use common::GatedStore;
 use rivetkit_protocol::Value;
 use rivetkit_runtime::{actor, ActorError, Connection, Outgoing, Registry, Runtime};
-use rivetkit_storage::{
-    ActorRecord, Alarm, Inserted, KvEntries, QueuedMessage, SqliteStore, Store, StoreResult,
-};
+use rivetkit_storage::{SqliteStore, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -335,95 +335,6 @@ fn loud_registry() -> Registry {
             Ok(())
         });
     Registry::new().register(loud)
-}
-
-/// A store whose state saves wait for a permit, so a test can hold durability back.
-struct GatedStore {
-    inner: SqliteStore,
-    saves: Arc<Semaphore>,
-}
-
-impl Store for GatedStore {
-    fn insert_actor(&self, record: ActorRecord) -> BoxFuture<'_, StoreResult<Inserted>> {
-        self.inner.insert_actor(record)
-    }
-    fn actor_by_id<'a>(
-        &'a self,
-        actor_id: &'a str,
-    ) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>> {
-        self.inner.actor_by_id(actor_id)
-    }
-    fn actor_by_key<'a>(
-        &'a self,
-        namespace: &'a str,
-        name: &'a str,
-        key: &'a str,
-    ) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>> {
-        self.inner.actor_by_key(namespace, name, key)
-    }
-    fn actors_by_name<'a>(
-        &'a self,
-        namespace: &'a str,
-        name: &'a str,
-        limit: usize,
-    ) -> BoxFuture<'a, StoreResult<Vec<ActorRecord>>> {
-        self.inner.actors_by_name(namespace, name, limit)
-    }
-    fn load_state<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>> {
-        self.inner.load_state(actor_id)
-    }
-    fn save_state(&self, actor_id: String, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(async move {
-            self.saves.acquire().await.unwrap().forget();
-            self.inner.save_state(actor_id, state).await
-        })
-    }
-    fn delete_actor(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>> {
-        self.inner.delete_actor(actor_id)
-    }
-    fn add_alarm(&self, alarm: Alarm) -> BoxFuture<'_, StoreResult<i64>> {
-        self.inner.add_alarm(alarm)
-    }
-    fn delete_alarm(&self, alarm_id: i64) -> BoxFuture<'_, StoreResult<()>> {
-        self.inner.delete_alarm(alarm_id)
-    }
-    fn alarms(&self) -> BoxFuture<'_, StoreResult<Vec<Alarm>>> {
-        self.inner.alarms()
-    }
-    fn queue_push(&self, message: QueuedMessage) -> BoxFuture<'_, StoreResult<i64>> {
-        self.inner.queue_push(message)
-    }
-    fn queue_remove(&self, message_ids: Vec<i64>) -> BoxFuture<'_, StoreResult<()>> {
-        self.inner.queue_remove(message_ids)
-    }
-    fn queue_load<'a>(
-        &'a self,
-        actor_id: &'a str,
-    ) -> BoxFuture<'a, StoreResult<Vec<QueuedMessage>>> {
-        self.inner.queue_load(actor_id)
-    }
-    fn kv_get<'a>(
-        &'a self,
-        actor_id: &'a str,
-        key: &'a [u8],
-    ) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>> {
-        self.inner.kv_get(actor_id, key)
-    }
-    fn kv_list<'a>(
-        &'a self,
-        actor_id: &'a str,
-        prefix: &'a [u8],
-    ) -> BoxFuture<'a, StoreResult<KvEntries>> {
-        self.inner.kv_list(actor_id, prefix)
-    }
-    fn kv_set(
-        &self,
-        actor_id: String,
-        key: Vec<u8>,
-        value: Option<Vec<u8>>,
-    ) -> BoxFuture<'_, StoreResult<()>> {
-        self.inner.kv_set(actor_id, key, value)
-    }
 }
 
 /// Runs `test` on a thread of its own, so that a deadlock fails the test instead of hanging it.
