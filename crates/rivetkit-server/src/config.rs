@@ -9,7 +9,8 @@ pub struct ServerConfig {
     pub port: u16,
     /// Where the embedded store keeps its database.
     pub data_dir: PathBuf,
-    /// When set, every manager, gateway and WebSocket request must carry this token.
+    /// When set, every manager, gateway and WebSocket request must carry this token. An empty
+    /// token is refused at start-up ([`validate`](Self::validate)) rather than taken as "none".
     pub token: Option<String>,
     /// When set, the inspector API (`/gateway/{id}/inspector/...`) is enabled for requests
     /// carrying `Authorization: Bearer {token}`.
@@ -30,6 +31,16 @@ pub struct ServerConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of [`tls_cert`](Self::tls_cert).
     pub tls_key: Option<PathBuf>,
+    /// HTTP/1: how long a client may take to send a request's headers, counted from the
+    /// connection's start and again from the end of each response on a kept-alive connection.
+    /// A connection with headers still unfinished, or idle between requests, is closed after it
+    /// (the idle keep-alive timeout and the header timeout are this one timer in hyper).
+    pub header_read_timeout: std::time::Duration,
+    /// HTTP/2: how often the server pings a connection (`None`: never). A peer that does not
+    /// answer within [`http2_keep_alive_timeout`](Self::http2_keep_alive_timeout) is closed.
+    pub http2_keep_alive_interval: Option<std::time::Duration>,
+    /// HTTP/2: how long a ping may go unanswered before the connection is closed.
+    pub http2_keep_alive_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -46,11 +57,54 @@ impl Default for ServerConfig {
             max_raw_request_body: 16 * 1024 * 1024,
             tls_cert: None,
             tls_key: None,
+            header_read_timeout: std::time::Duration::from_secs(10),
+            http2_keep_alive_interval: Some(std::time::Duration::from_secs(30)),
+            http2_keep_alive_timeout: std::time::Duration::from_secs(20),
         }
     }
 }
 
+impl ServerConfig {
+    /// Refuses settings that would quietly serve something other than what was asked for: an
+    /// empty [`token`](Self::token) would otherwise start a server anyone may call.
+    pub fn validate(&self) -> std::io::Result<()> {
+        if self.token.as_deref().is_some_and(str::is_empty) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                EMPTY_TOKEN_MESSAGE,
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) const EMPTY_TOKEN_MESSAGE: &str = "the server token is empty: set a non-empty token \
+     (--token / RIVETKIT_TOKEN) to require one, or leave it unset (None) to serve without one";
+
 fn expose_errors_from_env() -> bool {
     std::env::var("RIVET_EXPOSE_ERRORS").is_ok_and(|value| value == "1")
         || std::env::var("NODE_ENV").is_ok_and(|value| value == "development")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_token_is_refused_and_others_pass() {
+        let empty = ServerConfig {
+            token: Some(String::new()),
+            ..ServerConfig::default()
+        };
+        let error = empty.validate().unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(error.to_string().contains("token is empty"), "{error}");
+        ServerConfig::default().validate().unwrap();
+        ServerConfig {
+            token: Some("s3cret".into()),
+            ..ServerConfig::default()
+        }
+        .validate()
+        .unwrap();
+    }
 }

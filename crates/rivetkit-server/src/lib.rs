@@ -23,7 +23,6 @@ mod tls;
 use std::sync::Arc;
 
 use axum::routing::{any, delete, get};
-use axum::serve::ListenerExt;
 use axum::Router;
 use rivetkit_runtime::{ActorError, Registry, Runtime};
 use rivetkit_storage::SqliteStore;
@@ -44,7 +43,15 @@ impl AppState {
 }
 
 /// The server's routes over `runtime`, ready to serve or to nest in another axum app.
+///
+/// # Panics
+///
+/// When `config` is invalid ([`ServerConfig::validate`]), e.g. an empty token: serving it would
+/// open the server to anyone. [`embedded_runtime`] and [`serve`] return that error instead.
 pub fn router(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
+    if let Err(error) = config.validate() {
+        panic!("rivetkit router: {error}");
+    }
     let state = AppState {
         runtime,
         config: Arc::new(config),
@@ -82,10 +89,12 @@ pub fn router(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
 
 /// Opens the embedded store under `config.data_dir` and starts a runtime for `registry` on it.
 /// Call it inside a tokio runtime: the runtime starts its alarm scheduler as a task.
+/// Fails with `InvalidInput` when `config` is invalid ([`ServerConfig::validate`]).
 pub fn embedded_runtime(
     registry: Registry,
     config: &ServerConfig,
 ) -> std::io::Result<Arc<Runtime>> {
+    config.validate()?;
     let store = SqliteStore::open(&config.data_dir).map_err(std::io::Error::other)?;
     Ok(Runtime::new(registry, Arc::new(store)))
 }
@@ -105,15 +114,6 @@ pub async fn serve(registry: Registry, config: ServerConfig) -> std::io::Result<
         tls = tls.is_some(),
         "rivetkit server listening"
     );
-    if let Some(acceptor) = tls {
-        return tls::serve(listener, acceptor, router(runtime, config)).await;
-    }
-    // Small frames (an event, then the action's response) must not wait for Nagle's algorithm
-    // to collect more bytes: that costs a delayed-ACK round of ~40 ms.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::warn!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router(runtime, config)).await
+    let server = tls::Listener::new(&config, tls);
+    tls::serve(listener, server, router(runtime, config)).await
 }

@@ -39,6 +39,13 @@ struct Args {
     tls_key: Option<PathBuf>,
 }
 
+/// `RIVETKIT_TOKEN=` (set but empty), which clap reads as absent.
+fn empty_token_from_env() -> Option<String> {
+    std::env::var_os("RIVETKIT_TOKEN")
+        .filter(|value| value.is_empty())
+        .map(|_| String::new())
+}
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -51,7 +58,8 @@ async fn main() {
         host: args.host,
         port: args.port,
         data_dir: args.data_dir,
-        token: args.token.filter(|token| !token.is_empty()),
+        // An empty token is passed on as it is: the server refuses to start with it.
+        token: args.token.or_else(empty_token_from_env),
         inspector_token: args.inspector_token.filter(|token| !token.is_empty()),
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
