@@ -1,4 +1,4 @@
-//! HTTPS and WSS on one listener.
+//! The listener: plain HTTP, or HTTPS and WSS, on one accept loop with the connection timeouts.
 //!
 //! rustls (with the `ring` provider) terminates TLS and offers ALPN `h2` then `http/1.1`; each
 //! connection is then served by hyper's automatic HTTP/1.1-or-HTTP/2 connection with the
@@ -12,9 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -109,17 +113,47 @@ fn invalid(message: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message.into())
 }
 
-/// Accepts connections on `listener` until the process ends: TLS handshake, then HTTP/1.1 or
-/// HTTP/2 (as ALPN chose) with upgrades, each connection on its own task.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    app: Router,
-) -> io::Result<()> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Advertises SETTINGS_ENABLE_CONNECT_PROTOCOL: WebSockets over HTTP/2 streams.
-    builder.http2().enable_connect_protocol();
-    let builder = Arc::new(builder);
+/// The first bytes of an HTTP/2 connection (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How the accept loop serves each connection: hyper's HTTP/1.1-or-HTTP/2 connection with
+/// upgrades, the extended CONNECT protocol, and the timeouts of `config`.
+pub(crate) struct Listener {
+    builder: auto::Builder<TokioExecutor>,
+    tls: Option<TlsAcceptor>,
+    header_read_timeout: Duration,
+}
+
+impl Listener {
+    pub(crate) fn new(config: &ServerConfig, tls: Option<TlsAcceptor>) -> Self {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // hyper starts this timer whenever it waits for a request head: from the connection's
+        // start, and again after each response of a kept-alive connection. So it closes both a
+        // connection whose headers never finish and an idle keep-alive connection.
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            // Advertises SETTINGS_ENABLE_CONNECT_PROTOCOL: WebSockets over HTTP/2 streams.
+            .enable_connect_protocol()
+            .keep_alive_interval(config.http2_keep_alive_interval)
+            .keep_alive_timeout(config.http2_keep_alive_timeout);
+        Self {
+            builder,
+            tls,
+            header_read_timeout: config.header_read_timeout,
+        }
+    }
+}
+
+/// Accepts connections on `listener` until the process ends: TLS handshake when `tls` is set,
+/// then HTTP/1.1 or HTTP/2 (from ALPN, or from the first bytes on plain TCP) with upgrades, each
+/// connection on its own task.
+pub(crate) async fn serve(listener: TcpListener, server: Listener, app: Router) -> io::Result<()> {
+    let server = Arc::new(server);
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -128,44 +162,131 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        tokio::spawn(serve_connection(
-            tcp,
-            peer,
-            acceptor.clone(),
-            app.clone(),
-            builder.clone(),
-        ));
+        tokio::spawn(serve_connection(tcp, peer, server.clone(), app.clone()));
     }
 }
 
-async fn serve_connection(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    acceptor: TlsAcceptor,
-    app: Router,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-) {
-    // As on the plain listener: small frames must not wait for Nagle's algorithm.
+async fn serve_connection(tcp: TcpStream, peer: SocketAddr, server: Arc<Listener>, app: Router) {
+    // Small frames (an event, then the action's response) must not wait for Nagle's algorithm
+    // to collect more bytes: that costs a delayed-ACK round of ~40 ms.
     if let Err(error) = tcp.set_nodelay(true) {
         tracing::warn!(%error, "could not set TCP_NODELAY");
     }
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => tls,
+    match &server.tls {
+        None => serve_http(tcp, peer, &server, app).await,
+        Some(acceptor) => {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            serve_http(tls, peer, &server, app).await
+        }
+    }
+}
+
+async fn serve_http<I>(mut io: I, peer: SocketAddr, server: &Listener, app: Router)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // hyper picks HTTP/1 or HTTP/2 from the first bytes and waits for them without a timer: a
+    // client that sends nothing (or a part of the HTTP/2 preface) would hold the socket forever.
+    let start = match tokio::time::timeout(server.header_read_timeout, read_start(&mut io)).await {
+        Ok(Ok(start)) => start,
         Ok(Err(error)) => {
-            tracing::debug!(%peer, %error, "TLS handshake failed");
+            tracing::debug!(%peer, %error, "connection failed before its first request");
             return;
         }
         Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
+            tracing::debug!(%peer, "no request started in time");
             return;
         }
     };
+    let io = Prefixed { prefix: start, at: 0, io };
     let service = TowerToHyperService::new(app);
-    if let Err(error) = builder
-        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+    if let Err(error) = server
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
         .await
     {
         tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// Reads the connection's first bytes until they are the HTTP/2 preface or cannot be: what
+/// hyper needs to choose the protocol. Empty at a clean end of stream.
+async fn read_start<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<Vec<u8>> {
+    let mut start = vec![0; H2_PREFACE.len()];
+    let mut filled = 0;
+    while filled < H2_PREFACE.len() && start[..filled] == H2_PREFACE[..filled] {
+        let read = io.read(&mut start[filled..]).await?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+    }
+    start.truncate(filled);
+    Ok(start)
+}
+
+/// `io` with the bytes already read from it put back in front.
+struct Prefixed<I> {
+    prefix: Vec<u8>,
+    at: usize,
+    io: I,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.at < this.prefix.len() {
+            let rest = &this.prefix[this.at..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.at += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Prefixed<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

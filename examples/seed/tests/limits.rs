@@ -1,0 +1,130 @@
+//! Connection timeouts and limits of `rivetkit::serve` (issue 8): sockets that stall before or
+//! between requests are closed, and the server keeps answering. Each test runs its own server
+//! in-process with short configured values; every bound on observing a close is generous.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use rivetkit::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A server on a free loopback port with `config`'s timeouts; the data dir lives as long as it.
+struct TestServer {
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(config: ServerConfig) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = ServerConfig {
+        host: "127.0.0.1".into(),
+        port,
+        data_dir: dir.path().to_path_buf(),
+        token: None,
+        ..config
+    };
+    tokio::spawn(async move { rivetkit::serve(seed::registry(), config).await.unwrap() });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    TestServer { port, _dir: dir }
+}
+
+/// Reads until the server closes the socket; the bytes read, or `None` if it is still open
+/// after `bound`.
+async fn read_until_closed(socket: &mut TcpStream, bound: Duration) -> Option<Vec<u8>> {
+    let mut read = Vec::new();
+    let outcome = tokio::time::timeout(bound, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => read.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    outcome.ok().map(|()| read)
+}
+
+fn short_timeouts() -> ServerConfig {
+    ServerConfig {
+        header_read_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_request_whose_headers_never_finish_is_closed() {
+    let server = start(short_timeouts()).await;
+    let mut partial = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    partial
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow:")
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let mut half_preface = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    half_preface.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    for (name, socket) in [
+        ("partial headers", &mut partial),
+        ("nothing sent", &mut silent),
+        ("part of the HTTP/2 preface", &mut half_preface),
+    ] {
+        let read = read_until_closed(socket, Duration::from_secs(15)).await;
+        assert!(read.is_some(), "{name}: still open after 15 s");
+    }
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_its_response() {
+    let server = start(short_timeouts()).await;
+    let mut socket = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    socket
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let read = read_until_closed(&mut socket, Duration::from_secs(15))
+        .await
+        .expect("an idle keep-alive connection still open after 15 s");
+    let text = String::from_utf8_lossy(&read);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
+/// An HTTP/2 client (prior knowledge, plain TCP) that never answers pings: the server pings it
+/// and closes it once the ping went unanswered.
+#[tokio::test]
+async fn an_http2_peer_that_does_not_answer_pings_is_closed() {
+    let server = start(ServerConfig {
+        http2_keep_alive_interval: Some(Duration::from_secs(1)),
+        http2_keep_alive_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut socket = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    socket
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    // An empty SETTINGS frame, then nothing: no SETTINGS ack, no PING ack.
+    socket.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let read = read_until_closed(&mut socket, Duration::from_secs(20))
+        .await
+        .expect("an HTTP/2 connection that answers no ping still open after 20 s");
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while at + 9 <= read.len() {
+        let len = (usize::from(read[at]) << 16) | (usize::from(read[at + 1]) << 8) | usize::from(read[at + 2]);
+        frames.push(read[at + 3]);
+        at += 9 + len;
+    }
+    // 6: PING, 7: GOAWAY.
+    assert!(frames.contains(&6), "no PING among frame types {frames:?}");
+}
