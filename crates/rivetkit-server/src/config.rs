@@ -41,16 +41,11 @@ pub struct ServerConfig {
     pub http2_keep_alive_interval: Option<std::time::Duration>,
     /// HTTP/2: how long a ping may go unanswered before the connection is closed.
     pub http2_keep_alive_timeout: std::time::Duration,
-    /// HTTP/1: how long a client may take to send a request's headers, counted from the
-    /// connection's start and again from the end of each response on a kept-alive connection.
-    /// A connection with headers still unfinished, or idle between requests, is closed after it
-    /// (the idle keep-alive timeout and the header timeout are this one timer in hyper).
-    pub header_read_timeout: std::time::Duration,
-    /// HTTP/2: how often the server pings a connection (`None`: never). A peer that does not
-    /// answer within [`http2_keep_alive_timeout`](Self::http2_keep_alive_timeout) is closed.
-    pub http2_keep_alive_interval: Option<std::time::Duration>,
-    /// HTTP/2: how long a ping may go unanswered before the connection is closed.
-    pub http2_keep_alive_timeout: std::time::Duration,
+    /// Host names (or `name:port`) requests may carry in `Host` besides the loopback ones,
+    /// against DNS rebinding. When [`host`](Self::host) is a loopback address or `localhost`,
+    /// only `localhost`, `127.x.x.x`, `[::1]` (any port) and these are answered; otherwise
+    /// every host is, unless this lists some. Others get 403 `request/host_not_allowed`.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -70,9 +65,7 @@ impl Default for ServerConfig {
             header_read_timeout: std::time::Duration::from_secs(10),
             http2_keep_alive_interval: Some(std::time::Duration::from_secs(30)),
             http2_keep_alive_timeout: std::time::Duration::from_secs(20),
-            header_read_timeout: std::time::Duration::from_secs(10),
-            http2_keep_alive_interval: Some(std::time::Duration::from_secs(30)),
-            http2_keep_alive_timeout: std::time::Duration::from_secs(20),
+            allowed_hosts: Vec::new(),
         }
     }
 }

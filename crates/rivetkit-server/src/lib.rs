@@ -14,6 +14,7 @@ mod auth;
 mod config;
 mod cors;
 mod gateway;
+mod host;
 mod inspector;
 mod manager;
 mod reply;
@@ -84,6 +85,11 @@ pub fn router(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
             gateway::by_header,
         ))
         .layer(axum::middleware::from_fn(cors::cors))
+        // Outermost: a refused host learns nothing else, not even CORS headers.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(host::HostCheck::from_config(&state.config)),
+            host::check,
+        ))
         .with_state(state)
 }
 

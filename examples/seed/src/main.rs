@@ -37,6 +37,15 @@ struct Args {
         value_name = "FILE"
     )]
     tls_key: Option<PathBuf>,
+    /// Also answer requests whose Host is NAME (or NAME:PORT); repeatable. A server on a
+    /// loopback address answers only loopback hosts otherwise (against DNS rebinding).
+    #[arg(
+        long = "allowed-host",
+        env = "RIVETKIT_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    allowed_hosts: Vec<String>,
 }
 
 /// `RIVETKIT_TOKEN=` (set but empty), which clap reads as absent.
@@ -63,6 +72,7 @@ async fn main() {
         inspector_token: args.inspector_token.filter(|token| !token.is_empty()),
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
+        allowed_hosts: args.allowed_hosts,
         ..ServerConfig::default()
     };
     if let Err(error) = rivetkit::serve(seed::registry(), config).await {

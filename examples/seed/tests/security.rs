@@ -1,8 +1,88 @@
 //! Security defaults of `seed-server` (issue 8, "Hardening"): settings that would quietly open
-//! the server are refused at start-up.
+//! the server are refused at start-up; a loopback server answers only loopback hosts (DNS
+//! rebinding).
 
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// A running `seed-server`, killed on drop.
+struct Running {
+    child: Child,
+    port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `seed-server --host {bind}` with `args` and `envs`, reached on 127.0.0.1.
+async fn start(bind: &str, args: &[&str], envs: &[(&str, &str)]) -> Running {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_seed-server"));
+    command
+        .args(["--host", bind, "--port", &port.to_string(), "--data-dir"])
+        .arg(data.path())
+        .args(args)
+        .env_remove("RIVETKIT_TOKEN")
+        .env_remove("RIVETKIT_ALLOWED_HOSTS")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let running = Running {
+        child: command.spawn().expect("seed-server starts"),
+        port,
+        _data: data,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let health = format!("http://127.0.0.1:{port}/health");
+    while !reqwest::get(&health)
+        .await
+        .is_ok_and(|response| response.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "seed-server did not become healthy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running
+}
+
+/// `GET {path}` on `server` with `Host: {host}`: the status and the JSON body (Null if none).
+async fn get_as(server: &Running, host: &str, path: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}{path}", server.port))
+        .header("host", host)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+fn assert_host_refused((status, body): (u16, Value), host: &str) {
+    assert_eq!(status, 403, "{host}: {body}");
+    assert_eq!(body["group"], "request", "{host}: {body}");
+    assert_eq!(body["code"], "host_not_allowed", "{host}: {body}");
+}
+
+const NAMES: &str = "/actors/names?namespace=default";
 
 /// Runs `seed-server` with `args` and `envs` and waits (at most 20 s) for it to exit; a server
 /// that starts instead is killed and the test fails. Returns the exit status and stderr.
@@ -56,4 +136,67 @@ fn an_empty_token_variable_stops_the_server_with_a_message() {
     let (status, stderr) = run_until_exit(&[], &[("RIVETKIT_TOKEN", "")]);
     assert!(!status.success(), "{status}");
     assert!(stderr.contains("token is empty"), "stderr: {stderr}");
+}
+
+#[tokio::test]
+async fn a_loopback_server_answers_loopback_hosts_only() {
+    let server = start("127.0.0.1", &[], &[]).await;
+    let port = server.port;
+    // What the Node and browser tests' clients send, and the other loopback forms.
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_owned(),
+    ] {
+        let (status, body) = get_as(&server, &host, NAMES).await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    for host in ["evil.example", "evil.example:80", "localhost.evil.example"] {
+        assert_host_refused(get_as(&server, host, NAMES).await, host);
+        assert_host_refused(get_as(&server, host, "/metadata").await, host);
+    }
+    // Probes stay open.
+    assert_eq!(get_as(&server, "evil.example", "/health").await.0, 200);
+
+    // A WebSocket upgrade is refused before it is accepted.
+    let mut request = format!("ws://127.0.0.1:{port}/gateway/whatever/connect")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("host", "evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403);
+        }
+        other => panic!("upgrade with a foreign host: {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn listed_hosts_are_answered_too() {
+    let server = start("127.0.0.1", &["--allowed-host", "actors.example.com"], &[]).await;
+    assert_eq!(get_as(&server, "actors.example.com", NAMES).await.0, 200);
+    assert_eq!(get_as(&server, "actors.example.com:6420", NAMES).await.0, 200);
+    assert_eq!(get_as(&server, &format!("127.0.0.1:{}", server.port), NAMES).await.0, 200);
+    assert_host_refused(get_as(&server, "evil.example", NAMES).await, "evil.example");
+
+    let server = start(
+        "127.0.0.1",
+        &[],
+        &[("RIVETKIT_ALLOWED_HOSTS", "a.example,b.example")],
+    )
+    .await;
+    assert_eq!(get_as(&server, "b.example", NAMES).await.0, 200);
+    assert_host_refused(get_as(&server, "c.example", NAMES).await, "c.example");
+}
+
+#[tokio::test]
+async fn a_server_on_all_interfaces_checks_only_listed_hosts() {
+    let server = start("0.0.0.0", &[], &[]).await;
+    assert_eq!(get_as(&server, "actors.lan", NAMES).await.0, 200);
+    let server = start("0.0.0.0", &["--allowed-host", "actors.lan"], &[]).await;
+    assert_eq!(get_as(&server, "actors.lan:6420", NAMES).await.0, 200);
+    assert_host_refused(get_as(&server, "evil.example", NAMES).await, "evil.example");
 }
