@@ -53,6 +53,10 @@ impl Default for ServerConfig {
         Self {
             host: "127.0.0.1".into(),
             port: 6420,
+    /// Origins (`https://app.example.com`) whose pages may call the server: only these get
+    /// CORS headers, and preflights from others a 403. Empty (the default, for development):
+    /// every origin is reflected.
+    pub cors_origins: Vec<String>,
             data_dir: PathBuf::from("rivetkit-data"),
             token: None,
             inspector_token: None,
@@ -75,6 +79,7 @@ impl ServerConfig {
     /// empty [`token`](Self::token) would otherwise start a server anyone may call.
     pub fn validate(&self) -> std::io::Result<()> {
         if self.token.as_deref().is_some_and(str::is_empty) {
+            cors_origins: Vec::new(),
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 EMPTY_TOKEN_MESSAGE,

@@ -84,7 +84,10 @@ pub fn router(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
             state.clone(),
             gateway::by_header,
         ))
-        .layer(axum::middleware::from_fn(cors::cors))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(cors::Origins::new(&state.config.cors_origins)),
+            cors::cors,
+        ))
         // Outermost: a refused host learns nothing else, not even CORS headers.
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(host::HostCheck::from_config(&state.config)),

@@ -46,6 +46,15 @@ struct Args {
         value_name = "NAME"
     )]
     allowed_hosts: Vec<String>,
+    /// Send CORS headers only to pages of ORIGIN (e.g. https://app.example.com); repeatable.
+    /// Without it every origin is reflected (a development default).
+    #[arg(
+        long = "cors-origin",
+        env = "RIVETKIT_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    cors_origins: Vec<String>,
 }
 
 /// `RIVETKIT_TOKEN=` (set but empty), which clap reads as absent.
@@ -73,6 +82,7 @@ async fn main() {
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         allowed_hosts: args.allowed_hosts,
+        cors_origins: args.cors_origins,
         ..ServerConfig::default()
     };
     if let Err(error) = rivetkit::serve(seed::registry(), config).await {

@@ -200,3 +200,80 @@ async fn a_server_on_all_interfaces_checks_only_listed_hosts() {
     assert_eq!(get_as(&server, "actors.lan:6420", NAMES).await.0, 200);
     assert_host_refused(get_as(&server, "evil.example", NAMES).await, "evil.example");
 }
+
+/// `{method} {path}` from a page of `origin`; a preflight when `method` is OPTIONS.
+async fn from_origin(server: &Running, method: &str, origin: &str) -> reqwest::Response {
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{}{NAMES}", server.port);
+    let request = if method == "OPTIONS" {
+        client
+            .request(reqwest::Method::OPTIONS, url)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "x-rivet-encoding")
+    } else {
+        client.get(url)
+    };
+    request.header("origin", origin).send().await.unwrap()
+}
+
+fn allow_origin(response: &reqwest::Response) -> Option<&str> {
+    response
+        .headers()
+        .get("access-control-allow-origin")
+        .map(|value| value.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn without_an_origin_list_every_origin_is_reflected() {
+    let server = start("127.0.0.1", &[], &[]).await;
+    let response = from_origin(&server, "GET", "https://anywhere.example").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(allow_origin(&response), Some("https://anywhere.example"));
+    let preflight = from_origin(&server, "OPTIONS", "https://anywhere.example").await;
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(allow_origin(&preflight), Some("https://anywhere.example"));
+}
+
+#[tokio::test]
+async fn with_an_origin_list_only_listed_origins_get_cors_headers() {
+    let server = start(
+        "127.0.0.1",
+        &["--cors-origin", "https://app.example", "--cors-origin", "http://localhost:5173"],
+        &[],
+    )
+    .await;
+    for origin in ["https://app.example", "http://localhost:5173"] {
+        let response = from_origin(&server, "GET", origin).await;
+        assert_eq!(response.status(), 200, "{origin}");
+        assert_eq!(allow_origin(&response), Some(origin));
+        let preflight = from_origin(&server, "OPTIONS", origin).await;
+        assert_eq!(preflight.status(), 204, "{origin}");
+        assert_eq!(allow_origin(&preflight), Some(origin));
+        assert!(preflight
+            .headers()
+            .contains_key("access-control-allow-methods"));
+    }
+    for origin in ["https://evil.example", "http://localhost:5174", "null"] {
+        let response = from_origin(&server, "GET", origin).await;
+        assert_eq!(allow_origin(&response), None, "{origin}");
+        assert!(!response
+            .headers()
+            .contains_key("access-control-allow-credentials"));
+        let preflight = from_origin(&server, "OPTIONS", origin).await;
+        assert_eq!(preflight.status(), 403, "{origin}");
+        assert_eq!(allow_origin(&preflight), None, "{origin}");
+        let body: Value = preflight.json().await.unwrap();
+        assert_eq!(body["code"], "origin_not_allowed", "{origin}: {body}");
+    }
+
+    let server = start(
+        "127.0.0.1",
+        &[],
+        &[("RIVETKIT_CORS_ORIGINS", "https://a.example,https://b.example")],
+    )
+    .await;
+    let response = from_origin(&server, "GET", "https://b.example").await;
+    assert_eq!(allow_origin(&response), Some("https://b.example"));
+    let response = from_origin(&server, "GET", "https://c.example").await;
+    assert_eq!(allow_origin(&response), None);
+}
