@@ -85,10 +85,10 @@ impl Database {
         };
         blocking(move || {
             let conn = open_file(&path).map_err(|error| {
-                ActorError::internal(format!(
-                    "opening the database {} failed: {error}",
-                    path.display()
-                ))
+                ActorError::from_storage(
+                    &error,
+                    format!("opening the database {} failed", path.display()),
+                )
             })?;
             notify(DbEvent::Opened);
             if let Err(error) = migrate(&conn) {

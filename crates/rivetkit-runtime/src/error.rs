@@ -2,7 +2,8 @@
 //!
 //! An error is either *public* (a user error, or one of the protocol's known codes) and goes to
 //! the client as it is, or *internal* (anything else: a bug, a storage failure) and is masked
-//! before it leaves the server unless exposure is switched on.
+//! before it leaves the server unless exposure is switched on. Storage failures that are not
+//! bugs (full, read-only, I/O errors) are public `storage/full` / `storage/unavailable` (503).
 //!
 //! [`ActorError`] deliberately does not implement `std::error::Error`: that is what lets any
 //! `std::error::Error` convert into it with `?` (as an internal error), the way `anyhow` works.
@@ -11,6 +12,7 @@
 use std::fmt;
 
 use rivetkit_protocol::{ErrorBody, Value};
+use rivetkit_storage::{Failure, StoreError};
 
 /// The message of a masked internal error, as the official server words it.
 pub const MASKED_MESSAGE: &str = "Internal error. Read the server logs for more details.";
@@ -132,6 +134,23 @@ impl ActorError {
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::public("action", "invalid_request", message)
     }
+
+    /// A storage failure that is not a bug: `storage/full` or `storage/unavailable`, public
+    /// (the client may retry later or alert someone), HTTP 503. Errors of the store, of SQLite
+    /// (an actor's database) and I/O errors that report one convert into it with `?`.
+    pub fn storage(failure: Failure) -> Self {
+        let (code, message) = match failure {
+            Failure::Full => (
+                "full",
+                "The server's storage is full: the write was not made",
+            ),
+            Failure::Unavailable => (
+                "unavailable",
+                "The server's storage is unavailable (read-only or failing): the write was not made",
+            ),
+        };
+        Self::public("storage", code, message).with_status(503)
+    }
 }
 
 impl fmt::Display for ActorError {
@@ -142,8 +161,104 @@ impl fmt::Display for ActorError {
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for ActorError {
     fn from(error: E) -> Self {
-        Self::internal(error.to_string())
+        match storage_failure(&error) {
+            Some(failure) => {
+                // The client gets a public error without the details (paths, SQL): log them.
+                tracing::error!(%error, ?failure, "storage failure");
+                Self::storage(failure)
+            }
+            None => Self::internal(error.to_string()),
+        }
+    }
+}
+
+impl ActorError {
+    /// `error` from the storage layer, with `context` for the log: `storage/*` when it is a
+    /// [`Failure`], else an internal error with the context in its message.
+    pub(crate) fn from_storage(
+        error: &(dyn std::error::Error + Send + Sync + 'static),
+        context: impl fmt::Display,
+    ) -> Self {
+        match storage_failure(error) {
+            Some(failure) => {
+                tracing::error!(%error, ?failure, "{context}");
+                Self::storage(failure)
+            }
+            None => Self::internal(format!("{context}: {error}")),
+        }
+    }
+}
+
+/// The storage failure behind `error`, when it is a store, SQLite or I/O error that reports one.
+fn storage_failure(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<Failure> {
+    if let Some(error) = error.downcast_ref::<StoreError>() {
+        error.failure()
+    } else if let Some(error) = error.downcast_ref::<rusqlite::Error>() {
+        rivetkit_storage::sqlite_failure(error)
+    } else if let Some(error) = error.downcast_ref::<std::io::Error>() {
+        rivetkit_storage::io_failure(error)
+    } else {
+        None
     }
 }
 
 pub type ActorResult<T> = Result<T, ActorError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::ffi;
+
+    fn sqlite(code: std::os::raw::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some("details".into()))
+    }
+
+    fn convert(error: impl std::error::Error + Send + Sync + 'static) -> ActorError {
+        error.into()
+    }
+
+    #[test]
+    fn storage_failures_get_their_own_public_codes() {
+        let cases = [
+            (convert(sqlite(ffi::SQLITE_FULL)), "full"),
+            (convert(StoreError::Sqlite(sqlite(ffi::SQLITE_FULL))), "full"),
+            (
+                convert(StoreError::Commit {
+                    message: "x".into(),
+                    failure: Some(Failure::Full),
+                }),
+                "full",
+            ),
+            (convert(std::io::Error::from_raw_os_error(28)), "full"),
+            (convert(sqlite(ffi::SQLITE_READONLY)), "unavailable"),
+            (convert(sqlite(ffi::SQLITE_IOERR_WRITE)), "unavailable"),
+            (convert(StoreError::Io(std::io::Error::from_raw_os_error(30))), "unavailable"),
+        ];
+        for (error, code) in cases {
+            assert_eq!((error.group(), error.code()), ("storage", code), "{error}");
+            assert!(error.is_public(), "{error}");
+            assert_eq!(error.status(), 503, "{error}");
+            assert!(error.message().contains("not made"), "{error}");
+            // Not masked, and without the SQLite details.
+            assert_eq!(error.to_body(false).message, error.message());
+            assert!(!error.message().contains("details"), "{error}");
+        }
+    }
+
+    #[test]
+    fn other_errors_stay_internal() {
+        for error in [
+            convert(sqlite(ffi::SQLITE_CONSTRAINT)),
+            convert(StoreError::Closed),
+            convert(StoreError::Commit {
+                message: "x".into(),
+                failure: None,
+            }),
+            convert(std::io::Error::other("x")),
+            convert(std::fmt::Error),
+        ] {
+            assert_eq!((error.group(), error.code()), ("rivetkit", "internal_error"));
+            assert!(!error.is_public());
+        }
+    }
+}

@@ -211,3 +211,37 @@ async fn execute_runs_statement_lists_with_their_parameters() {
     let error = t.call(&plain, "useDb", vec![]).await.unwrap_err();
     assert!(error.contains("database is not enabled"), "{error}");
 }
+
+/// Real SQLite failures of an actor's database reach the caller as `storage/full` and
+/// `storage/unavailable`, not as a masked internal error, and the failed write was not made.
+#[tokio::test]
+async fn a_full_or_read_only_database_answers_storage_errors() {
+    let setup = setup();
+    let id = setup.actor("notes").await;
+    let run = |sql: &str| {
+        let sql = json!(sql);
+        let setup = &setup;
+        let id = id.clone();
+        async move { setup.call(&id, "run", vec![sql.into(), json!([]).into()]).await }
+    };
+    run("INSERT INTO notes (body) VALUES ('kept')").await.unwrap();
+
+    // SQLITE_FULL: a page limit (clamped to the current size) the next write exceeds.
+    run("PRAGMA max_page_count = 1").await.unwrap();
+    let error = run("INSERT INTO notes (body) VALUES (zeroblob(1000000))")
+        .await
+        .unwrap_err();
+    assert!(error.starts_with("storage.full: "), "{error}");
+    run("PRAGMA max_page_count = 1073741823").await.unwrap();
+
+    // SQLITE_READONLY.
+    run("PRAGMA query_only = 1").await.unwrap();
+    let error = run("INSERT INTO notes (body) VALUES ('refused')")
+        .await
+        .unwrap_err();
+    assert!(error.starts_with("storage.unavailable: "), "{error}");
+    run("PRAGMA query_only = 0").await.unwrap();
+
+    let count = run("SELECT count(*) AS n FROM notes").await.unwrap();
+    assert_eq!(count, Value::from(json!([{ "n": 1 }])));
+}

@@ -364,6 +364,7 @@ fn a_broadcast_inside_update_leaves_after_the_closure_once_the_change_is_durable
         let store = GatedStore {
             inner: SqliteStore::open(dir.path()).unwrap(),
             saves: saves.clone(),
+            save_failure: Default::default(),
         };
         let runtime = Runtime::new(loud_registry(), Arc::new(store));
         let (record, _) = runtime

@@ -85,6 +85,7 @@ async fn responses_and_events_wait_until_the_change_is_durable() {
     let store = GatedStore {
         inner: SqliteStore::open(dir.path()).unwrap(),
         saves: saves.clone(),
+        save_failure: Default::default(),
     };
     let runtime = Runtime::new(counter_registry(), Arc::new(store));
     let (record, _) = runtime
@@ -224,4 +225,50 @@ async fn an_answer_waits_until_the_events_its_action_sent_to_one_connection_are_
         Outgoing::ActionResponse { id: 0, result } => assert_eq!(result.unwrap(), json!(true)),
         other => panic!("unexpected {other:?}"),
     }
+}
+
+/// A state save that meets a full or failing disk answers the action with `storage/full` or
+/// `storage/unavailable` (public, 503), not a masked internal error; once the disk recovers,
+/// the actor goes on.
+#[tokio::test]
+async fn a_failed_save_answers_a_storage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = GatedStore {
+        inner: SqliteStore::open(dir.path()).unwrap(),
+        saves: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+        save_failure: Default::default(),
+    };
+    let save_failure = store.save_failure.clone();
+    let runtime = Runtime::new(counter_registry(), Arc::new(store));
+    let (record, _) = runtime
+        .get_or_create("default", "counter", "disk", None)
+        .await
+        .unwrap();
+    let increment = |x: i64| {
+        let runtime = runtime.clone();
+        let id = record.actor_id.clone();
+        async move {
+            let active = runtime.instance(&id).await.unwrap();
+            within(active.instance().call_stateless(
+                Value::Null,
+                None,
+                "increment".into(),
+                vec![json!(x)],
+            ))
+            .await
+        }
+    };
+    assert_eq!(increment(1).await.unwrap(), json!(1));
+    for (failure, code) in [
+        (rivetkit_storage::Failure::Full, "full"),
+        (rivetkit_storage::Failure::Unavailable, "unavailable"),
+    ] {
+        *save_failure.lock() = Some(failure);
+        let error = increment(1).await.unwrap_err();
+        assert_eq!((error.group(), error.code()), ("storage", code), "{error}");
+        assert!(error.is_public());
+        assert_eq!(error.status(), 503);
+        *save_failure.lock() = None;
+    }
+    assert!(increment(1).await.is_ok());
 }

@@ -75,8 +75,12 @@ pub enum StoreError {
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The batch this write was part of failed to commit; nothing of it was written.
-    #[error("storage commit failed: {0}")]
-    Commit(String),
+    /// `failure` says why, when it is one clients are told about.
+    #[error("storage commit failed: {message}")]
+    Commit {
+        message: String,
+        failure: Option<Failure>,
+    },
     #[error("storage is shut down")]
     Closed,
     #[error("storage I/O error: {0}")]
@@ -84,6 +88,58 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A storage failure that is not a bug and that a caller can be told about: the write that
+/// met it was not made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// No room left: the disk, a quota, or SQLite's page limit (`SQLITE_FULL`, `ENOSPC`,
+    /// `EDQUOT`).
+    Full,
+    /// The storage cannot be written or read: read-only (`SQLITE_READONLY`, `EROFS`), an I/O
+    /// error, a file that cannot be opened, locked or is corrupt.
+    Unavailable,
+}
+
+impl StoreError {
+    /// Why this error happened, when it is a [`Failure`] rather than a bug or a shut-down.
+    pub fn failure(&self) -> Option<Failure> {
+        match self {
+            Self::Sqlite(error) => sqlite_failure(error),
+            Self::Commit { failure, .. } => *failure,
+            Self::Io(error) => io_failure(error),
+            Self::Closed => None,
+        }
+    }
+}
+
+/// The [`Failure`] a SQLite error reports, if any.
+pub fn sqlite_failure(error: &rusqlite::Error) -> Option<Failure> {
+    use rusqlite::ErrorCode;
+    let rusqlite::Error::SqliteFailure(error, _) = error else {
+        return None;
+    };
+    match error.code {
+        ErrorCode::DiskFull => Some(Failure::Full),
+        ErrorCode::ReadOnly
+        | ErrorCode::SystemIoFailure
+        | ErrorCode::CannotOpen
+        | ErrorCode::DatabaseCorrupt
+        | ErrorCode::NotADatabase
+        | ErrorCode::FileLockingProtocolFailed => Some(Failure::Unavailable),
+        _ => None,
+    }
+}
+
+/// The [`Failure`] an I/O error reports, if any.
+pub fn io_failure(error: &std::io::Error) -> Option<Failure> {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => Some(Failure::Full),
+        ErrorKind::ReadOnlyFilesystem => Some(Failure::Unavailable),
+        _ => None,
+    }
+}
 
 /// KV entries as (key, value) pairs.
 pub type KvEntries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -170,4 +226,69 @@ pub trait Store: Send + Sync + 'static {
         key: Vec<u8>,
         value: Option<Vec<u8>>,
     ) -> BoxFuture<'_, StoreResult<()>>;
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::*;
+    use rusqlite::ffi;
+
+    fn sqlite(code: std::os::raw::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn sqlite_codes_are_classified() {
+        assert_eq!(sqlite_failure(&sqlite(ffi::SQLITE_FULL)), Some(Failure::Full));
+        for code in [
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_IOERR_WRITE,
+            ffi::SQLITE_IOERR_FSYNC,
+            ffi::SQLITE_CANTOPEN,
+            ffi::SQLITE_CORRUPT,
+            ffi::SQLITE_NOTADB,
+        ] {
+            assert_eq!(
+                sqlite_failure(&sqlite(code)),
+                Some(Failure::Unavailable),
+                "{code}"
+            );
+        }
+        // Bugs and contention stay internal errors.
+        for code in [ffi::SQLITE_ERROR, ffi::SQLITE_CONSTRAINT, ffi::SQLITE_MISUSE] {
+            assert_eq!(sqlite_failure(&sqlite(code)), None, "{code}");
+        }
+        assert_eq!(sqlite_failure(&rusqlite::Error::QueryReturnedNoRows), None);
+    }
+
+    #[test]
+    fn io_errors_and_store_errors_are_classified() {
+        let enospc = std::io::Error::from_raw_os_error(28);
+        let erofs = std::io::Error::from_raw_os_error(30);
+        assert_eq!(io_failure(&enospc), Some(Failure::Full));
+        assert_eq!(io_failure(&erofs), Some(Failure::Unavailable));
+        assert_eq!(io_failure(&std::io::Error::other("x")), None);
+        assert_eq!(
+            StoreError::Io(enospc).failure(),
+            Some(Failure::Full)
+        );
+        assert_eq!(
+            StoreError::Sqlite(sqlite(ffi::SQLITE_READONLY)).failure(),
+            Some(Failure::Unavailable)
+        );
+        assert_eq!(StoreError::Closed.failure(), None);
+    }
+
+    /// A real SQLITE_FULL: a database whose page limit a write exceeds.
+    #[test]
+    fn a_full_database_is_reported_as_full() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v BLOB); PRAGMA max_page_count = 2;")
+            .unwrap();
+        let error = conn
+            .execute("INSERT INTO t VALUES (zeroblob(100000))", [])
+            .unwrap_err();
+        assert_eq!(sqlite_failure(&error), Some(Failure::Full), "{error}");
+    }
 }

@@ -449,7 +449,10 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Write>) {
         }
         Err(error) => {
             tracing::error!(%error, writes = batch.len(), "sqlite commit failed");
-            let failure = || StoreError::Commit(error.to_string());
+            let failure = || StoreError::Commit {
+                message: error.to_string(),
+                failure: crate::sqlite_failure(&error),
+            };
             for write in batch.drain(..) {
                 match write {
                     Write::InsertActor(_, reply) => drop(reply.send(Err(failure()))),

@@ -4,15 +4,19 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use rivetkit_storage::{
-    ActorRecord, Alarm, Inserted, KvEntries, QueuedMessage, SqliteStore, Store, StoreResult,
+    ActorRecord, Alarm, Failure, Inserted, KvEntries, QueuedMessage, SqliteStore, Store,
+    StoreError, StoreResult,
 };
 use tokio::sync::Semaphore;
 
-/// A store whose state saves wait for a permit, so a test can hold durability back.
+/// A store whose state saves wait for a permit, so a test can hold durability back, and fail
+/// as a failing disk would while `save_failure` is set.
 pub struct GatedStore {
     pub inner: SqliteStore,
     /// One permit per save allowed through.
     pub saves: Arc<Semaphore>,
+    /// While set, saves fail as a commit that met this failure (nothing written).
+    pub save_failure: Arc<parking_lot::Mutex<Option<Failure>>>,
 }
 
 impl Store for GatedStore {
@@ -47,6 +51,13 @@ impl Store for GatedStore {
     fn save_state(&self, actor_id: String, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
             self.saves.acquire().await.unwrap().forget();
+            let failure = *self.save_failure.lock();
+            if let Some(failure) = failure {
+                return Err(StoreError::Commit {
+                    message: format!("injected {failure:?}"),
+                    failure: Some(failure),
+                });
+            }
             self.inner.save_state(actor_id, state).await
         })
     }
