@@ -80,6 +80,72 @@ where
     .await;
 }
 
+/// Close code for a socket that answered nothing for too long: the server goes away from it.
+const CLOSE_GOING_AWAY: u16 = 1001;
+/// Its close reason, in the `{group}.{code}` form of the other close reasons.
+const IDLE_TIMEOUT_REASON: &str = "ws.idle_timeout";
+
+/// Keeps a socket's peer honest: the server pings it once it has been silent for the ping
+/// interval and gives it up once it has sent nothing (no message, no pong) for the idle timeout.
+struct Liveness {
+    ping_interval: std::time::Duration,
+    idle_timeout: std::time::Duration,
+    last_heard: tokio::time::Instant,
+    pinged: bool,
+}
+
+/// What [`Liveness`] asks of the socket when its time comes.
+enum Due {
+    Ping,
+    Close,
+}
+
+impl Liveness {
+    fn new(state: &AppState) -> Self {
+        Self {
+            ping_interval: state.config.websocket_ping_interval,
+            idle_timeout: state.config.websocket_idle_timeout,
+            last_heard: tokio::time::Instant::now(),
+            pinged: false,
+        }
+    }
+
+    fn heard(&mut self) {
+        self.last_heard = tokio::time::Instant::now();
+        self.pinged = false;
+    }
+
+    /// Waits for the next thing due; cancel-safe (it only reads the clock), so it may be
+    /// started afresh in every round of a `select!`.
+    async fn due(&mut self) -> Due {
+        if !self.pinged && self.ping_interval < self.idle_timeout {
+            tokio::time::sleep_until(self.last_heard + self.ping_interval).await;
+            self.pinged = true;
+            Due::Ping
+        } else {
+            tokio::time::sleep_until(self.last_heard + self.idle_timeout).await;
+            Due::Close
+        }
+    }
+}
+
+/// Acts on a [`Due`]; `false` when the socket is to be given up (after sending the close frame,
+/// if the peer's buffers take it in time).
+async fn keep_alive(sink: &mut futures::stream::SplitSink<WebSocket, Message>, due: Due) -> bool {
+    match due {
+        Due::Ping => {
+            let ping = sink.send(Message::Ping(bytes::Bytes::new()));
+            matches!(tokio::time::timeout(CLOSE_LINGER, ping).await, Ok(Ok(())))
+        }
+        Due::Close => {
+            tracing::debug!("websocket closed: no answer to pings");
+            let close = sink.send(close_message(CLOSE_GOING_AWAY, IDLE_TIMEOUT_REASON));
+            let _ = tokio::time::timeout(CLOSE_LINGER, close).await;
+            false
+        }
+    }
+}
+
 fn frame_message(frame: Frame) -> Message {
     match frame {
         Frame::Text(text) => Message::Text(text.into()),
@@ -315,6 +381,7 @@ async fn serve_connection(
     }
     let mut live = Some(connection);
     let mut hibernated: Option<HibernatedConn> = None;
+    let mut liveness = Liveness::new(state);
     loop {
         let outgoing = async {
             match live.as_mut() {
@@ -323,7 +390,13 @@ async fn serve_connection(
             }
         };
         tokio::select! {
+            due = liveness.due() => {
+                if !keep_alive(&mut sink, due).await {
+                    break;
+                }
+            }
             incoming = stream.next() => {
+                liveness.heard();
                 let (data, is_text) = match &incoming {
                     Some(Ok(Message::Text(text))) => (text.as_bytes(), true),
                     Some(Ok(Message::Binary(bytes))) => (bytes.as_ref(), false),
@@ -429,9 +502,16 @@ async fn pump_raw(
     mut handler: tokio::task::JoinHandle<Result<(), ActorError>>,
 ) {
     let (mut sink, mut stream) = socket.split();
+    let mut liveness = Liveness::new(state);
     loop {
         tokio::select! {
+            due = liveness.due() => {
+                if !keep_alive(&mut sink, due).await {
+                    break;
+                }
+            }
             incoming = stream.next() => {
+                liveness.heard();
                 let message = match incoming {
                     Some(Ok(Message::Text(text))) => WsMessage::Text(text.as_str().to_owned()),
                     Some(Ok(Message::Binary(bytes))) => WsMessage::Binary(bytes),

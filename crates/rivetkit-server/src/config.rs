@@ -41,6 +41,13 @@ pub struct ServerConfig {
     pub http2_keep_alive_interval: Option<std::time::Duration>,
     /// HTTP/2: how long a ping may go unanswered before the connection is closed.
     pub http2_keep_alive_timeout: std::time::Duration,
+    /// Protocol (`/connect`) and raw (`/websocket/...`) WebSockets: the server pings a socket
+    /// that has sent nothing for this long.
+    pub websocket_ping_interval: std::time::Duration,
+    /// A WebSocket that has sent nothing (no message, no pong) for this long is closed with
+    /// 1001 and reason `ws.idle_timeout`: a peer has this minus
+    /// [`websocket_ping_interval`](Self::websocket_ping_interval) to answer a ping.
+    pub websocket_idle_timeout: std::time::Duration,
     /// Host names (or `name:port`) requests may carry in `Host` besides the loopback ones,
     /// against DNS rebinding. When [`host`](Self::host) is a loopback address or `localhost`,
     /// only `localhost`, `127.x.x.x`, `[::1]` (any port) and these are answered; otherwise
@@ -69,6 +76,8 @@ impl Default for ServerConfig {
             header_read_timeout: std::time::Duration::from_secs(10),
             http2_keep_alive_interval: Some(std::time::Duration::from_secs(30)),
             http2_keep_alive_timeout: std::time::Duration::from_secs(20),
+            websocket_ping_interval: std::time::Duration::from_secs(30),
+            websocket_idle_timeout: std::time::Duration::from_secs(75),
             allowed_hosts: Vec::new(),
         }
     }

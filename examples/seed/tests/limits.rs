@@ -5,9 +5,12 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use rivetkit::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
 
 /// A server on a free loopback port with `config`'s timeouts; the data dir lives as long as it.
 struct TestServer {
@@ -127,4 +130,83 @@ async fn an_http2_peer_that_does_not_answer_pings_is_closed() {
     }
     // 6: PING, 7: GOAWAY.
     assert!(frames.contains(&6), "no PING among frame types {frames:?}");
+}
+
+type WebSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// `PUT /actors`: the id of actor `name` with key `key`.
+async fn actor_id(server: &TestServer, name: &str, key: &str) -> String {
+    let response = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:{}/actors?namespace=default", server.port))
+        .json(&serde_json::json!({"name": name, "key": key, "runner_name_selector": "default", "crash_policy": "sleep"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["actor"]["actor_id"].as_str().unwrap().to_owned()
+}
+
+async fn open_websocket(server: &TestServer, path: &str) -> WebSocket {
+    let mut request = format!("ws://127.0.0.1:{}{path}", server.port)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "rivet, rivet_encoding.json".parse().unwrap(),
+    );
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// Reads (answering pings, as tungstenite does while read) until the server's close frame;
+/// `None` if the socket is still open after `bound`.
+async fn close_within(socket: &mut WebSocket, bound: Duration) -> Option<(u16, String)> {
+    let read = async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => {
+                    return frame.map_or((1005, String::new()), |frame| {
+                        (u16::from(frame.code), frame.reason.to_string())
+                    })
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(bound, read).await.ok()
+}
+
+fn short_websocket_timeouts() -> ServerConfig {
+    ServerConfig {
+        websocket_ping_interval: Duration::from_secs(1),
+        websocket_idle_timeout: Duration::from_secs(4),
+        ..ServerConfig::default()
+    }
+}
+
+/// A protocol and a raw WebSocket whose client reads nothing (so answers no ping) are closed
+/// with 1001 `ws.idle_timeout`; a client that reads (and so answers pings) stays connected.
+#[tokio::test]
+async fn websockets_that_answer_no_pings_are_closed_and_others_stay() {
+    let server = start(short_websocket_timeouts()).await;
+    let counter = actor_id(&server, "counter", "idle").await;
+    let room = actor_id(&server, "chatRoom", "idle").await;
+    let mut protocol = open_websocket(&server, &format!("/gateway/{counter}/connect")).await;
+    let mut raw = open_websocket(&server, &format!("/gateway/{room}/websocket/stream")).await;
+    let mut answering = open_websocket(&server, &format!("/gateway/{counter}/connect")).await;
+
+    // The answering client reads for 10 s (pinged after 1 s of silence, given up after 4 s):
+    // meanwhile the two others read nothing.
+    assert_eq!(
+        close_within(&mut answering, Duration::from_secs(10)).await,
+        None,
+        "a socket that answers pings was closed"
+    );
+    for (name, socket) in [("protocol", &mut protocol), ("raw", &mut raw)] {
+        let close = close_within(socket, Duration::from_secs(15))
+            .await
+            .unwrap_or_else(|| panic!("{name}: a socket that answers no ping is still open"));
+        assert_eq!(close, (1001, "ws.idle_timeout".to_owned()), "{name}");
+    }
 }
