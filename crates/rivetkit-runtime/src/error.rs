@@ -221,7 +221,10 @@ mod tests {
     fn storage_failures_get_their_own_public_codes() {
         let cases = [
             (convert(sqlite(ffi::SQLITE_FULL)), "full"),
-            (convert(StoreError::Sqlite(sqlite(ffi::SQLITE_FULL))), "full"),
+            (
+                convert(StoreError::Sqlite(sqlite(ffi::SQLITE_FULL))),
+                "full",
+            ),
             (
                 convert(StoreError::Commit {
                     message: "x".into(),
@@ -232,7 +235,10 @@ mod tests {
             (convert(std::io::Error::from_raw_os_error(28)), "full"),
             (convert(sqlite(ffi::SQLITE_READONLY)), "unavailable"),
             (convert(sqlite(ffi::SQLITE_IOERR_WRITE)), "unavailable"),
-            (convert(StoreError::Io(std::io::Error::from_raw_os_error(30))), "unavailable"),
+            (
+                convert(StoreError::Io(std::io::Error::from_raw_os_error(30))),
+                "unavailable",
+            ),
         ];
         for (error, code) in cases {
             assert_eq!((error.group(), error.code()), ("storage", code), "{error}");
@@ -257,7 +263,10 @@ mod tests {
             convert(std::io::Error::other("x")),
             convert(std::fmt::Error),
         ] {
-            assert_eq!((error.group(), error.code()), ("rivetkit", "internal_error"));
+            assert_eq!(
+                (error.group(), error.code()),
+                ("rivetkit", "internal_error")
+            );
             assert!(!error.is_public());
         }
     }

@@ -562,7 +562,10 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             .save_state(self.meta.actor_id.clone(), bytes)
             .await
             .map_err(|error| {
-                ActorError::from_storage(&error, format!("saving actor {} failed", self.meta.actor_id))
+                ActorError::from_storage(
+                    &error,
+                    format!("saving actor {} failed", self.meta.actor_id),
+                )
             })?;
         self.durable.fetch_max(saved_version, Ordering::AcqRel);
         Ok(())

@@ -222,9 +222,11 @@ async fn a_full_or_read_only_database_answers_storage_errors() {
         let sql = json!(sql);
         let setup = &setup;
         let id = id.clone();
-        async move { setup.call(&id, "run", vec![sql.into(), json!([]).into()]).await }
+        async move { setup.call(&id, "run", vec![sql, json!([])]).await }
     };
-    run("INSERT INTO notes (body) VALUES ('kept')").await.unwrap();
+    run("INSERT INTO notes (body) VALUES ('kept')")
+        .await
+        .unwrap();
 
     // SQLITE_FULL: a page limit (clamped to the current size) the next write exceeds.
     run("PRAGMA max_page_count = 1").await.unwrap();
@@ -243,5 +245,5 @@ async fn a_full_or_read_only_database_answers_storage_errors() {
     run("PRAGMA query_only = 0").await.unwrap();
 
     let count = run("SELECT count(*) AS n FROM notes").await.unwrap();
-    assert_eq!(count, Value::from(json!([{ "n": 1 }])));
+    assert_eq!(count, json!([{ "n": 1 }]));
 }

@@ -54,7 +54,9 @@ fn normalize(origin: &str) -> String {
 
 pub async fn cors(State(origins): State<Arc<Origins>>, request: Request, next: Next) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
-    let refused = origin.as_ref().is_some_and(|origin| !origins.admits(origin));
+    let refused = origin
+        .as_ref()
+        .is_some_and(|origin| !origins.admits(origin));
     let is_preflight = request.method() == Method::OPTIONS
         && request
             .headers()

@@ -136,7 +136,9 @@ fn is_loopback_name(host: &str) -> bool {
         .unwrap_or(host);
     bare.parse::<IpAddr>().is_ok_and(|ip| match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     })
 }
 

@@ -239,7 +239,10 @@ mod failure_tests {
 
     #[test]
     fn sqlite_codes_are_classified() {
-        assert_eq!(sqlite_failure(&sqlite(ffi::SQLITE_FULL)), Some(Failure::Full));
+        assert_eq!(
+            sqlite_failure(&sqlite(ffi::SQLITE_FULL)),
+            Some(Failure::Full)
+        );
         for code in [
             ffi::SQLITE_READONLY,
             ffi::SQLITE_IOERR,
@@ -256,7 +259,11 @@ mod failure_tests {
             );
         }
         // Bugs and contention stay internal errors.
-        for code in [ffi::SQLITE_ERROR, ffi::SQLITE_CONSTRAINT, ffi::SQLITE_MISUSE] {
+        for code in [
+            ffi::SQLITE_ERROR,
+            ffi::SQLITE_CONSTRAINT,
+            ffi::SQLITE_MISUSE,
+        ] {
             assert_eq!(sqlite_failure(&sqlite(code)), None, "{code}");
         }
         assert_eq!(sqlite_failure(&rusqlite::Error::QueryReturnedNoRows), None);
@@ -269,10 +276,7 @@ mod failure_tests {
         assert_eq!(io_failure(&enospc), Some(Failure::Full));
         assert_eq!(io_failure(&erofs), Some(Failure::Unavailable));
         assert_eq!(io_failure(&std::io::Error::other("x")), None);
-        assert_eq!(
-            StoreError::Io(enospc).failure(),
-            Some(Failure::Full)
-        );
+        assert_eq!(StoreError::Io(enospc).failure(), Some(Failure::Full));
         assert_eq!(
             StoreError::Sqlite(sqlite(ffi::SQLITE_READONLY)).failure(),
             Some(Failure::Unavailable)

@@ -57,7 +57,10 @@ async fn start(bind: &str, args: &[&str], envs: &[(&str, &str)]) -> Running {
         .await
         .is_ok_and(|response| response.status().is_success())
     {
-        assert!(Instant::now() < deadline, "seed-server did not become healthy");
+        assert!(
+            Instant::now() < deadline,
+            "seed-server did not become healthy"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     running
@@ -95,7 +98,13 @@ fn run_until_exit(args: &[&str], envs: &[(&str, &str)]) -> (std::process::ExitSt
         .port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_seed-server"));
     command
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--data-dir",
+        ])
         .arg(data.path())
         .args(args)
         .env_remove("RIVETKIT_TOKEN")
@@ -110,8 +119,7 @@ fn run_until_exit(args: &[&str], envs: &[(&str, &str)]) -> (std::process::ExitSt
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             let mut stderr = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
-                .unwrap();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
             return (status, stderr);
         }
         if Instant::now() > deadline {
@@ -178,8 +186,16 @@ async fn a_loopback_server_answers_loopback_hosts_only() {
 async fn listed_hosts_are_answered_too() {
     let server = start("127.0.0.1", &["--allowed-host", "actors.example.com"], &[]).await;
     assert_eq!(get_as(&server, "actors.example.com", NAMES).await.0, 200);
-    assert_eq!(get_as(&server, "actors.example.com:6420", NAMES).await.0, 200);
-    assert_eq!(get_as(&server, &format!("127.0.0.1:{}", server.port), NAMES).await.0, 200);
+    assert_eq!(
+        get_as(&server, "actors.example.com:6420", NAMES).await.0,
+        200
+    );
+    assert_eq!(
+        get_as(&server, &format!("127.0.0.1:{}", server.port), NAMES)
+            .await
+            .0,
+        200
+    );
     assert_host_refused(get_as(&server, "evil.example", NAMES).await, "evil.example");
 
     let server = start(
@@ -238,7 +254,12 @@ async fn without_an_origin_list_every_origin_is_reflected() {
 async fn with_an_origin_list_only_listed_origins_get_cors_headers() {
     let server = start(
         "127.0.0.1",
-        &["--cors-origin", "https://app.example", "--cors-origin", "http://localhost:5173"],
+        &[
+            "--cors-origin",
+            "https://app.example",
+            "--cors-origin",
+            "http://localhost:5173",
+        ],
         &[],
     )
     .await;
@@ -269,7 +290,10 @@ async fn with_an_origin_list_only_listed_origins_get_cors_headers() {
     let server = start(
         "127.0.0.1",
         &[],
-        &[("RIVETKIT_CORS_ORIGINS", "https://a.example,https://b.example")],
+        &[(
+            "RIVETKIT_CORS_ORIGINS",
+            "https://a.example,https://b.example",
+        )],
     )
     .await;
     let response = from_origin(&server, "GET", "https://b.example").await;
