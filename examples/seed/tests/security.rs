@@ -301,3 +301,54 @@ async fn with_an_origin_list_only_listed_origins_get_cors_headers() {
     let response = from_origin(&server, "GET", "https://c.example").await;
     assert_eq!(allow_origin(&response), None);
 }
+
+/// Namespaces scope the manager API: an actor id looked up (`GET /actors?actor_ids=`) or
+/// destroyed (`DELETE /actors/{id}`) from another namespace is not found there, and a key names
+/// a different actor in each namespace.
+#[tokio::test]
+async fn the_manager_api_scopes_ids_and_keys_to_their_namespace() {
+    let server = start("127.0.0.1", &[], &[]).await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("http://127.0.0.1:{}{path}", server.port);
+    let get_or_create = |namespace: &'static str| {
+        let request = http
+            .put(url(&format!("/actors?namespace={namespace}")))
+            .json(&serde_json::json!({
+                "name": "counter", "key": "shared", "runner_name_selector": "default",
+                "crash_policy": "sleep"
+            }));
+        async move {
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            body["actor"]["actor_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let in_a = get_or_create("a").await;
+    let in_b = get_or_create("b").await;
+    assert_ne!(in_a, in_b, "one key, two namespaces, two actors");
+
+    let listed = |namespace: &str, id: &str| {
+        let request = http.get(url(&format!(
+            "/actors?namespace={namespace}&actor_ids={id}"
+        )));
+        async move {
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            body["actors"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(listed("a", &in_a).await, 1);
+    assert_eq!(listed("b", &in_a).await, 0);
+    assert_eq!(listed("default", &in_a).await, 0);
+
+    let response = http
+        .delete(url(&format!("/actors/{in_a}?namespace=b")))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "not_found", "{body}");
+    assert_eq!(
+        listed("a", &in_a).await,
+        1,
+        "still there after a foreign delete"
+    );
+}
