@@ -8,6 +8,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,9 @@ use std::task::{Context, Poll};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use rivetkit_protocol::{Encoding, SERVER_BARE_VERSION};
+use rivetkit_runtime::ActorError;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -121,7 +124,14 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 pub(crate) struct Listener {
     builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
+    /// `tls` offering only ALPN `http/1.1`, for connections refused with a written 503.
+    refusal_tls: Option<TlsAcceptor>,
     header_read_timeout: Duration,
+    max_connections: usize,
+    /// Connections being served now.
+    open: Arc<AtomicUsize>,
+    /// Connections being refused now (at most [`MAX_REFUSING`]).
+    refusing: Arc<AtomicUsize>,
 }
 
 impl Listener {
@@ -141,10 +151,19 @@ impl Listener {
             .enable_connect_protocol()
             .keep_alive_interval(config.http2_keep_alive_interval)
             .keep_alive_timeout(config.http2_keep_alive_timeout);
+        let refusal_tls = tls.as_ref().map(|acceptor| {
+            let mut refusal = acceptor.config().as_ref().clone();
+            refusal.alpn_protocols = vec![b"http/1.1".to_vec()];
+            TlsAcceptor::from(Arc::new(refusal))
+        });
         Self {
             builder,
             tls,
+            refusal_tls,
             header_read_timeout: config.header_read_timeout,
+            max_connections: config.max_connections,
+            open: Arc::new(AtomicUsize::new(0)),
+            refusing: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -162,8 +181,124 @@ pub(crate) async fn serve(listener: TcpListener, server: Listener, app: Router) 
                 continue;
             }
         };
-        tokio::spawn(serve_connection(tcp, peer, server.clone(), app.clone()));
+        // Counted from here until the connection's task ends.
+        let Some(slot) = Slot::take(&server.open, server.max_connections) else {
+            match Slot::take(&server.refusing, MAX_REFUSING) {
+                Some(slot) => {
+                    tokio::spawn(refuse(tcp, server.refusal_tls.clone(), slot));
+                }
+                // Beyond even that: closed at once, unanswered.
+                None => drop(tcp),
+            }
+            continue;
+        };
+        let (server, app) = (server.clone(), app.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            serve_connection(tcp, peer, server, app).await
+        });
     }
+}
+
+/// Connections being refused at once, each for at most [`REFUSAL_TIME`]; the file descriptors
+/// they hold come from the reserve left by [`default_max_connections`].
+const MAX_REFUSING: usize = 64;
+/// How long a refused connection may take to get its 503.
+const REFUSAL_TIME: Duration = Duration::from_secs(2);
+
+/// One place among at most `max`, given back when dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(count: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| Self(count.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The 503 `request/overloaded` (JSON, as the manager API's errors) for a connection beyond
+/// `max_connections`, with `Connection: close`.
+fn overloaded_response() -> Vec<u8> {
+    let error = ActorError::public(
+        "request",
+        "overloaded",
+        "the server has too many open connections; retry later",
+    )
+    .with_status(503);
+    let body = error.to_body(false).encode_http(Encoding::Json, SERVER_BARE_VERSION);
+    let mut response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {}\r\ncontent-length: {}\r\n\
+         retry-after: 1\r\nconnection: close\r\n\r\n",
+        Encoding::Json.content_type(),
+        body.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(&body);
+    response
+}
+
+/// Answers a connection over the limit with [`overloaded_response`] (after a TLS handshake
+/// offering only HTTP/1.1, on a TLS listener) without waiting for its request, then closes it.
+async fn refuse(tcp: TcpStream, tls: Option<TlsAcceptor>, _slot: Slot) {
+    let _ = tcp.set_nodelay(true);
+    let _ = tokio::time::timeout(REFUSAL_TIME, async {
+        match tls {
+            None => answer_overloaded(tcp).await,
+            Some(acceptor) => {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    answer_overloaded(tls).await
+                }
+            }
+        }
+    })
+    .await;
+}
+
+async fn answer_overloaded<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
+    if io.write_all(&overloaded_response()).await.is_err() || io.shutdown().await.is_err() {
+        return;
+    }
+    // Reads what the client sent until it closes (bounded by the caller): closing with its
+    // request unread would reset the connection, and the client could lose the 503.
+    let mut sink = [0u8; 1024];
+    while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
+}
+
+/// The default [`ServerConfig::max_connections`]: the process's open-file limit less a reserve
+/// (a quarter of it, at least 256: store and actor database files, refusals, logs), at most
+/// 10,000 and at least 32.
+pub(crate) fn default_max_connections() -> usize {
+    let limit = open_file_limit().unwrap_or(1024);
+    let reserve = (limit / 4).max(256);
+    limit.saturating_sub(reserve).clamp(32, 10_000)
+}
+
+#[cfg(unix)]
+fn open_file_limit() -> Option<usize> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    usize::try_from(limit.rlim_cur).ok()
+}
+
+#[cfg(not(unix))]
+fn open_file_limit() -> Option<usize> {
+    None
 }
 
 async fn serve_connection(tcp: TcpStream, peer: SocketAddr, server: Arc<Listener>, app: Router) {

@@ -210,3 +210,63 @@ async fn websockets_that_answer_no_pings_are_closed_and_others_stay() {
         assert_eq!(close, (1001, "ws.idle_timeout".to_owned()), "{name}");
     }
 }
+
+/// `GET /health` on a new connection: the status and body, once the server closes or answers.
+async fn health_on_new_connection(server: &TestServer) -> (String, String) {
+    let mut socket = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    socket
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let read = read_until_closed(&mut socket, Duration::from_secs(10))
+        .await
+        .expect("an answer and a close within 10 s");
+    let text = String::from_utf8_lossy(&read).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.lines().next().unwrap_or("").to_owned(), body.to_owned())
+}
+
+/// Beyond `max_connections` a new connection gets a 503 `request/overloaded` and is closed at
+/// once; when connections end, new ones are served again.
+#[tokio::test]
+async fn connections_beyond_the_maximum_get_a_503_at_once() {
+    let server = start(ServerConfig {
+        max_connections: 4,
+        // The idle connections below must stay open while the test runs.
+        header_read_timeout: Duration::from_secs(120),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(("127.0.0.1", server.port)).await.unwrap());
+    }
+    // The start-up probe's connection may still be counted for a moment: the fifth connection
+    // is refused once the four idle ones hold every place.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, body) = health_on_new_connection(&server).await;
+        if status.contains("503") || Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, "HTTP/1.1 503 Service Unavailable", "{body}");
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["group"], "request", "{error}");
+    assert_eq!(error["code"], "overloaded", "{error}");
+
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = health_on_new_connection(&server).await;
+        if status.contains("200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still refused after the idle connections closed: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
