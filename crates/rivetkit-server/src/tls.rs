@@ -235,7 +235,9 @@ fn overloaded_response() -> Vec<u8> {
         "the server has too many open connections; retry later",
     )
     .with_status(503);
-    let body = error.to_body(false).encode_http(Encoding::Json, SERVER_BARE_VERSION);
+    let body = error
+        .to_body(false)
+        .encode_http(Encoding::Json, SERVER_BARE_VERSION);
     let mut response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {}\r\ncontent-length: {}\r\n\
          retry-after: 1\r\nconnection: close\r\n\r\n",
@@ -343,7 +345,11 @@ where
             return;
         }
     };
-    let io = Prefixed { prefix: start, at: 0, io };
+    let io = Prefixed {
+        prefix: start,
+        at: 0,
+        io,
+    };
     let service = TowerToHyperService::new(app);
     if let Err(error) = server
         .builder

@@ -68,13 +68,19 @@ fn short_timeouts() -> ServerConfig {
 #[tokio::test]
 async fn a_request_whose_headers_never_finish_is_closed() {
     let server = start(short_timeouts()).await;
-    let mut partial = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let mut partial = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
     partial
         .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow:")
         .await
         .unwrap();
-    let mut silent = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
-    let mut half_preface = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let mut silent = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let mut half_preface = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
     half_preface.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
     for (name, socket) in [
         ("partial headers", &mut partial),
@@ -89,7 +95,9 @@ async fn a_request_whose_headers_never_finish_is_closed() {
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_its_response() {
     let server = start(short_timeouts()).await;
-    let mut socket = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let mut socket = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
     socket
         .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
@@ -111,20 +119,27 @@ async fn an_http2_peer_that_does_not_answer_pings_is_closed() {
         ..ServerConfig::default()
     })
     .await;
-    let mut socket = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let mut socket = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
     socket
         .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         .await
         .unwrap();
     // An empty SETTINGS frame, then nothing: no SETTINGS ack, no PING ack.
-    socket.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    socket
+        .write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
+        .await
+        .unwrap();
     let read = read_until_closed(&mut socket, Duration::from_secs(20))
         .await
         .expect("an HTTP/2 connection that answers no ping still open after 20 s");
     let mut frames = Vec::new();
     let mut at = 0;
     while at + 9 <= read.len() {
-        let len = (usize::from(read[at]) << 16) | (usize::from(read[at + 1]) << 8) | usize::from(read[at + 2]);
+        let len = (usize::from(read[at]) << 16)
+            | (usize::from(read[at + 1]) << 8)
+            | usize::from(read[at + 2]);
         frames.push(read[at + 3]);
         at += 9 + len;
     }
@@ -213,7 +228,9 @@ async fn websockets_that_answer_no_pings_are_closed_and_others_stay() {
 
 /// `GET /health` on a new connection: the status and body, once the server closes or answers.
 async fn health_on_new_connection(server: &TestServer) -> (String, String) {
-    let mut socket = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let mut socket = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
     socket
         .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .await
@@ -223,7 +240,10 @@ async fn health_on_new_connection(server: &TestServer) -> (String, String) {
         .expect("an answer and a close within 10 s");
     let text = String::from_utf8_lossy(&read).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (head.lines().next().unwrap_or("").to_owned(), body.to_owned())
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
 }
 
 /// Beyond `max_connections` a new connection gets a 503 `request/overloaded` and is closed at
@@ -239,7 +259,11 @@ async fn connections_beyond_the_maximum_get_a_503_at_once() {
     .await;
     let mut idle = Vec::new();
     for _ in 0..4 {
-        idle.push(TcpStream::connect(("127.0.0.1", server.port)).await.unwrap());
+        idle.push(
+            TcpStream::connect(("127.0.0.1", server.port))
+                .await
+                .unwrap(),
+        );
     }
     // The start-up probe's connection may still be counted for a moment: the fifth connection
     // is refused once the four idle ones hold every place.
