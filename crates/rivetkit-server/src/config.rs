@@ -57,6 +57,10 @@ pub struct ServerConfig {
     /// only `localhost`, `127.x.x.x`, `[::1]` (any port) and these are answered; otherwise
     /// every host is, unless this lists some. Others get 403 `request/host_not_allowed`.
     pub allowed_hosts: Vec<String>,
+    /// Origins (`https://app.example.com`) whose pages may call the server: only these get
+    /// CORS headers, and preflights from others a 403. Empty (the default, for development):
+    /// every origin is reflected.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -64,10 +68,6 @@ impl Default for ServerConfig {
         Self {
             host: "127.0.0.1".into(),
             port: 6420,
-    /// Origins (`https://app.example.com`) whose pages may call the server: only these get
-    /// CORS headers, and preflights from others a 403. Empty (the default, for development):
-    /// every origin is reflected.
-    pub cors_origins: Vec<String>,
             data_dir: PathBuf::from("rivetkit-data"),
             token: None,
             inspector_token: None,
@@ -84,6 +84,7 @@ impl Default for ServerConfig {
             websocket_idle_timeout: std::time::Duration::from_secs(75),
             max_connections: crate::tls::default_max_connections(),
             allowed_hosts: Vec::new(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -93,7 +94,6 @@ impl ServerConfig {
     /// empty [`token`](Self::token) would otherwise start a server anyone may call.
     pub fn validate(&self) -> std::io::Result<()> {
         if self.token.as_deref().is_some_and(str::is_empty) {
-            cors_origins: Vec::new(),
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 EMPTY_TOKEN_MESSAGE,
