@@ -193,10 +193,7 @@ pub(crate) async fn serve(listener: TcpListener, server: Listener, app: Router) 
             continue;
         };
         let (server, app) = (server.clone(), app.clone());
-        tokio::spawn(async move {
-            let _slot = slot;
-            serve_connection(tcp, peer, server, app).await
-        });
+        tokio::spawn(serve_connection(tcp, peer, server, app, slot));
     }
 }
 
@@ -303,14 +300,22 @@ fn open_file_limit() -> Option<usize> {
     None
 }
 
-async fn serve_connection(tcp: TcpStream, peer: SocketAddr, server: Arc<Listener>, app: Router) {
+/// Serves one connection; `slot` counts it in `max_connections` for as long as its socket is
+/// open, including after an HTTP/1.1 upgrade hands the socket to a WebSocket.
+async fn serve_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    server: Arc<Listener>,
+    app: Router,
+    slot: Slot,
+) {
     // Small frames (an event, then the action's response) must not wait for Nagle's algorithm
     // to collect more bytes: that costs a delayed-ACK round of ~40 ms.
     if let Err(error) = tcp.set_nodelay(true) {
         tracing::warn!(%error, "could not set TCP_NODELAY");
     }
     match &server.tls {
-        None => serve_http(tcp, peer, &server, app).await,
+        None => serve_http(tcp, peer, &server, app, slot).await,
         Some(acceptor) => {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
@@ -323,12 +328,12 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, server: Arc<Listener
                     return;
                 }
             };
-            serve_http(tls, peer, &server, app).await
+            serve_http(tls, peer, &server, app, slot).await
         }
     }
 }
 
-async fn serve_http<I>(mut io: I, peer: SocketAddr, server: &Listener, app: Router)
+async fn serve_http<I>(mut io: I, peer: SocketAddr, server: &Listener, app: Router, slot: Slot)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -349,6 +354,7 @@ where
         prefix: start,
         at: 0,
         io,
+        _slot: slot,
     };
     let service = TowerToHyperService::new(app);
     if let Err(error) = server
@@ -376,11 +382,13 @@ async fn read_start<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<Vec<u8>> {
     Ok(start)
 }
 
-/// `io` with the bytes already read from it put back in front.
+/// `io` with the bytes already read from it put back in front, holding the connection's place
+/// among `max_connections` until it is dropped (by hyper, or by the upgraded WebSocket).
 struct Prefixed<I> {
     prefix: Vec<u8>,
     at: usize,
     io: I,
+    _slot: Slot,
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {

@@ -153,6 +153,8 @@ type WebSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsS
 async fn actor_id(server: &TestServer, name: &str, key: &str) -> String {
     let response = reqwest::Client::new()
         .put(format!("http://127.0.0.1:{}/actors?namespace=default", server.port))
+        // Not kept alive: it would hold one of the server's places after the call.
+        .header("connection", "close")
         .json(&serde_json::json!({"name": name, "key": key, "runner_name_selector": "default", "crash_policy": "sleep"}))
         .send()
         .await
@@ -247,7 +249,7 @@ async fn health_on_new_connection(server: &TestServer) -> (String, String) {
 }
 
 /// Beyond `max_connections` a new connection gets a 503 `request/overloaded` and is closed at
-/// once; when connections end, new ones are served again.
+/// once; when connections end, new ones are served again. Open WebSockets count too.
 #[tokio::test]
 async fn connections_beyond_the_maximum_get_a_503_at_once() {
     let server = start(ServerConfig {
@@ -290,6 +292,34 @@ async fn connections_beyond_the_maximum_get_a_503_at_once() {
         assert!(
             Instant::now() < deadline,
             "still refused after the idle connections closed: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // WebSockets keep their place after the upgrade.
+    let counter = actor_id(&server, "counter", "many").await;
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        sockets.push(open_websocket(&server, &format!("/gateway/{counter}/connect")).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let (status, _) = health_on_new_connection(&server).await;
+        if status.contains("503") || Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        status, "HTTP/1.1 503 Service Unavailable",
+        "4 WebSockets open"
+    );
+    drop(sockets);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !health_on_new_connection(&server).await.0.contains("200") {
+        assert!(
+            Instant::now() < deadline,
+            "still refused after the WebSockets closed"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
