@@ -48,9 +48,10 @@ pub struct ServerConfig {
     /// 1001 and reason `ws.idle_timeout`: a peer has this minus
     /// [`websocket_ping_interval`](Self::websocket_ping_interval) to answer a ping.
     pub websocket_idle_timeout: std::time::Duration,
-    /// Connections served at once. Beyond it a new connection is answered at once with a 503
-    /// `request/overloaded` (JSON, `Connection: close`) and closed, never left waiting. Default:
-    /// the open-file limit less a reserve (a quarter, at least 256), at most 10,000.
+    /// Connections served at once (an open WebSocket is one). Beyond it a new connection is
+    /// answered at once with a 503 `request/overloaded` (JSON, `Connection: close`) and closed,
+    /// never left waiting. Default: the open-file limit less a reserve (a quarter, at least
+    /// 256), at most 10,000.
     pub max_connections: usize,
     /// Host names (or `name:port`) requests may carry in `Host` besides the loopback ones,
     /// against DNS rebinding. When [`host`](Self::host) is a loopback address or `localhost`,
