@@ -81,11 +81,11 @@ mod test_vectors {
 
     use serde_json::Value;
 
-    /// Every record of `shared/spec/vectors/{file}`; panics if the shared spec is missing, so a
+    /// Every record of `spec/vectors/{file}` (in the repository); panics if it is missing, so a
     /// misplaced checkout cannot pass silently.
     pub fn vectors(file: &str) -> Vec<Value> {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/spec/vectors")
+            .join("../../spec/vectors")
             .join(file);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));

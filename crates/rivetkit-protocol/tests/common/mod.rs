@@ -1,4 +1,4 @@
-//! Shared plumbing for the vector tests: loading `shared/spec/vectors/*.jsonl` and turning the
+//! Shared plumbing for the vector tests: loading `spec/vectors/*.jsonl` (in the repository) and turning the
 //! vectors' "typed JSON" notation into compat-space values.
 
 use std::path::PathBuf;
@@ -8,10 +8,10 @@ use rivetkit_protocol::value::{self, Value};
 /// Every record of one vector file. Panics with a clear message when the folder is missing, so a
 /// misplaced checkout cannot turn into a silently passing suite.
 pub fn load(file: &str) -> Vec<Value> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/vectors");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spec/vectors");
     assert!(
         dir.is_dir(),
-        "test vectors not found at {} (expected the shared spec next to the repository)",
+        "test vectors not found at {} (the repository's spec/vectors)",
         dir.display()
     );
     let path = dir.join(file);
