@@ -963,7 +963,9 @@ fn take_string(
 fn id_from_value(v: &Value) -> Result<u64, ProtocolError> {
     v.as_u64()
         .or_else(|| value::as_bigint(v).and_then(|n| u64::try_from(n).ok()))
-        .ok_or(ProtocolError::Expected("the id to be an integer in 0..2^64"))
+        .ok_or(ProtocolError::Expected(
+            "the id to be an integer in 0..2^64",
+        ))
 }
 
 /// A compat-space array → the argument list, undoing the escape the list itself may carry.

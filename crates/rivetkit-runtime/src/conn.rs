@@ -27,7 +27,8 @@ pub struct SharedEvent {
     pub args: Vec<Value>,
     frames: [OnceLock<Frame>; 3],
     /// Told once the event is written to its (one) connection's socket; see [`DirectWrites`].
-    written: Mutex<Option<oneshot::Sender<()>>>,
+    /// `None` for every event nobody waits on (all broadcasts), so writing those takes no lock.
+    written: Option<Mutex<Option<oneshot::Sender<()>>>>,
 }
 
 impl SharedEvent {
@@ -36,23 +37,31 @@ impl SharedEvent {
             name,
             args,
             frames: Default::default(),
-            written: Mutex::new(None),
+            written: None,
         }
     }
 
     /// An event for one connection, sent by the action running in this task (if any): that
     /// action's answer then waits until the event is written (see [`DirectWrites`]).
     pub(crate) fn direct(name: String, args: Vec<Value>) -> Self {
-        let event = Self::new(name, args);
-        if let Some(written) = DirectWrites::track() {
-            *event.written.lock() = Some(written);
+        Self {
+            written: DirectWrites::track().map(|written| Mutex::new(Some(written))),
+            ..Self::new(name, args)
         }
-        event
+    }
+
+    /// Whether an action waits for this event to be written ([`SharedEvent::mark_written`]).
+    pub fn awaits_write(&self) -> bool {
+        self.written.is_some()
     }
 
     /// The transport calls this once the event is on the client's socket.
     pub fn mark_written(&self) {
-        if let Some(written) = self.written.lock().take() {
+        if let Some(written) = self
+            .written
+            .as_ref()
+            .and_then(|written| written.lock().take())
+        {
             let _ = written.send(());
         }
     }

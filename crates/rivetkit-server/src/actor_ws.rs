@@ -433,7 +433,7 @@ async fn serve_connection(
                     continue;
                 }
                 let written = match &item {
-                    Outgoing::Event(event) => Some(event.clone()),
+                    Outgoing::Event(event) if event.awaits_write() => Some(event.clone()),
                     _ => None,
                 };
                 let message = write_message(state, dialect, &actor, item);

@@ -155,8 +155,14 @@ pub async fn by_header(
         .and_then(|value| value.to_str().ok());
     let wants_actor =
         header_target == Some("actor") || protocols.target.as_deref() == Some("actor");
-    let gateway_path = parse_gateway(&path_and_query(&request), key_syntax(&request));
-    if !wants_actor || !matches!(gateway_path, Ok(None)) {
+    // Parsed only for requests that ask for header routing: every other request (each call of
+    // an action among them) is parsed once, by the gateway route.
+    if !wants_actor
+        || !matches!(
+            parse_gateway(&path_and_query(&request), key_syntax(&request)),
+            Ok(None)
+        )
+    {
         return next.run(request).await;
     }
     let actor_id = request

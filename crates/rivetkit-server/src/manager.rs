@@ -67,7 +67,10 @@ pub async fn root() -> &'static str {
 pub async fn devtools() -> Response {
     (
         StatusCode::NOT_FOUND,
-        [(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
         "// rivetkit-rs serves no devtools.\n",
     )
         .into_response()
