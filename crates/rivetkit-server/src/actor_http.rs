@@ -50,13 +50,16 @@ pub fn conn_params(headers: &HeaderMap) -> Result<Value, ActorError> {
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ActorError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ActorError::public(
-            "message",
-            "incoming_too_long",
-            format!("Incoming message is larger than the limit of {limit} bytes"),
-        )
-    })
+    crate::body::read(body, limit)
+        .await
+        .map_err(|error| match error {
+            crate::body::BodyError::TimedOut(error) => error,
+            crate::body::BodyError::TooLarge => ActorError::public(
+                "message",
+                "incoming_too_long",
+                format!("Incoming message is larger than the limit of {limit} bytes"),
+            ),
+        })
 }
 
 /// The encoding a request asks for in `x-rivet-encoding` (json when absent).

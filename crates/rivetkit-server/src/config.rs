@@ -36,6 +36,10 @@ pub struct ServerConfig {
     /// A connection with headers still unfinished, or idle between requests, is closed after it
     /// (the idle keep-alive timeout and the header timeout are this one timer in hyper).
     pub header_read_timeout: std::time::Duration,
+    /// How long a request's body may take to arrive, counted from when its headers were read.
+    /// A body still arriving then is answered with a 408 `request/body_timeout` (a body that
+    /// trickles in a byte at a time would otherwise hold its connection forever).
+    pub request_body_timeout: std::time::Duration,
     /// HTTP/2: how often the server pings a connection (`None`: never). A peer that does not
     /// answer within [`http2_keep_alive_timeout`](Self::http2_keep_alive_timeout) is closed.
     pub http2_keep_alive_interval: Option<std::time::Duration>,
@@ -79,6 +83,7 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             header_read_timeout: std::time::Duration::from_secs(10),
+            request_body_timeout: std::time::Duration::from_secs(60),
             http2_keep_alive_interval: Some(std::time::Duration::from_secs(30)),
             http2_keep_alive_timeout: std::time::Duration::from_secs(20),
             websocket_ping_interval: std::time::Duration::from_secs(30),

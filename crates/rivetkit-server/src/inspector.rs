@@ -73,9 +73,12 @@ struct ActionCall {
 }
 
 async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ActorError> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
+    let bytes = crate::body::read(body, MAX_BODY)
         .await
-        .map_err(|_| invalid_request("the request body is too large"))?;
+        .map_err(|error| match error {
+            crate::body::BodyError::TimedOut(error) => error,
+            crate::body::BodyError::TooLarge => invalid_request("the request body is too large"),
+        })?;
     serde_json::from_slice(&bytes)
         .map_err(|error| invalid_request(format!("invalid JSON body: {error}")))
 }

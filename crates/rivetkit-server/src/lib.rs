@@ -11,6 +11,7 @@
 mod actor_http;
 mod actor_ws;
 mod auth;
+mod body;
 mod config;
 mod cors;
 mod gateway;
@@ -83,6 +84,12 @@ pub fn router(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gateway::by_header,
+        ))
+        .layer(axum::middleware::map_request_with_state(
+            state.config.request_body_timeout,
+            |axum::extract::State(timeout), request| async move {
+                body::with_deadline(timeout, request)
+            },
         ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(cors::Origins::new(&state.config.cors_origins)),

@@ -195,8 +195,22 @@ impl CreateBody {
     }
 }
 
-fn parse_body(state: &AppState, body: &[u8]) -> Result<CreateBody, ErrorReply> {
-    serde_json::from_slice(body)
+/// Largest `PUT /actors` / `POST /actors` body (axum's default limit for a buffered body).
+const MAX_CREATE_BODY: usize = 2 * 1024 * 1024;
+
+async fn parse_body(state: &AppState, body: axum::body::Body) -> Result<CreateBody, ErrorReply> {
+    let body = crate::body::read(body, MAX_CREATE_BODY)
+        .await
+        .map_err(|error| {
+            state.json_error(match error {
+                crate::body::BodyError::TimedOut(error) => error,
+                crate::body::BodyError::TooLarge => invalid_request(format!(
+                    "the request body is larger than {MAX_CREATE_BODY} bytes"
+                ))
+                .with_status(413),
+            })
+        })?;
+    serde_json::from_slice(&body)
         .map_err(|error| state.json_error(invalid_request(format!("invalid body: {error}"))))
 }
 
@@ -205,10 +219,10 @@ pub async fn get_or_create(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> ManagerResult {
     authorize(&state, &headers)?;
-    let body = parse_body(&state, &body)?;
+    let body = parse_body(&state, body).await?;
     let fail = |error: ActorError| state.json_error(error);
     let key = body.key();
     let namespace = namespace(&query);
@@ -236,10 +250,10 @@ pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> ManagerResult {
     authorize(&state, &headers)?;
-    let body = parse_body(&state, &body)?;
+    let body = parse_body(&state, body).await?;
     let fail = |error: ActorError| state.json_error(error);
     let input = body.input().map_err(fail)?;
     let record = state

@@ -324,3 +324,78 @@ async fn connections_beyond_the_maximum_get_a_503_at_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Sends `head` (headers announcing a body) and then the body a byte every 200 ms, each byte
+/// well within any per-frame timeout; returns what the server answered before it gave up.
+async fn trickle_body(server: &TestServer, head: &str, body: &[u8]) -> String {
+    let mut socket = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let (mut reader, mut writer) = socket.into_split();
+    let body = body.to_vec();
+    let trickle = tokio::spawn(async move {
+        for byte in body {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if writer.write_all(&[byte]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(15), async {
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") || !answer.ends_with(b"}") {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    trickle.abort();
+    assert!(read.is_ok(), "no answer within 15 s to a trickled body");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_is_answered_with_408_when_its_time_is_up() {
+    let server = start(ServerConfig {
+        request_body_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    })
+    .await;
+    let action = b"{\"args\":[1]}                                                  ";
+    let create = b"{\"name\":\"counter\",\"key\":\"slow\"}                                    ";
+    for (route, head) in [
+        (
+            "action",
+            format!(
+                "POST /gateway/counter/action/increment?rvt-namespace=default&rvt-method=getOrCreate&rvt-runner=default&rvt-key=slow HTTP/1.1\r\n\
+                 Host: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                action.len()
+            ),
+        ),
+        (
+            "create",
+            format!(
+                "PUT /actors HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n",
+                create.len()
+            ),
+        ),
+    ] {
+        let body: &[u8] = if route == "action" { action } else { create };
+        let answer = trickle_body(&server, &head, body).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{route}: {answer}");
+        assert!(answer.contains("\"body_timeout\""), "{route}: {answer}");
+    }
+    // The server is unharmed: a whole request is answered.
+    let answer = trickle_body(
+        &server,
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
