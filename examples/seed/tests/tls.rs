@@ -505,3 +505,69 @@ fn unusable_certificate_or_key_files_stop_the_server_with_a_clear_error() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--tls-key"), "{stderr}");
 }
+
+/// Over TLS, a connection beyond `max_connections` is answered too, after its handshake: a 503
+/// `request/overloaded` the client can read, not a reset.
+#[tokio::test]
+async fn over_tls_connections_beyond_the_maximum_get_a_503() {
+    let pki = Pki::generate();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = rivetkit::ServerConfig {
+        port,
+        data_dir: data.path().to_path_buf(),
+        tls_cert: Some(pki.cert()),
+        tls_key: Some(pki.key()),
+        max_connections: 2,
+        // The idle connections below must keep their places while the test runs.
+        header_read_timeout: Duration::from_secs(120),
+        ..rivetkit::ServerConfig::default()
+    };
+    tokio::spawn(async move { rivetkit::serve(seed::registry(), config).await.unwrap() });
+    let client = pki.reqwest();
+    let health = format!("https://localhost:{port}/health");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(&health).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the TLS server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(client);
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+    // A fresh client (no pooled connection): its connection is the third.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let response = loop {
+        let response = pki.reqwest().get(&health).send().await.unwrap();
+        if response.status() == 503 || Instant::now() > deadline {
+            break response;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(response.status(), 503);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        (&error["group"], &error["code"]),
+        (&json!("request"), &json!("overloaded")),
+        "{error}"
+    );
+
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pki
+        .reqwest()
+        .get(&health)
+        .send()
+        .await
+        .map(|r| r.status())
+        .ok()
+        != Some(reqwest::StatusCode::OK)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "still refused after the idle connections closed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
