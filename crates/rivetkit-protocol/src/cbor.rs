@@ -458,10 +458,11 @@ impl<'a> Decoder<'a> {
                 if head.major != MAJOR_BYTES {
                     return Err(ProtocolError::Cbor("bignum without a byte string"));
                 }
-                let mut magnitude = self.string_body(head)?.into_owned();
+                let magnitude = self.string_body(head)?;
                 if magnitude.len() > MAX_BIGNUM_BYTES {
                     return Err(ProtocolError::Cbor(BIGNUM_TOO_LONG));
                 }
+                let mut magnitude = magnitude.into_owned();
                 if tag == TAG_NEG_BIGNUM {
                     add_one_be(&mut magnitude);
                 }
