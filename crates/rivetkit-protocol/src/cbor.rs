@@ -16,6 +16,7 @@
 //! about style (any head width, indefinite lengths, half/single floats, unknown tags).
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use crate::error::ProtocolError;
 use crate::value::{self, Marker, Value};
@@ -23,6 +24,11 @@ use crate::value::{self, Marker, Value};
 /// Deepest array/map nesting [`decode`] accepts (a hostile peer could otherwise exhaust the
 /// stack with a few kilobytes of `81 81 81 …`).
 pub const MAX_DEPTH: usize = 128;
+
+/// The longest bignum magnitude (tags 2 and 3) [`decode`] reads: 8192 bits. Turning a magnitude
+/// into decimal digits costs time quadratic in its length, so an unbounded one would let a
+/// megabyte of input cost minutes; cbor-x peers never write BigInts near this size.
+pub const MAX_BIGNUM_BYTES: usize = 1024;
 
 const MAJOR_UINT: u8 = 0;
 const MAJOR_NEGINT: u8 = 1;
@@ -37,6 +43,8 @@ const TAG_DATE_EPOCH: u64 = 1;
 const TAG_POS_BIGNUM: u64 = 2;
 const TAG_NEG_BIGNUM: u64 = 3;
 const TAG_UINT8ARRAY: u64 = 64;
+
+const BIGNUM_TOO_LONG: &str = "a bignum beyond 1024 bytes or 2466 decimal digits";
 
 const NULL: u8 = 0xf6;
 const BREAK: u8 = 0xff;
@@ -232,7 +240,11 @@ fn encode_bigint(decimal: &str, out: &mut Vec<u8>) {
 
 /// Decodes exactly one CBOR item (trailing bytes are an error) into a compat-space value.
 pub fn decode(bytes: &[u8]) -> Result<Value, ProtocolError> {
-    let mut d = Decoder { buf: bytes, pos: 0 };
+    let mut d = Decoder {
+        buf: bytes,
+        pos: 0,
+        promised: 0,
+    };
     let v = d.item(0)?;
     if d.pos == bytes.len() {
         Ok(v)
@@ -244,7 +256,14 @@ pub fn decode(bytes: &[u8]) -> Result<Value, ProtocolError> {
 struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Input bytes still owed to container entries that were allocated up front but not read
+    /// yet (see [`Decoder::preallocate`]).
+    promised: usize,
 }
+
+/// The least input an array entry takes (one head byte), and a map entry (a key and a value).
+const ARRAY_ENTRY_BYTES: usize = 1;
+const MAP_ENTRY_BYTES: usize = 2;
 
 /// A decoded item head: major type, low five bits, and the argument (None = indefinite).
 struct Head {
@@ -306,11 +325,27 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// An item whose count is `arg` (definite) or runs to a break (indefinite); also bounds
-    /// pre-allocation by the input actually left, so a forged length cannot reserve gigabytes.
-    fn capacity(&self, arg: Option<u64>) -> usize {
-        let remaining = (self.buf.len() - self.pos) as u64;
-        arg.unwrap_or(0).min(remaining) as usize
+    /// How many of a container's `declared` entries (None: indefinite, nothing known) to
+    /// allocate up front, each entry taking at least `entry_bytes` of input.
+    ///
+    /// Every entry allocated ahead is promised input bytes that no other container may count
+    /// on: bounding each container by the bytes left alone would let 128 nested headers that
+    /// each declare 2³² entries reserve 128 times the input. With the promise, everything
+    /// allocated ahead over one decode is at most twice the entries the input can hold. The
+    /// caller calls [`Decoder::redeem`] before reading each entry.
+    fn preallocate(&mut self, declared: Option<u64>, entry_bytes: usize) -> usize {
+        let unpromised = (self.buf.len() - self.pos).saturating_sub(self.promised);
+        let granted = declared.unwrap_or(0).min((unpromised / entry_bytes) as u64) as usize;
+        self.promised += granted * entry_bytes;
+        granted
+    }
+
+    /// The entry about to be read was allocated ahead: its promise is kept by reading it.
+    fn redeem(&mut self, granted: &mut usize, entry_bytes: usize) {
+        if *granted > 0 {
+            *granted -= 1;
+            self.promised -= entry_bytes;
+        }
     }
 
     fn item(&mut self, depth: usize) -> Result<Value, ProtocolError> {
@@ -372,10 +407,12 @@ impl<'a> Decoder<'a> {
     }
 
     fn array(&mut self, len: Option<u64>, depth: usize) -> Result<Value, ProtocolError> {
-        let mut items = Vec::with_capacity(self.capacity(len));
+        let mut granted = self.preallocate(len, ARRAY_ENTRY_BYTES);
+        let mut items = Vec::with_capacity(granted);
         match len {
             Some(n) => {
                 for _ in 0..n {
+                    self.redeem(&mut granted, ARRAY_ENTRY_BYTES);
                     items.push(self.item(depth + 1)?);
                 }
             }
@@ -395,7 +432,8 @@ impl<'a> Decoder<'a> {
     }
 
     fn map(&mut self, len: Option<u64>, depth: usize) -> Result<Value, ProtocolError> {
-        let mut map = serde_json::Map::with_capacity(self.capacity(len));
+        let mut granted = self.preallocate(len, MAP_ENTRY_BYTES);
+        let mut map = serde_json::Map::with_capacity(granted);
         let mut remaining = len;
         loop {
             match &mut remaining {
@@ -404,6 +442,7 @@ impl<'a> Decoder<'a> {
                 None if self.at_break()? => break,
                 None => {}
             }
+            self.redeem(&mut granted, MAP_ENTRY_BYTES);
             let key = map_key(self.item(depth + 1)?)?;
             let v = self.item(depth + 1)?;
             // Duplicate keys: the last value wins, at the first key's position (as in JS).
@@ -419,15 +458,24 @@ impl<'a> Decoder<'a> {
                 if head.major != MAJOR_BYTES {
                     return Err(ProtocolError::Cbor("bignum without a byte string"));
                 }
-                let mut magnitude = self.string_body(head)?.into_owned();
+                let magnitude = self.string_body(head)?;
+                if magnitude.len() > MAX_BIGNUM_BYTES {
+                    return Err(ProtocolError::Cbor(BIGNUM_TOO_LONG));
+                }
+                let mut magnitude = magnitude.into_owned();
                 if tag == TAG_NEG_BIGNUM {
                     add_one_be(&mut magnitude);
                 }
-                let mut decimal = be_to_decimal(&magnitude);
-                if tag == TAG_NEG_BIGNUM {
-                    decimal.insert(0, '-');
+                let digits = be_to_decimal(&magnitude);
+                // What the JSON side accepts, so that every decoded BigInt also travels as JSON.
+                if digits.len() > value::MAX_BIGINT_DIGITS {
+                    return Err(ProtocolError::Cbor(BIGNUM_TOO_LONG));
                 }
-                Ok(value::bigint_decimal(decimal))
+                Ok(value::bigint_decimal(if tag == TAG_NEG_BIGNUM {
+                    format!("-{digits}")
+                } else {
+                    digits
+                }))
             }
             // cbor-x revives a Date; in compat space it is what `JSON.stringify` prints.
             TAG_DATE_EPOCH => {
@@ -548,18 +596,23 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Arbitrary-size integers for bignum tags (BigInts beyond ±2⁶⁴ are rare; simplicity wins).
+// Arbitrary-size integers for bignum tags (BigInts beyond ±2⁶⁴ are rare; simplicity wins,
+// within the bounds above).
 // ---------------------------------------------------------------------------------------------
 
-/// Big-endian magnitude → decimal digits.
+/// Big-endian magnitude → decimal digits. Schoolbook base conversion is quadratic in the
+/// length, which is why [`MAX_BIGNUM_BYTES`] bounds it; 32 bits per step keeps the constant low.
 fn be_to_decimal(bytes: &[u8]) -> String {
     const BASE: u64 = 1_000_000_000;
     // Little-endian limbs in base 10⁹.
     let mut limbs: Vec<u32> = Vec::new();
-    for &byte in bytes {
-        let mut carry = u64::from(byte);
+    // Most significant chunk first; only that one may be shorter than 4 bytes.
+    for chunk in bytes.rchunks(4).rev() {
+        let shift = 8 * chunk.len() as u32;
+        let mut carry = chunk.iter().fold(0, |acc, &b| (acc << 8) | u64::from(b));
         for limb in &mut limbs {
-            let x = u64::from(*limb) * 256 + carry;
+            // limb < 10⁹ < 2³⁰ and carry < 2³³, so this stays below 2⁶³.
+            let x = (u64::from(*limb) << shift) + carry;
             *limb = (x % BASE) as u32;
             carry = x / BASE;
         }
@@ -571,28 +624,37 @@ fn be_to_decimal(bytes: &[u8]) -> String {
     let mut limbs = limbs.iter().rev();
     let mut out = limbs.next().map_or_else(|| "0".to_owned(), u32::to_string);
     for limb in limbs {
-        out.push_str(&format!("{limb:09}"));
+        write!(out, "{limb:09}").expect("writing into a String cannot fail");
     }
     out
 }
 
-/// Decimal digits → minimal big-endian magnitude.
+/// Decimal digits → minimal big-endian magnitude (quadratic like [`be_to_decimal`], so the
+/// callers bound the digits by [`value::MAX_BIGINT_DIGITS`]), nine digits per step.
 fn decimal_to_be(digits: &str) -> Vec<u8> {
-    let mut le: Vec<u8> = Vec::new();
-    for d in digits.bytes() {
-        let mut carry = u32::from(d - b'0');
-        for byte in &mut le {
-            let x = u32::from(*byte) * 10 + carry;
-            *byte = x as u8;
-            carry = x >> 8;
+    // Little-endian limbs in base 2³².
+    let mut limbs: Vec<u32> = Vec::new();
+    for chunk in digits.as_bytes().rchunks(9).rev() {
+        let scale = 10u64.pow(chunk.len() as u32);
+        let mut carry = chunk
+            .iter()
+            .fold(0, |acc, &d| acc * 10 + u64::from(d - b'0'));
+        for limb in &mut limbs {
+            // limb < 2³² and scale, carry ≤ 10⁹, so this stays below 2⁶².
+            let x = u64::from(*limb) * scale + carry;
+            *limb = x as u32;
+            carry = x >> 32;
         }
-        while carry > 0 {
-            le.push(carry as u8);
-            carry >>= 8;
+        if carry > 0 {
+            limbs.push(carry as u32);
         }
     }
-    le.reverse();
-    le
+    limbs
+        .iter()
+        .rev()
+        .flat_map(|limb| limb.to_be_bytes())
+        .skip_while(|&byte| byte == 0)
+        .collect()
 }
 
 fn add_one_be(bytes: &mut Vec<u8>) {
@@ -643,6 +705,47 @@ mod tests {
             "-340282366920938463463374607431768211456000",
         ] {
             round_trip(json!(["$BigInt", n]));
+        }
+    }
+
+    #[test]
+    fn bignums_are_bounded_by_length() {
+        // The largest magnitude read: 1024 bytes of ff is 2⁸¹⁹² - 1, 2467 digits, one too many.
+        let bignum = |tag: u8, magnitude: &[u8]| {
+            let mut out = vec![0xc0 | tag];
+            write_head(&mut out, MAJOR_BYTES, magnitude.len() as u64);
+            out.extend_from_slice(magnitude);
+            out
+        };
+        let too_many_digits = bignum(2, &[0xff; MAX_BIGNUM_BYTES]);
+        assert!(matches!(
+            decode(&too_many_digits),
+            Err(ProtocolError::Cbor(BIGNUM_TOO_LONG))
+        ));
+        // A megabyte of magnitude is refused before any conversion (it would take minutes).
+        assert!(matches!(
+            decode(&bignum(3, &vec![0x01; 1 << 20])),
+            Err(ProtocolError::Cbor(BIGNUM_TOO_LONG))
+        ));
+        // 10²⁴⁶⁶ - 1, the largest BigInt the JSON side accepts, round-trips through CBOR.
+        let largest = "9".repeat(value::MAX_BIGINT_DIGITS);
+        round_trip(json!(["$BigInt", largest]));
+        round_trip(json!(["$BigInt", format!("-{largest}")]));
+        let mut out = Vec::new();
+        encode(&json!(["$BigInt", largest]), &mut out);
+        assert!(out.len() <= 1 + 3 + MAX_BIGNUM_BYTES, "{}", out.len());
+    }
+
+    #[test]
+    fn base_conversions_agree_with_u128() {
+        for n in [0u128, 1, 255, 256, 1 << 32, (1 << 64) + 7, u128::MAX] {
+            let bytes: Vec<u8> = n
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|&b| b == 0)
+                .collect();
+            assert_eq!(be_to_decimal(&bytes), n.to_string());
+            assert_eq!(decimal_to_be(&n.to_string()), bytes);
         }
     }
 

@@ -1021,6 +1021,22 @@ mod tests {
     }
 
     #[test]
+    fn json_numbers_are_read_exactly_as_js_reads_them() {
+        // The shortest text of a double reads back as that double (JSON.parse does; serde_json
+        // needs its float_roundtrip feature), so a value survives JSON -> state -> JSON.
+        for text in [
+            "7e+25",
+            "9.857857857855783e+39",
+            "7.852525252525254e+285",
+            "5e-324",
+        ] {
+            let body = format!(r#"{{"args":[{text}]}}"#);
+            let (request, _) = HttpActionRequest::decode(body.as_bytes(), Encoding::Json).unwrap();
+            assert_eq!(request.args[0].to_string(), text);
+        }
+    }
+
+    #[test]
     fn queue_messages_reject_versions_before_v3() {
         let response = HttpQueueSendResponse {
             status: "completed".into(),

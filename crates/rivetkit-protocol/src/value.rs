@@ -108,11 +108,19 @@ fn marker_of(v: &Value) -> Option<Marker<'_>> {
     }
 }
 
-/// The decimal text of a BigInt payload: an optional `-` then at least one digit.
+/// The most decimal digits a BigInt may have: every such number fits the 1024-byte bignums CBOR
+/// reads ([`crate::cbor::MAX_BIGNUM_BYTES`]; 2⁸¹⁹² > 10²⁴⁶⁶). Converting digits to binary
+/// costs time quadratic in their count, so an unbounded BigInt in a JSON message would let a
+/// megabyte of digits cost minutes once the value is written as CBOR or BARE.
+pub const MAX_BIGINT_DIGITS: usize = 2466;
+
+/// The decimal text of a BigInt payload: an optional `-` then 1 to [`MAX_BIGINT_DIGITS`] digits.
 pub(crate) fn bigint_digits(payload: &Value) -> Option<&str> {
     let s = payload.as_str()?;
     let digits = s.strip_prefix('-').unwrap_or(s);
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(s)
+    let valid = (1..=MAX_BIGINT_DIGITS).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit());
+    valid.then_some(s)
 }
 
 pub(crate) fn decode_base64(payload: &Value) -> Option<Vec<u8>> {
@@ -345,6 +353,10 @@ mod tests {
 
     #[test]
     fn validation_rejects_bad_payloads() {
+        let digits = "1".repeat(MAX_BIGINT_DIGITS);
+        assert!(validate_json_compat(&json!(["$BigInt", digits])).is_ok());
+        assert!(validate_json_compat(&json!(["$BigInt", format!("-{digits}")])).is_ok());
+        assert!(validate_json_compat(&json!(["$BigInt", format!("{digits}1")])).is_err());
         assert!(validate_json_compat(&json!(["$BigInt", "1x"])).is_err());
         assert!(validate_json_compat(&json!(["$Uint8Array", "!!"])).is_err());
         assert!(validate_json_compat(&json!([["$Foo", 1]])).is_err());

@@ -1,0 +1,2 @@
+#![no_main]
+rivetkit_fuzz::target!("conn_params");

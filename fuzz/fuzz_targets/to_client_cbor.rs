@@ -1,0 +1,2 @@
+#![no_main]
+rivetkit_fuzz::target!("to_client_cbor");

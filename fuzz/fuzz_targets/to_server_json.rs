@@ -1,0 +1,2 @@
+#![no_main]
+rivetkit_fuzz::target!("to_server_json");
