@@ -40,7 +40,9 @@ pub fn conn_params(headers: &HeaderMap) -> Result<Value, ActorError> {
         Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => std::borrow::Cow::Owned(bytes.iter().map(|&byte| char::from(byte)).collect()),
     };
-    serde_json::from_str(&text).map_err(|error| {
+    // Read as the WebSocket subprotocol's params are, so the same params give the same value
+    // on both paths (a plain array that looks like a `["$tag", …]` marker stays plain).
+    rivetkit_protocol::value::parse_conn_params(&text).map_err(|error| {
         ActorError::public(
             "params",
             "invalid",
@@ -355,5 +357,14 @@ mod tests {
         assert_eq!(conn_params(&HeaderMap::new()).unwrap(), json!(null));
         let error = params_of(b"{not json").unwrap_err();
         assert_eq!((error.group(), error.code()), ("params", "invalid"));
+    }
+
+    #[test]
+    fn header_params_read_as_the_websocket_subprotocol_reads_them() {
+        let text = r#"{"tags":["$BigInt","1"],"n":[1,2]}"#;
+        assert_eq!(
+            params_of(text.as_bytes()).unwrap(),
+            rivetkit_protocol::value::parse_conn_params(text).unwrap()
+        );
     }
 }
