@@ -135,6 +135,17 @@ impl ActorError {
         Self::public("action", "invalid_request", message)
     }
 
+    /// The server is shutting down and starts no more actors (HTTP 503): the client should
+    /// retry, on this server once it is back or on another one.
+    pub fn shutting_down() -> Self {
+        Self::public(
+            "server",
+            "shutting_down",
+            "The server is shutting down; retry shortly",
+        )
+        .with_status(503)
+    }
+
     /// A storage failure that is not a bug: `storage/full` or `storage/unavailable`, public
     /// (the client may retry later or alert someone), HTTP 503. Errors of the store, of SQLite
     /// (an actor's database) and I/O errors that report one convert into it with `?`.

@@ -212,6 +212,10 @@ pub trait ActorInstance: Send + Sync + 'static {
     /// Asks the actor to destroy itself once its work in flight is done (as `c.destroy()`).
     fn request_destroy(&self);
 
+    /// Asks the actor to go to sleep once its work in flight is done (as `c.sleep()`):
+    /// `on_sleep` runs and the state is saved.
+    fn request_sleep(&self);
+
     /// A raw HTTP request (`on_request`), as a short-lived connection with `params`.
     fn handle_request(
         self: Arc<Self>,
@@ -1065,6 +1069,10 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
 
     fn request_destroy(&self) {
         self.request_stop(Stop::Destroy);
+    }
+
+    fn request_sleep(&self) {
+        self.request_stop(Stop::Sleep);
     }
 
     fn queue_snapshot(&self, limit: usize) -> QueueSnapshot {

@@ -6,6 +6,7 @@
 //! start the same actor wait on that actor's own once-cell.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use futures::future::BoxFuture;
@@ -105,6 +106,8 @@ pub struct Runtime {
     ids_by_key: DashMap<String, String>,
     instances: DashMap<String, Arc<OnceCell<Arc<dyn ActorInstance>>>>,
     scheduler: Scheduler,
+    /// Set by [`Runtime::sleep_all`]: no actor starts any more.
+    closing: AtomicBool,
     this: Weak<Runtime>,
 }
 
@@ -131,6 +134,7 @@ impl Runtime {
             records: DashMap::new(),
             ids_by_key: DashMap::new(),
             instances: DashMap::new(),
+            closing: AtomicBool::new(false),
             this: this.clone(),
         })
     }
@@ -268,6 +272,10 @@ impl Runtime {
     }
 
     async fn start(&self, actor_id: &str) -> ActorResult<Arc<dyn ActorInstance>> {
+        if self.is_closing() {
+            self.instances.remove(actor_id);
+            return Err(ActorError::shutting_down());
+        }
         let Some(record) = self.find_by_id(actor_id).await? else {
             self.instances.remove(actor_id);
             return Err(ActorError::actor_not_found(actor_id));
@@ -299,6 +307,43 @@ impl Runtime {
         }
         tracing::debug!(actor_id, name = %record.name, "actor started");
         started
+    }
+
+    /// Whether [`Runtime::sleep_all`] has begun: actors no longer start.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// For a graceful shutdown: from now on no actor starts (requests for one that is not
+    /// running fail with `server/shutting_down`, and due alarms stay stored for the next
+    /// start), and every running actor goes to sleep through its normal path — once its
+    /// in-flight work is done, `on_sleep` runs, its connections close and its state is saved.
+    /// Returns once all of them have stopped; bound it with a timeout, as an action that never
+    /// ends keeps its actor awake.
+    pub async fn sleep_all(&self) {
+        self.closing.store(true, Ordering::Release);
+        let slots: Vec<_> = self
+            .instances
+            .iter()
+            .map(|slot| slot.value().clone())
+            .collect();
+        let stops = slots.into_iter().map(|slot| async move {
+            // An actor still starting is waited for: the fallback start runs only if that
+            // start fails, and then refuses.
+            let started = slot
+                .get_or_try_init(|| async { Err(ActorError::shutting_down()) })
+                .await;
+            if let Ok(instance) = started {
+                instance.request_sleep();
+                instance.activity().stopped().await;
+            }
+        });
+        futures::future::join_all(stops).await;
+    }
+
+    /// How many actors are running (or starting) now.
+    pub fn running_actors(&self) -> usize {
+        self.instances.len()
     }
 
     /// Called by an instance that has stopped: the next request starts a new one.

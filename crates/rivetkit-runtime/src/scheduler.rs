@@ -100,6 +100,8 @@ async fn fire(runtime: Arc<Runtime>, store: Arc<dyn Store>, alarm: Alarm) {
                 tracing::warn!(actor = %alarm.actor_id, action = %alarm.action, %error, "scheduled action failed");
             }
         }
+        // Shutting down: the alarm stays stored and fires after the next start.
+        Err(_) if runtime.is_closing() => return,
         // A destroyed actor's alarms are deleted with it; nothing to run.
         Err(error) => {
             tracing::debug!(actor = %alarm.actor_id, %error, "alarm for an actor that is gone")

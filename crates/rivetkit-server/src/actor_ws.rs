@@ -85,6 +85,13 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 /// Its close reason, in the `{group}.{code}` form of the other close reasons.
 const IDLE_TIMEOUT_REASON: &str = "ws.idle_timeout";
 
+/// Closes a WebSocket because the server shuts down: 1001 tells clients to reconnect, here once
+/// the server is back or elsewhere. A peer that does not take the frame in time is left.
+async fn close_for_shutdown(sink: &mut futures::stream::SplitSink<WebSocket, Message>) {
+    let close = sink.send(close_message(CLOSE_GOING_AWAY, "server.shutting_down"));
+    let _ = tokio::time::timeout(CLOSE_LINGER, close).await;
+}
+
 /// Keeps a socket's peer honest: the server pings it once it has been silent for the ping
 /// interval and gives it up once it has sent nothing (no message, no pong) for the idle timeout.
 struct Liveness {
@@ -242,6 +249,8 @@ pub fn connect(state: AppState, socket: Socket) -> Response {
 /// What the read side decided about one client message.
 enum Read {
     Continue,
+    /// An action started; its response will come out of the connection.
+    Called,
     Stop(Option<Message>),
 }
 
@@ -275,13 +284,18 @@ fn read_message(
         Err(error) => return Read::Stop(Some(error_close(state, &protocol_error(error)))),
     };
     match message {
-        ToServer::ActionRequest { id, name, args } => connection.spawn_action(id, name, args),
+        ToServer::ActionRequest { id, name, args } => {
+            connection.spawn_action(id, name, args);
+            Read::Called
+        }
         ToServer::SubscriptionRequest {
             event_name,
             subscribe,
-        } => connection.set_subscription(&event_name, subscribe),
+        } => {
+            connection.set_subscription(&event_name, subscribe);
+            Read::Continue
+        }
     }
-    Read::Continue
 }
 
 /// An event frame, shared by every subscriber in [`SERVER_BARE_VERSION`], as this client reads
@@ -362,6 +376,9 @@ fn write_message(
 /// Serves one `/connect` socket. If the actor hibernates the connection (it goes to sleep but
 /// keeps its connections), the socket stays open with the actor asleep; the client's next message
 /// wakes the actor and resumes the same connection, state included.
+///
+/// When the server shuts down, the socket stops reading, writes the responses of the actions in
+/// flight (until the drain's deadline) and closes with 1001.
 async fn serve_connection(
     state: &AppState,
     socket: WebSocket,
@@ -382,7 +399,14 @@ async fn serve_connection(
     let mut live = Some(connection);
     let mut hibernated: Option<HibernatedConn> = None;
     let mut liveness = Liveness::new(state);
+    // Actions read and not answered yet, and the drain's deadline once the server shuts down.
+    let mut in_flight = 0usize;
+    let mut drain_deadline: Option<tokio::time::Instant> = None;
     loop {
+        if drain_deadline.is_some() && in_flight == 0 {
+            close_for_shutdown(&mut sink).await;
+            break;
+        }
         let outgoing = async {
             match live.as_mut() {
                 Some(connection) => connection.next_outgoing().await,
@@ -390,12 +414,19 @@ async fn serve_connection(
             }
         };
         tokio::select! {
+            deadline = state.draining.started(), if drain_deadline.is_none() => {
+                drain_deadline = Some(deadline);
+            }
+            () = sleep_until_some(drain_deadline) => {
+                close_for_shutdown(&mut sink).await;
+                break;
+            }
             due = liveness.due() => {
                 if !keep_alive(&mut sink, due).await {
                     break;
                 }
             }
-            incoming = stream.next() => {
+            incoming = stream.next(), if drain_deadline.is_none() => {
                 liveness.heard();
                 let (data, is_text) = match &incoming {
                     Some(Ok(Message::Text(text))) => (text.as_bytes(), true),
@@ -417,11 +448,15 @@ async fn serve_connection(
                     }
                 }
                 let Some(connection) = live.as_ref() else { break };
-                if let Read::Stop(close) = read_message(state, &mut dialect, connection, data, is_text) {
-                    if let Some(close) = close {
-                        let _ = sink.send(close).await;
+                match read_message(state, &mut dialect, connection, data, is_text) {
+                    Read::Continue => {}
+                    Read::Called => in_flight += 1,
+                    Read::Stop(close) => {
+                        if let Some(close) = close {
+                            let _ = sink.send(close).await;
+                        }
+                        break;
                     }
-                    break;
                 }
             }
             Some(item) = outgoing => {
@@ -431,6 +466,9 @@ async fn serve_connection(
                     }
                     hibernated = Some(snapshot);
                     continue;
+                }
+                if matches!(item, Outgoing::ActionResponse { .. }) {
+                    in_flight = in_flight.saturating_sub(1);
                 }
                 let written = match &item {
                     Outgoing::Event(event) if event.awaits_write() => Some(event.clone()),
@@ -450,6 +488,14 @@ async fn serve_connection(
     // The actor is done with this client now, not after the close handshake.
     drop(live);
     linger(&mut stream).await;
+}
+
+/// Resolves at `deadline`; never without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Wakes the actor and puts a hibernated connection back.
@@ -493,7 +539,8 @@ pub fn raw(state: AppState, socket: Socket, raw_path: String) -> Response {
         })
 }
 
-/// Moves frames between the client's socket and the actor's handler until either side ends.
+/// Moves frames between the client's socket and the actor's handler until either side ends, or
+/// the server shuts down (then the socket closes with 1001 and the handler sees it end).
 async fn pump_raw(
     state: &AppState,
     socket: WebSocket,
@@ -505,6 +552,10 @@ async fn pump_raw(
     let mut liveness = Liveness::new(state);
     loop {
         tokio::select! {
+            _ = state.draining.started() => {
+                close_for_shutdown(&mut sink).await;
+                break;
+            }
             due = liveness.due() => {
                 if !keep_alive(&mut sink, due).await {
                     break;

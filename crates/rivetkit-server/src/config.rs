@@ -66,6 +66,11 @@ pub struct ServerConfig {
     /// CORS headers, and preflights from others a 403. Empty (the default, for development):
     /// every origin is reflected.
     pub cors_origins: Vec<String>,
+    /// How long a graceful shutdown ([`serve_with_shutdown`](crate::serve_with_shutdown)) waits
+    /// for requests and actions in flight, and then for actors to go to sleep, before it
+    /// returns anyway. What a client was told succeeded is durable already; only work still
+    /// running past it is cut off.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +96,7 @@ impl Default for ServerConfig {
             max_connections: crate::tls::default_max_connections(),
             allowed_hosts: Vec::new(),
             cors_origins: Vec::new(),
+            shutdown_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -1,10 +1,12 @@
-//! The listener: plain HTTP, or HTTPS and WSS, on one accept loop with the connection timeouts.
+//! The listener: plain HTTP, or HTTPS and WSS, on one accept loop with the connection timeouts,
+//! and the graceful end of that loop's connections.
 //!
 //! rustls (with the `ring` provider) terminates TLS and offers ALPN `h2` then `http/1.1`; each
 //! connection is then served by hyper's automatic HTTP/1.1-or-HTTP/2 connection with the
 //! extended CONNECT protocol (RFC 8441) enabled, so a WebSocket opens either as an HTTP/1.1
 //! upgrade or as a stream of an HTTP/2 connection, whichever the client picks.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,16 +20,19 @@ use std::task::{Context, Poll};
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use rivetkit_protocol::{Encoding, SERVER_BARE_VERSION};
 use rivetkit_runtime::ActorError;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
+use crate::shutdown::Draining;
 use crate::ServerConfig;
 
 /// A client that has not finished its handshake by then is dropped.
@@ -129,9 +134,9 @@ pub(crate) struct Listener {
     header_read_timeout: Duration,
     max_connections: usize,
     /// Connections being served now.
-    open: Arc<AtomicUsize>,
+    open: Arc<Places>,
     /// Connections being refused now (at most [`MAX_REFUSING`]).
-    refusing: Arc<AtomicUsize>,
+    refusing: Arc<Places>,
 }
 
 impl Listener {
@@ -162,19 +167,32 @@ impl Listener {
             refusal_tls,
             header_read_timeout: config.header_read_timeout,
             max_connections: config.max_connections,
-            open: Arc::new(AtomicUsize::new(0)),
-            refusing: Arc::new(AtomicUsize::new(0)),
+            open: Arc::default(),
+            refusing: Arc::default(),
         }
     }
 }
 
-/// Accepts connections on `listener` until the process ends: TLS handshake when `tls` is set,
-/// then HTTP/1.1 or HTTP/2 (from ALPN, or from the first bytes on plain TCP) with upgrades, each
-/// connection on its own task.
-pub(crate) async fn serve(listener: TcpListener, server: Listener, app: Router) -> io::Result<()> {
+/// Accepts connections on `listener` until `shutdown` resolves: TLS handshake when `tls` is
+/// set, then HTTP/1.1 or HTTP/2 (from ALPN, or from the first bytes on plain TCP) with upgrades,
+/// each connection on its own task. Then closes the listener and returns the connections still
+/// open, for the caller to drain.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    server: Listener,
+    app: Router,
+    draining: Draining,
+    shutdown: impl Future<Output = ()>,
+) -> Connections {
     let server = Arc::new(server);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (tcp, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
                 accept_failed(error).await;
@@ -192,8 +210,43 @@ pub(crate) async fn serve(listener: TcpListener, server: Listener, app: Router) 
             }
             continue;
         };
-        let (server, app) = (server.clone(), app.clone());
-        tokio::spawn(serve_connection(tcp, peer, server, app, slot));
+        let connection = Connection {
+            peer,
+            server: server.clone(),
+            app: app.clone(),
+            slot,
+            // Taken here, before any shutdown can be signalled, so none is missed.
+            watcher: graceful.watcher(),
+            draining: draining.clone(),
+        };
+        tokio::spawn(serve_connection(tcp, connection));
+    }
+    // New connections are refused from here on.
+    drop(listener);
+    Connections {
+        graceful,
+        open: server.open.clone(),
+    }
+}
+
+/// The connections of a server that stopped accepting.
+pub(crate) struct Connections {
+    graceful: GracefulShutdown,
+    open: Arc<Places>,
+}
+
+impl Connections {
+    /// The count of open connections, readable while [`Connections::closed`] runs.
+    pub(crate) fn places(&self) -> Arc<Places> {
+        self.open.clone()
+    }
+
+    /// Asks every HTTP connection to end after its requests in flight (HTTP/1.1 closes once
+    /// idle, HTTP/2 sends GOAWAY) and resolves once every connection is closed, upgraded
+    /// WebSockets included: those end on the drain signal the caller sends.
+    pub(crate) async fn closed(self) {
+        self.graceful.shutdown().await;
+        self.open.all_given_back().await;
     }
 }
 
@@ -203,23 +256,52 @@ const MAX_REFUSING: usize = 64;
 /// How long a refused connection may take to get its 503.
 const REFUSAL_TIME: Duration = Duration::from_secs(2);
 
+/// A count of places taken (connections served, or being refused).
+#[derive(Default)]
+pub(crate) struct Places {
+    taken: AtomicUsize,
+    given_back: Notify,
+}
+
+impl Places {
+    pub(crate) fn count(&self) -> usize {
+        self.taken.load(Ordering::Acquire)
+    }
+
+    /// Resolves once no place is taken.
+    async fn all_given_back(&self) {
+        loop {
+            let given_back = self.given_back.notified();
+            let mut given_back = std::pin::pin!(given_back);
+            // Registered before the check, so a place given back in between is not missed.
+            given_back.as_mut().enable();
+            if self.count() == 0 {
+                return;
+            }
+            given_back.await;
+        }
+    }
+}
+
 /// One place among at most `max`, given back when dropped.
-struct Slot(Arc<AtomicUsize>);
+struct Slot(Arc<Places>);
 
 impl Slot {
-    fn take(count: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
-        count
+    fn take(places: &Arc<Places>, max: usize) -> Option<Self> {
+        places
+            .taken
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
                 (open < max).then_some(open + 1)
             })
             .ok()
-            .map(|_| Self(count.clone()))
+            .map(|_| Self(places.clone()))
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.taken.fetch_sub(1, Ordering::AcqRel);
+        self.0.given_back.notify_waiters();
     }
 }
 
@@ -300,55 +382,80 @@ fn open_file_limit() -> Option<usize> {
     None
 }
 
-/// Serves one connection; `slot` counts it in `max_connections` for as long as its socket is
-/// open, including after an HTTP/1.1 upgrade hands the socket to a WebSocket.
-async fn serve_connection(
-    tcp: TcpStream,
+/// An accepted connection, with what serving it takes.
+struct Connection {
     peer: SocketAddr,
     server: Arc<Listener>,
     app: Router,
+    /// Counts it in `max_connections` for as long as its socket is open, including after an
+    /// HTTP/1.1 upgrade hands the socket to a WebSocket.
     slot: Slot,
-) {
+    /// Ends its HTTP connection gracefully once the server shuts down.
+    watcher: Watcher,
+    /// Ends it at once if the server shuts down before its first request.
+    draining: Draining,
+}
+
+/// Serves one connection.
+async fn serve_connection(tcp: TcpStream, connection: Connection) {
     // Small frames (an event, then the action's response) must not wait for Nagle's algorithm
     // to collect more bytes: that costs a delayed-ACK round of ~40 ms.
     if let Err(error) = tcp.set_nodelay(true) {
         tracing::warn!(%error, "could not set TCP_NODELAY");
     }
-    match &server.tls {
-        None => serve_http(tcp, peer, &server, app, slot).await,
+    let peer = connection.peer;
+    match &connection.server.tls {
+        None => serve_http(tcp, connection).await,
         Some(acceptor) => {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+            let tls = tokio::select! {
+                handshake = handshake => match handshake {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                },
+                _ = connection.draining.started() => return,
             };
-            serve_http(tls, peer, &server, app, slot).await
+            serve_http(tls, connection).await
         }
     }
 }
 
-async fn serve_http<I>(mut io: I, peer: SocketAddr, server: &Listener, app: Router, slot: Slot)
+async fn serve_http<I>(mut io: I, connection: Connection)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Connection {
+        peer,
+        server,
+        app,
+        slot,
+        watcher,
+        draining,
+    } = connection;
     // hyper picks HTTP/1 or HTTP/2 from the first bytes and waits for them without a timer: a
     // client that sends nothing (or a part of the HTTP/2 preface) would hold the socket forever.
-    let start = match tokio::time::timeout(server.header_read_timeout, read_start(&mut io)).await {
-        Ok(Ok(start)) => start,
-        Ok(Err(error)) => {
-            tracing::debug!(%peer, %error, "connection failed before its first request");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "no request started in time");
-            return;
-        }
+    let start = tokio::time::timeout(server.header_read_timeout, read_start(&mut io));
+    let start = tokio::select! {
+        start = start => match start {
+            Ok(Ok(start)) => start,
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "connection failed before its first request");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "no request started in time");
+                return;
+            }
+        },
+        // Shutting down: a connection that has asked nothing yet is closed unanswered.
+        _ = draining.started() => return,
     };
     let io = Prefixed {
         prefix: start,
@@ -357,11 +464,10 @@ where
         _slot: slot,
     };
     let service = TowerToHyperService::new(app);
-    if let Err(error) = server
+    let serving = server
         .builder
-        .serve_connection_with_upgrades(TokioIo::new(io), service)
-        .await
-    {
+        .serve_connection_with_upgrades(TokioIo::new(io), service);
+    if let Err(error) = watcher.watch(serving).await {
         tracing::debug!(%peer, %error, "connection ended with an error");
     }
 }

@@ -4,7 +4,7 @@
 //! installs. It only re-exports; each part lives in its own crate:
 //!
 //! * defining and running actors — `rivetkit-runtime` ([`actor`], [`Ctx`], [`Registry`]);
-//! * serving them — `rivetkit-server` ([`serve`], [`server::router`]);
+//! * serving them — `rivetkit-server` ([`serve`], [`serve_with_shutdown`], [`server::router`]);
 //! * durable storage — `rivetkit-storage`;
 //! * the wire protocol — `rivetkit-protocol` ([`protocol`]);
 //! * calling actors from Rust — `rivetkit-client` ([`client`]), typed by interfaces declared
@@ -38,11 +38,13 @@ pub use rivetkit_runtime::{
 };
 /// Actor databases: [`Actor::database`] declares one, `c.db()` queries it.
 pub use rivetkit_runtime::{rusqlite, Database, Db, DbEvent, DbRow};
-pub use rivetkit_server::{serve, ServerConfig};
+pub use rivetkit_server::{serve, serve_with_shutdown, ServerConfig};
 
 /// Serving: the axum router to mount in your own app, and the embedded runtime behind it.
 pub mod server {
-    pub use rivetkit_server::{embedded_runtime, router, serve, ServerConfig};
+    pub use rivetkit_server::{
+        embedded_runtime, router, serve, serve_with_shutdown, termination_signal, ServerConfig,
+    };
 }
 
 /// Storage drivers.

@@ -1,6 +1,7 @@
 //! The actors the RivetKit client guide talks to, written with rivetkit-rs.
 //!
-//! * `counter` — a number; `increment` broadcasts `count`.
+//! * `counter` — a number; `increment` broadcasts `count`; `incrementSlowly` waits first (an
+//!   action still running when the server is stopped).
 //! * `chatRoom` — messages, connection params with an auth token, raw HTTP history and a raw
 //!   WebSocket stream.
 //! * `game` — created with an input.
@@ -27,22 +28,39 @@ rivetkit::interface! {
         /// Adds `x`, broadcasts [`CountChanged`] and returns the new count.
         action Increment = "increment", fn increment(x: f64) -> f64;
         action GetCount = "getCount", fn get_count() -> f64;
+        /// Broadcasts [`SlowIncrementStarted`], waits `delay_ms` milliseconds (at most
+        /// [`MAX_SLOW_DELAY_MS`]), then increments as `increment` does.
+        action IncrementSlowly = "incrementSlowly", fn increment_slowly(x: f64, delay_ms: u64) -> f64;
     }
     /// The count after an increment.
     pub event CountChanged = "count", (f64,);
+    /// An `incrementSlowly(x, ..)` has started waiting.
+    pub event SlowIncrementStarted = "slowIncrementStarted", (f64,);
+}
+
+/// The longest wait of `incrementSlowly`: well within the default action timeout.
+pub const MAX_SLOW_DELAY_MS: u64 = 30_000;
+
+/// Adds `x`, broadcasts the new count and returns it.
+fn add(c: &Ctx<Counter>, x: f64) -> f64 {
+    let count = c.update(|s| {
+        s.count += x;
+        s.count
+    });
+    c.emit(CountChanged, (count,));
+    count
 }
 
 pub fn counter() -> Actor<Counter> {
     actor::<Counter>("counter")
-        .handle(Increment, |c, (x,)| async move {
-            let count = c.update(|s| {
-                s.count += x;
-                s.count
-            });
-            c.emit(CountChanged, (count,));
-            Ok(count)
-        })
+        .handle(Increment, |c, (x,)| async move { Ok(add(&c, x)) })
         .handle(GetCount, |c, ()| async move { Ok(c.state(|s| s.count)) })
+        .handle(IncrementSlowly, |c, (x, delay_ms)| async move {
+            c.emit(SlowIncrementStarted, (x,));
+            let delay = std::time::Duration::from_millis(delay_ms.min(MAX_SLOW_DELAY_MS));
+            tokio::time::sleep(delay).await;
+            Ok(add(&c, x))
+        })
 }
 
 #[derive(Serialize, Deserialize, Default)]

@@ -1,6 +1,7 @@
 //! `seed-server`: serves the client guide's actors on 127.0.0.1:6420.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use rivetkit::ServerConfig;
@@ -55,6 +56,23 @@ struct Args {
         value_name = "ORIGIN"
     )]
     cors_origins: Vec<String>,
+    /// On SIGTERM or SIGINT, wait at most SECONDS for requests and actions in flight and for
+    /// actors to go to sleep before exiting (a second signal exits at once).
+    #[arg(
+        long,
+        env = "RIVETKIT_SHUTDOWN_TIMEOUT",
+        default_value = "10",
+        value_name = "SECONDS",
+        value_parser = parse_seconds
+    )]
+    shutdown_timeout: Duration,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds).map_err(|error| format!("{text:?}: {error}"))
 }
 
 /// `RIVETKIT_TOKEN=` (set but empty), which clap reads as absent.
@@ -83,8 +101,10 @@ async fn main() {
         tls_key: args.tls_key,
         allowed_hosts: args.allowed_hosts,
         cors_origins: args.cors_origins,
+        shutdown_timeout: args.shutdown_timeout,
         ..ServerConfig::default()
     };
+    // Serves until SIGTERM or SIGINT, then drains and returns: the process exits 0.
     if let Err(error) = rivetkit::serve(seed::registry(), config).await {
         eprintln!("seed-server: {error}");
         std::process::exit(1);

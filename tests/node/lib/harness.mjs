@@ -225,6 +225,15 @@ export class SeedServer {
 		return this.#signal("SIGKILL");
 	}
 
+	/** SIGTERM, then waits (bounded) for the server to drain and exit on its own; resolves with
+	 * its exit `{ code, signal }`. */
+	async terminate(ms = 30_000) {
+		const proc = this.proc;
+		const exited = new Promise((r) => proc.once("exit", (code, signal) => r({ code, signal })));
+		proc.kill("SIGTERM");
+		return within(exited, "seed-server exits after SIGTERM", ms);
+	}
+
 	async restart() {
 		await this.kill9();
 		return this.start();

@@ -53,6 +53,16 @@ impl Server {
 
     /// Starts a server on `data_dir` and `port` (to restart one where its clients expect it).
     pub async fn start_at(data_dir: &Path, port: u16, token: Option<&str>) -> Self {
+        Self::start_with_args(data_dir, port, token, &[]).await
+    }
+
+    /// Starts a server on `data_dir` and `port` with more command-line arguments.
+    pub async fn start_with_args(
+        data_dir: &Path,
+        port: u16,
+        token: Option<&str>,
+        args: &[&str],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_seed-server"));
         command
             .args([
@@ -69,6 +79,7 @@ impl Server {
         if let Some(token) = token {
             command.args(["--token", token]);
         }
+        command.args(args);
         let child = command.spawn().expect("seed-server starts");
         let server = Self {
             child,
@@ -101,6 +112,25 @@ impl Server {
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGTERM`) to the server process.
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill only sends a signal to the process id it is given.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "signal sent");
+    }
+
+    /// Waits (up to 30 s, then fails) for the process to exit on its own.
+    pub async fn exit_status(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "seed-server did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

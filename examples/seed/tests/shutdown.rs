@@ -1,0 +1,283 @@
+//! Graceful shutdown of the real `seed-server`: on SIGTERM it refuses new connections, lets
+//! the actions in flight finish (over HTTP and WebSocket), closes WebSockets with 1001, exits 0,
+//! and after a restart on the same data dir every acknowledged write is there and connected
+//! clients are back by themselves. A second signal ends the drain at once.
+
+mod support;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rivetkit::client::{Backoff, Client, ClientConfig, Encoding};
+use rivetkit::protocol::{HttpActionRequest, HttpActionResponse, ToClient, ToServer};
+use seed::{CountChanged, Counter, CounterActions};
+use serde_json::json;
+use support::{expect_close, Server};
+use tokio::sync::mpsc;
+
+/// Long enough that the actions are still running when the signal arrives.
+const SLOW_DELAY_MS: u64 = 2_000;
+
+/// Fails the test instead of hanging when `future` does not finish in 30 s.
+async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// Resolves once connecting to `port` is refused: the server no longer listens.
+async fn refused(port: u16) {
+    loop {
+        match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Reads `socket` until it has seen `count` more `slowIncrementStarted` events.
+async fn wait_for_slow_starts(socket: &mut support::Conn, count: usize) {
+    let mut seen = 0;
+    while seen < count {
+        if let ToClient::Event { name, .. } = socket.recv().await {
+            if name == "slowIncrementStarted" {
+                seen += 1;
+            }
+        }
+    }
+}
+
+fn reconnecting_client(server: &Server) -> Client {
+    let mut config = ClientConfig::new(server.url("")).encoding(Encoding::Json);
+    config.reconnect = Backoff {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(400),
+    };
+    Client::new(config).unwrap()
+}
+
+/// A stateless call of `action` on `actor_id`; the output, or `None` if the server did not
+/// answer with a success.
+async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    actor_id: &str,
+    action: &str,
+    args: Vec<serde_json::Value>,
+) -> Option<serde_json::Value> {
+    let response = http
+        .post(format!("{base}/gateway/{actor_id}/action/{action}"))
+        .header("x-rivet-encoding", "bare")
+        .body(HttpActionRequest { args }.encode(rivetkit::protocol::Encoding::Bare, 2))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let bytes = response.bytes().await.ok()?;
+    Some(
+        HttpActionResponse::decode(&bytes, rivetkit::protocol::Encoding::Bare)
+            .unwrap()
+            .output,
+    )
+}
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_work_and_loses_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let args = ["--shutdown-timeout", "20"];
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut server = Server::start_with_args(data.path(), port, None, &args).await;
+    let base = server.url("");
+    let slow_id = server.get_or_create("counter", "graceful-slow").await;
+    let ledger_id = server.get_or_create("counter", "graceful-ledger").await;
+
+    // Our client, connected and listening to the slow counter's events.
+    let client = reconnecting_client(&server);
+    let conn = client.get_or_create::<Counter>(["graceful-slow"]).connect();
+    let (count_tx, mut counts) = mpsc::unbounded_channel();
+    let _counts = conn.on(CountChanged, move |(count,)| {
+        let _ = count_tx.send(count);
+    });
+    let (open_tx, mut opens) = mpsc::unbounded_channel();
+    let _opens = conn.on_open(move || {
+        let _ = open_tx.send(());
+    });
+    within("the client connects", opens.recv()).await.unwrap();
+
+    // A protocol WebSocket with a slow action in flight; it also sees every slow start.
+    let mut socket = server
+        .connect(&slow_id, rivetkit::protocol::Encoding::Json)
+        .await;
+    socket
+        .send(ToServer::SubscriptionRequest {
+            event_name: "slowIncrementStarted".into(),
+            subscribe: true,
+        })
+        .await;
+    socket
+        .call(1, "incrementSlowly", vec![json!(1), json!(SLOW_DELAY_MS)])
+        .await;
+    wait_for_slow_starts(&mut socket, 1).await;
+
+    // Three slow stateless calls in flight over HTTP (x = 2, 4, 8).
+    let http = reqwest::Client::new();
+    let slow_calls: Vec<_> = [2, 4, 8]
+        .into_iter()
+        .map(|x| {
+            let (http, base, id) = (http.clone(), base.clone(), slow_id.clone());
+            tokio::spawn(async move {
+                call(
+                    &http,
+                    &base,
+                    &id,
+                    "incrementSlowly",
+                    vec![json!(x), json!(SLOW_DELAY_MS)],
+                )
+                .await
+            })
+        })
+        .collect();
+    wait_for_slow_starts(&mut socket, 3).await;
+
+    // Fast increments from four clients until the server stops answering: a ledger of what
+    // was acknowledged.
+    let acked = Arc::new(AtomicU64::new(0));
+    let sent = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (http, base, id) = (http.clone(), base.clone(), ledger_id.clone());
+            let (acked, sent) = (acked.clone(), sent.clone());
+            tokio::spawn(async move {
+                for _ in 0..100_000 {
+                    sent.fetch_add(1, Ordering::SeqCst);
+                    match call(&http, &base, &id, "increment", vec![json!(1)]).await {
+                        Some(count) => {
+                            acked.fetch_max(count.as_f64().unwrap() as u64, Ordering::SeqCst);
+                        }
+                        None => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    while acked.load(Ordering::SeqCst) < 50 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    server.signal(libc::SIGTERM);
+    within("new connections are refused", refused(port)).await;
+
+    // The WebSocket gets its action's response, then a 1001 close.
+    let response = loop {
+        match socket.recv().await {
+            ToClient::ActionResponse { id: 1, output } => break output,
+            ToClient::Event { .. } => continue,
+            other => panic!("expected the action's response, got {other:?}"),
+        }
+    };
+    assert!(response.is_number(), "{response:?}");
+    let (code, reason) = expect_close(&mut socket.socket).await;
+    assert_eq!((code, reason.as_str()), (1001, "server.shutting_down"));
+
+    // The HTTP calls in flight succeeded.
+    for slow_call in slow_calls {
+        let output = within("a slow call", slow_call).await.unwrap();
+        assert!(output.is_some(), "a slow call in flight failed");
+    }
+    for writer in writers {
+        within("a writer stops", writer).await.unwrap();
+    }
+    let status = server.exit_status().await;
+    assert_eq!(status.code(), Some(0), "{status:?}");
+
+    // Same data dir, same port: every acknowledged write is there.
+    let server = Server::start_with_args(data.path(), port, None, &args).await;
+    let base = server.url("");
+    let slow_count = call(&http, &base, &slow_id, "getCount", vec![]).await;
+    assert_eq!(
+        slow_count.and_then(|count| count.as_f64()),
+        Some(15.0),
+        "1 + 2 + 4 + 8"
+    );
+    let ledger = call(&http, &base, &ledger_id, "getCount", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap() as u64;
+    let acked = acked.load(Ordering::SeqCst);
+    assert!(
+        ledger >= acked && ledger <= sent.load(Ordering::SeqCst),
+        "ledger {ledger}, acknowledged up to {acked}"
+    );
+
+    // Our client came back by itself and receives events again.
+    within("the client reconnects", opens.recv()).await.unwrap();
+    call(&http, &base, &slow_id, "increment", vec![json!(100)]).await;
+    within("events after the restart", async {
+        while counts.recv().await != Some(115.0) {}
+    })
+    .await;
+    assert_eq!(within("a call", conn.get_count()).await.unwrap(), 115.0);
+    conn.dispose().await;
+}
+
+#[tokio::test]
+async fn sigint_stops_an_idle_server_with_status_0() {
+    let mut server = Server::start().await;
+    let id = server.get_or_create("counter", "sigint").await;
+    server
+        .action_raw(
+            &id,
+            "getCount",
+            rivetkit::protocol::Encoding::Json,
+            br#"{"args":[]}"#.to_vec(),
+        )
+        .await;
+    server.signal(libc::SIGINT);
+    let status = server.exit_status().await;
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_second_signal_ends_the_drain_at_once() {
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server =
+        Server::start_with_args(data.path(), port, None, &["--shutdown-timeout", "60"]).await;
+    let id = server.get_or_create("counter", "impatient").await;
+    let mut socket = server
+        .connect(&id, rivetkit::protocol::Encoding::Json)
+        .await;
+    socket
+        .send(ToServer::SubscriptionRequest {
+            event_name: "slowIncrementStarted".into(),
+            subscribe: true,
+        })
+        .await;
+    // Far longer than the test waits for the exit: only the second signal can end it.
+    socket
+        .call(
+            1,
+            "incrementSlowly",
+            vec![json!(1), json!(seed::MAX_SLOW_DELAY_MS)],
+        )
+        .await;
+    wait_for_slow_starts(&mut socket, 1).await;
+    server.signal(libc::SIGTERM);
+    // The drain has begun once the listener is closed.
+    within("new connections are refused", refused(port)).await;
+    server.signal(libc::SIGTERM);
+    let status = server.exit_status().await;
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+}
