@@ -318,6 +318,10 @@ async fn main() -> Result<()> {
         std::fs::write(path, &markdown).with_context(|| format!("writing {}", path.display()))?;
     }
     let failures = report.failures();
+    // Before exit, which runs no destructors.
+    if args.work_dir.is_none() {
+        drop(temp);
+    }
     if failures > 0 {
         eprintln!("reliability: {failures} check(s) failed");
         std::process::exit(1);

@@ -10,7 +10,36 @@ pub enum Outcome {
     NotEnforced(String),
     /// Could not run here; says why.
     Skipped(String),
+    /// Failed, and listed in [`KNOWN_DEFECTS`]: reported as such, without failing the run.
+    KnownDefect(String),
 }
+
+/// Checks that fail today for a server defect already reported, and why. A check listed here
+/// still runs and is shown as a defect in the report; delete its line once the fix lands, so
+/// that it fails the run again if it regresses.
+pub const KNOWN_DEFECTS: &[(&str, &str)] = &[
+    (
+        "healthy and readable while full",
+        "every action ends with a save of the actor's state; after a refused write the state in \
+         memory is ahead of the disk, so reads retry that save and are refused too until space \
+         is freed",
+    ),
+    (
+        "no refused message is made later",
+        "the refused message stays in the actor's state in memory and is saved once space is \
+         freed: a write answered storage/full is made after all",
+    ),
+    (
+        "an HTTP client library reads the 503",
+        "the server writes the 503 before the request arrives; hyper (reqwest) drops a response \
+         to a request it has not sent (\"received unexpected message from connection\")",
+    ),
+    (
+        "reads and /health work on a read-only dir",
+        "an actor cannot be loaded from a read-only data dir: its first read is refused with \
+         storage/unavailable",
+    ),
+];
 
 pub struct Check {
     pub what: String,
@@ -55,17 +84,15 @@ impl Section {
         self.figures.push((what, value));
     }
 
-    /// Passes when `ok`; otherwise fails with `detail`.
+    /// Passes when `ok`; otherwise fails with `detail` (a known defect if listed).
     pub fn check(&mut self, what: impl Into<String>, ok: bool, detail: impl Into<String>) {
-        let outcome = if ok {
-            Outcome::Pass
-        } else {
-            Outcome::Fail(detail.into())
+        let what = what.into();
+        let outcome = match (ok, KNOWN_DEFECTS.iter().find(|(check, _)| *check == what)) {
+            (true, _) => Outcome::Pass,
+            (false, Some((_, why))) => Outcome::KnownDefect(format!("{} ({why})", detail.into())),
+            (false, None) => Outcome::Fail(detail.into()),
         };
-        self.checks.push(Check {
-            what: what.into(),
-            outcome,
-        });
+        self.checks.push(Check { what, outcome });
     }
 
     /// A bound that is held only when `enforce` is on; reported either way.
@@ -101,6 +128,12 @@ impl Section {
             .iter()
             .filter(|check| matches!(check.outcome, Outcome::Fail(_)))
             .count()
+    }
+
+    pub fn known_defects(&self) -> impl Iterator<Item = &Check> {
+        self.checks
+            .iter()
+            .filter(|check| matches!(check.outcome, Outcome::KnownDefect(_)))
     }
 }
 
@@ -138,6 +171,17 @@ impl Report {
                 let _ = writeln!(out, "| {what} | {value} |");
             }
         }
+        let defects: Vec<&Check> = self
+            .sections
+            .iter()
+            .flat_map(Section::known_defects)
+            .collect();
+        if !defects.is_empty() {
+            out.push_str("\nKnown defects (failing checks of reported server defects, not failing this run):\n\n");
+            for check in defects {
+                let _ = writeln!(out, "- {}", check.what);
+            }
+        }
         for section in &self.sections {
             let _ = writeln!(out, "\n## {}\n", section.title);
             for sentence in &section.tried {
@@ -162,6 +206,9 @@ impl Report {
                             )
                         }
                         Outcome::Skipped(why) => format!("- not run: {} — {why}", check.what),
+                        Outcome::KnownDefect(detail) => {
+                            format!("- **KNOWN DEFECT**: {} — {detail}", check.what)
+                        }
                     };
                     let _ = writeln!(out, "{line}");
                 }

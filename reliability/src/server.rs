@@ -52,12 +52,13 @@ impl Server {
 
     /// Starts the process without waiting for it to serve.
     pub fn spawn(bin: &Path, data_dir: &Path, port: u16, options: Options) -> Result<Self> {
+        // Beside the data dir; nowhere when that cannot be written (a read-only disk).
         let log = data_dir.with_extension("log");
-        let log_file = std::fs::OpenOptions::new()
+        let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
-            .with_context(|| format!("opening {}", log.display()))?;
+            .map_or_else(|_| Stdio::null(), Stdio::from);
         let mut command = Command::new(bin);
         command
             .args([
@@ -73,7 +74,7 @@ impl Server {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log_file);
+            .stderr(stderr);
         if let Some(token) = &options.token {
             command.args(["--token", token]);
         }

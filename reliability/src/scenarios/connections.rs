@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use rivetkit_protocol::Encoding;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -189,27 +189,32 @@ async fn run_fd_exhaustion(suite: &Suite, section: &mut Section) -> Result<()> {
             Err(_) => refused += 1,
         }
     }
-    // A client of its own: `api` holds a pooled connection that the server already counts.
-    let newcomer = Api::new(server.url(""), None)?;
     let started = Instant::now();
-    let answer = newcomer.action(&id, "increment", vec![json!(1)]).await;
+    let (status, code) = raw_get_health(server.port).await?;
     let waited = started.elapsed();
-    let (status, code) = match &answer {
-        Ok(answer) => (answer.status, answer.error_code()),
-        Err(error) => (0, format!("{error}")),
+    // Clients of their own: `api` holds a pooled connection that the server already counts.
+    let library = match Api::new(server.url(""), None)?.get("/health").await {
+        Ok(answer) => format!("{} {}", answer.status, answer.error_code()),
+        Err(error) => format!("no answer: {}", error_chain(&error)),
     };
     section.figure(
         "WebSockets held / refused",
         format!("{} / {refused} of {attempts}", held.len()),
     );
     section.headline(
-        "new client at the connection limit",
+        "new client at the connection limit (GET /health)",
         format!("{status} {code} after {} ms", waited.as_millis()),
     );
+    section.figure("the same through reqwest (hyper)", &library);
     section.check(
         "a client beyond the limit gets 503 request/overloaded",
         status == 503 && code == "request/overloaded",
         format!("got {status} {code}"),
+    );
+    section.check(
+        "an HTTP client library reads the 503",
+        library == "503 request/overloaded",
+        format!("reqwest got {library}"),
     );
     section.check(
         "the server is still running at the limit",
@@ -217,7 +222,12 @@ async fn run_fd_exhaustion(suite: &Suite, section: &mut Section) -> Result<()> {
         "the process exited",
     );
     drop(held);
-    let recovered = wait_for_action(&newcomer, &id, Duration::from_secs(10)).await;
+    let recovered = wait_for_action(
+        &Api::new(server.url(""), None)?,
+        &id,
+        Duration::from_secs(10),
+    )
+    .await;
     section.check(
         "the server serves again once the sockets close",
         recovered.is_ok(),
@@ -227,6 +237,47 @@ async fn run_fd_exhaustion(suite: &Suite, section: &mut Section) -> Result<()> {
             .unwrap_or_default(),
     );
     Ok(())
+}
+
+/// `GET /health` on a new connection, written at once and read to the end: the status and the
+/// error's `group/code`.
+async fn raw_get_health(port: u16) -> Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    // The server may answer and close before the request is written.
+    let _ = stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .context("no answer within 10 s")??;
+    let response = String::from_utf8_lossy(&response);
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or(0);
+    let body: serde_json::Value = response
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str(body).ok())
+        .unwrap_or_default();
+    let code = match (body["group"].as_str(), body["code"].as_str()) {
+        (Some(group), Some(code)) => format!("{group}/{code}"),
+        _ => String::new(),
+    };
+    Ok((status, code))
+}
+
+/// An error and its causes, on one line.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Calls `increment` until it succeeds or `limit` passes.
