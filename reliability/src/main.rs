@@ -96,6 +96,7 @@ pub struct Size {
     pub probe_increments: usize,
     pub probe_subscriptions: usize,
     pub probe_idle_sockets: usize,
+    /// Per fuzz target.
     pub fuzz_seconds: u64,
 }
 
@@ -116,7 +117,7 @@ impl Size {
             probe_increments: 20_000,
             probe_subscriptions: 20_000,
             probe_idle_sockets: 500,
-            fuzz_seconds: 5,
+            fuzz_seconds: 1,
         }
     }
 
@@ -136,7 +137,7 @@ impl Size {
             probe_increments: 120_000,
             probe_subscriptions: 20_000,
             probe_idle_sockets: 2_000,
-            fuzz_seconds: 30,
+            fuzz_seconds: 10,
         }
     }
 }

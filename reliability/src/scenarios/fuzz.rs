@@ -1,5 +1,6 @@
-//! The fuzz run: the stable fuzz harness's binary (`fuzz-harness`, built next to seed-server),
-//! run for a bounded time; its summary line gives executions and crashes.
+//! The fuzz run: the stable fuzz harness (`fuzz-harness run --seconds S`, S per target; built
+//! by `cargo build --release -p fuzz-harness`, found in the release or the seed-server binary's
+//! directory), whose summary line `fuzz: … executions, … crashes` gives the figures.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -13,14 +14,12 @@ const HARNESS: &str = "fuzz-harness";
 
 pub async fn run(suite: &Suite) -> Section {
     let mut section = Section::new("Fuzz run");
-    let Some(harness) = suite.bin.parent().map(|dir| dir.join(HARNESS)) else {
-        section.skip(
-            "the fuzz harness",
-            "no directory for the seed-server binary",
-        );
-        return section;
-    };
-    if !harness.exists() {
+    let bin_dir = suite.bin.parent().unwrap_or(std::path::Path::new("."));
+    let candidates = [
+        bin_dir.join("../release").join(HARNESS),
+        bin_dir.join(HARNESS),
+    ];
+    let Some(harness) = candidates.iter().find(|path| path.exists()) else {
         section.headline(
             "fuzz executions / crashes",
             "not run: no fuzz harness in this build",
@@ -28,13 +27,13 @@ pub async fn run(suite: &Suite) -> Section {
         section.skip(
             "the fuzz harness",
             format!(
-                "{} does not exist (build it with cargo build -p {HARNESS})",
-                harness.display()
+                "no {HARNESS} in {} (build it with cargo build --release -p {HARNESS})",
+                bin_dir.display()
             ),
         );
         return section;
-    }
-    if let Err(error) = fuzz(suite, &harness, &mut section).await {
+    };
+    if let Err(error) = fuzz(suite, harness, &mut section).await {
         section.error(&error);
     }
     section
@@ -54,12 +53,13 @@ fn count_before(line: &str, word: &str) -> Option<u64> {
 async fn fuzz(suite: &Suite, harness: &std::path::Path, section: &mut Section) -> Result<()> {
     let seconds = suite.size.fuzz_seconds;
     section.tried(format!(
-        "`{HARNESS} --seconds {seconds}`: every decoder's target, mutating the committed seed corpus."
+        "`{HARNESS} run --seconds {seconds}`: every decoder's target for {seconds} s, mutating the \
+         committed seed corpus."
     ));
     let output = tokio::time::timeout(
         Duration::from_secs(seconds * 20 + 60),
         tokio::process::Command::new(harness)
-            .args(["--seconds", &seconds.to_string()])
+            .args(["run", "--seconds", &seconds.to_string()])
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output(),
@@ -70,7 +70,7 @@ async fn fuzz(suite: &Suite, harness: &std::path::Path, section: &mut Section) -
     let summary = stdout
         .lines()
         .rev()
-        .find(|line| line.contains("executions"))
+        .find(|line| line.starts_with("fuzz:"))
         .unwrap_or_default();
     let executions = count_before(summary, "execution");
     let crashes = count_before(summary, "crash");
