@@ -190,6 +190,19 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {memory_gib:.0} GiB memory, Linux")
 }
 
+/// Other work on the machine skews timings: the 1, 5 and 15 minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!("`reliability {}`", args.join(" "))
@@ -265,6 +278,7 @@ async fn main() -> Result<()> {
         args.only.clone()
     };
     let started = Instant::now();
+    let load_at_start = load_average();
     let mut sections = Vec::new();
     for scenario in scenarios {
         eprintln!("== reliability: {scenario:?}");
@@ -292,6 +306,7 @@ async fn main() -> Result<()> {
             ("command".into(), command_line()),
             ("date".into(), today()),
             ("machine".into(), machine()),
+            ("load average at the start".into(), load_at_start),
             ("commit".into(), git_commit(Path::new("."))),
             (
                 "size".into(),
