@@ -307,7 +307,7 @@ async fn matrix(suite: &Suite, section: &mut Section) -> Result<()> {
         api_status(&http, &server, "/health").await?,
         api_status(&http, &server, "/metadata").await?,
     ];
-    section.tried(format!(
+    section.tried(
         "A server with `--token` and `--inspector-token`. Each route (manager list, names, get or \
          create, create, destroy; an action by id and in the query form; WebSocket connect; the \
          inspector) is called without a token (401 auth/unauthorized expected), with a wrong one \
@@ -317,7 +317,8 @@ async fn matrix(suite: &Suite, section: &mut Section) -> Result<()> {
          called with its own bearer token, which counts as a wrong server token when no other \
          is given (403), and also without and with a wrong inspector token (401). `/health` and \
          `/metadata` stay open."
-    ));
+            .to_string(),
+    );
     section.headline(
         "token matrix: cases answered as expected",
         format!("{} of {cases}", cases - wrong_answers.len()),

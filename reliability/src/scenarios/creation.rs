@@ -180,7 +180,7 @@ async fn check_acknowledged(api: &Api, key: &str, id: &str, mode: &str) -> Resul
         return Ok(AckedCheck::Wrong);
     }
     let stored_mode = api.output(id, "getMode", vec![]).await?;
-    Ok(if stored_mode == Value::from(mode) {
+    Ok(if stored_mode == mode {
         AckedCheck::Whole
     } else {
         AckedCheck::Wrong
@@ -209,7 +209,7 @@ async fn unanswered_state(api: &Api, key: &str) -> Result<Unanswered> {
         return Ok(Unanswered::Absent);
     };
     let stored_mode = api.output(id, "getMode", vec![]).await?;
-    Ok(if stored_mode == Value::from(mode_of(key)) {
+    Ok(if stored_mode == mode_of(key) {
         Unanswered::Whole
     } else {
         Unanswered::Wrong
