@@ -5,6 +5,10 @@
 //! for its sleep timeout, or soon after `c.sleep()` once in-flight work is done; it is destroyed
 //! after `c.destroy()` once in-flight work is done. Once stopping, no new work is admitted: the
 //! runtime waits for the stop to finish and starts a fresh instance from the saved state.
+//!
+//! An instance whose state could not be saved is *retired*: from that moment it admits no new
+//! work (new requests wait for it to stop and reach a fresh instance loaded from the store), and
+//! it stops as soon as the work in flight is done, whatever its connections.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +23,8 @@ use tokio::sync::{watch, Notify};
 pub(crate) enum Stop {
     Sleep,
     Destroy,
+    /// A save failed: the memory is ahead of the store and must be dropped (see the module doc).
+    Retire,
 }
 
 struct Counts {
@@ -29,6 +35,7 @@ struct Counts {
     last_active: Instant,
     sleep_requested: bool,
     destroy_requested: bool,
+    retire_requested: bool,
     stopping: bool,
 }
 
@@ -58,6 +65,7 @@ impl Activity {
                 last_active: Instant::now(),
                 sleep_requested: false,
                 destroy_requested: false,
+                retire_requested: false,
                 stopping: false,
             }),
             changed: Notify::new(),
@@ -68,7 +76,7 @@ impl Activity {
 
     fn admit(self: &Arc<Self>, open: bool) -> Option<ActivityGuard> {
         let mut counts = self.counts.lock();
-        if counts.stopping {
+        if counts.stopping || counts.retire_requested {
             return None;
         }
         if open {
@@ -83,12 +91,12 @@ impl Activity {
         })
     }
 
-    /// Starts a unit of in-flight work; `None` once the instance is stopping.
+    /// Starts a unit of in-flight work; `None` once the instance is stopping or retired.
     pub fn begin(self: &Arc<Self>) -> Option<ActivityGuard> {
         self.admit(false)
     }
 
-    /// Registers an open connection; `None` once the instance is stopping.
+    /// Registers an open connection; `None` once the instance is stopping or retired.
     pub fn open(self: &Arc<Self>) -> Option<ActivityGuard> {
         self.admit(true)
     }
@@ -102,6 +110,7 @@ impl Activity {
         match stop {
             Stop::Sleep => counts.sleep_requested = true,
             Stop::Destroy => counts.destroy_requested = true,
+            Stop::Retire => counts.retire_requested = true,
         }
         drop(counts);
         self.aborted.send_replace(true);
@@ -136,6 +145,8 @@ impl Activity {
                 let quiet = counts.open == 0 && !counts.running;
                 let decided = if counts.destroy_requested && idle {
                     Some(Stop::Destroy)
+                } else if counts.retire_requested && idle {
+                    Some(Stop::Retire)
                 } else if idle
                     && (counts.sleep_requested
                         || (!no_sleep && quiet && counts.last_active.elapsed() >= sleep_timeout))
@@ -228,5 +239,23 @@ mod tests {
         assert!(!waiting.is_finished());
         drop(work);
         assert_eq!(waiting.await.unwrap(), Stop::Destroy);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retired_instance_admits_nothing_and_stops_despite_open_connections() {
+        let activity = Activity::new();
+        let work = activity.begin().unwrap();
+        let _connection = activity.open().unwrap();
+        activity.request(Stop::Retire);
+        assert!(activity.begin().is_none(), "no new work once retired");
+        assert!(activity.open().is_none(), "no new connection once retired");
+        let waiting = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.until_stop(Duration::from_secs(30), true).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!waiting.is_finished(), "work in flight finishes first");
+        drop(work);
+        assert_eq!(waiting.await.unwrap(), Stop::Retire);
     }
 }

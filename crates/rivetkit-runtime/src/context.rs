@@ -280,6 +280,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
         args: A,
     ) -> ActorResult<()> {
         let args = args::to_arg_list(&args)?;
+        self.cell.refuse_if_retired()?;
         self.runtime()?
             .schedule(self.actor_id(), timestamp_ms, action, &args)
             .await
@@ -287,12 +288,18 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
 
     /// The actor's own key-value store.
     pub fn kv(&self) -> Kv<'_> {
-        Kv::new(self.cell.store.as_ref(), &self.cell.meta.actor_id)
+        Kv::new(
+            self.cell.store.as_ref(),
+            &self.cell.meta.actor_id,
+            &self.cell.retired,
+        )
     }
 
     /// The actor's own SQLite database; fails unless the actor declares one
-    /// (`Actor::database`).
+    /// (`Actor::database`), and with the storage error once a save of the state failed (the
+    /// instance is retired then: what it would write may derive from the lost changes).
     pub fn db(&self) -> ActorResult<Db> {
+        self.cell.refuse_if_retired()?;
         self.cell.db.clone().ok_or_else(|| {
             ActorError::internal(format!(
                 "actor {:?}: the database is not enabled (declare it with Actor::database)",

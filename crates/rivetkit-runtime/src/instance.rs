@@ -9,6 +9,15 @@
 //! always writes the newest state, so concurrent actions on one actor share saves, and the store
 //! groups saves of many actors into one commit.
 //!
+//! A failed save loses the changes it carried, and every change since: a client told a write was
+//! not made must be able to rely on it. The instance is *retired*: each action waiting for a
+//! version above `durable` answers the storage error, the events of those versions are dropped
+//! undelivered, every later write of the instance (state, KV, alarms, database) is refused, and
+//! once its work in flight is done it stops without a hook or a save and closes its connections.
+//! The next request loads the last durable state afresh, so reads work again at once, even while
+//! the store still refuses writes. Retiring rather than rolling back in place means no action
+//! that began on the lost state can finish on top of the restored one.
+//!
 //! Connections: every client is a connection while it talks to the actor — a WebSocket for as
 //! long as it is open, a stateless call or raw request for the duration of that call. Each runs
 //! `on_before_connect`, `create_conn_state` and `on_connect` when admitted and `on_disconnect`
@@ -18,7 +27,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -105,6 +114,15 @@ fn hold(cell: usize, item: Held) -> Result<(), Held> {
 fn failed(failure: &Option<Arc<Mutex<Option<ActorError>>>>) -> ActorResult<()> {
     match failure.as_ref().and_then(|failure| failure.lock().take()) {
         Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// `Err` with the error that retired an instance, if it is retired (`retired` is its
+/// [`ActorCell::retired`]).
+pub(crate) fn refuse_if_retired(retired: &OnceLock<ActorError>) -> ActorResult<()> {
+    match retired.get() {
+        Some(error) => Err(error.clone()),
         None => Ok(()),
     }
 }
@@ -284,6 +302,9 @@ pub(crate) struct ActorCell<S, V> {
     version: AtomicU64,
     durable: AtomicU64,
     save_lock: tokio::sync::Mutex<()>,
+    /// Set when a save failed, to its error: the instance is retired (see the module doc), and
+    /// every later write of it answers this error.
+    pub(crate) retired: OnceLock<ActorError>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) runtime: Weak<Runtime>,
     conns: Mutex<HashMap<Arc<str>, ConnEntry>>,
@@ -380,6 +401,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             version: AtomicU64::new(version),
             durable: AtomicU64::new(0),
             save_lock: tokio::sync::Mutex::new(()),
+            retired: OnceLock::new(),
             store,
             runtime,
             conns: Mutex::new(HashMap::new()),
@@ -558,21 +580,48 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         if self.durable.load(Ordering::Acquire) >= version {
             return Ok(());
         }
+        // After a failed save, no change above `durable` may become durable through this
+        // instance: it is lost, and the client that made it was told so.
+        self.refuse_if_retired()?;
         let (bytes, saved_version) = {
             let state = self.state.lock();
             (state.saved.clone(), state.version)
         };
-        self.store
+        let saved = self
+            .store
             .save_state(self.meta.actor_id.clone(), bytes)
-            .await
-            .map_err(|error| {
-                ActorError::from_storage(
-                    &error,
-                    format!("saving actor {} failed", self.meta.actor_id),
-                )
-            })?;
+            .await;
+        if let Err(error) = saved {
+            let error = ActorError::from_storage(
+                &error,
+                format!("saving actor {} failed", self.meta.actor_id),
+            );
+            self.retire(error.clone());
+            return Err(error);
+        }
         self.durable.fetch_max(saved_version, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// The error every write answers once the instance is retired.
+    pub(crate) fn refuse_if_retired(&self) -> ActorResult<()> {
+        refuse_if_retired(&self.retired)
+    }
+
+    /// A save failed with `error`: retires the instance (see the module doc). Called under the
+    /// save lock, so `durable` no longer moves.
+    fn retire(&self, error: ActorError) {
+        if self.retired.set(error).is_err() {
+            return;
+        }
+        tracing::warn!(
+            actor = %self.meta.actor_id,
+            durable = self.durable.load(Ordering::Acquire),
+            version = self.version(),
+            "a save failed: the changes not yet saved are lost; retiring the instance"
+        );
+        self.discard_lost_events();
+        self.activity.request(Stop::Retire);
     }
 
     pub(crate) async fn save(&self) -> ActorResult<()> {
@@ -616,14 +665,23 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                 }
             };
             if let Err(error) = self.make_durable(version).await {
-                // Nothing may leave before the state it describes is saved: hold the events
-                // and try again rather than drop or release them.
-                tracing::error!(actor = %self.meta.actor_id, %error, "holding events until the state can be saved");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
+                // The save failed, so the instance is retired: the state these events describe
+                // will never be durable, and they must never leave.
+                tracing::debug!(actor = %self.meta.actor_id, %error, "dropping the events of changes that were not saved");
+                self.discard_lost_events();
+                return;
             }
             self.release_durable_events();
         }
+    }
+
+    /// On a retired instance: delivers the waiting events whose state is durable and drops the
+    /// others, which describe lost changes; no more draining.
+    fn discard_lost_events(&self) {
+        self.release_durable_events();
+        let mut outbox = self.outbox.lock();
+        outbox.waiting.clear();
+        outbox.draining = false;
     }
 
     /// Delivers, in order, the waiting events whose state is durable. Called by the outbox
@@ -804,11 +862,12 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             }
         }
         let handlers = &self.definition.handlers;
-        let hook = match stop {
-            Stop::Sleep => &handlers.on_sleep,
-            Stop::Destroy => &handlers.on_destroy,
-        };
-        self.run_stop_hook(hook).await;
+        match stop {
+            Stop::Sleep => self.run_stop_hook(&handlers.on_sleep).await,
+            Stop::Destroy => self.run_stop_hook(&handlers.on_destroy).await,
+            // Its memory holds changes that were refused: no hook may act on them.
+            Stop::Retire => {}
+        }
         self.close_everything(stop).await;
         if let Some(db) = &self.db {
             db.close().await;
@@ -820,6 +879,9 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                     tracing::error!(actor = %self.meta.actor_id, %error, "saving before sleep failed");
                 }
                 tracing::debug!(actor = %self.meta.actor_id, "actor sleeps");
+            }
+            Stop::Retire => {
+                tracing::info!(actor = %self.meta.actor_id, "retired instance stopped; the next request loads the saved state");
             }
             Stop::Destroy => {
                 if let Err(error) = self.store.delete_actor(self.meta.actor_id.clone()).await {

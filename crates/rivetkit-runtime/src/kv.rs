@@ -1,34 +1,51 @@
 //! Each actor's private key-value store (`c.kv()`): binary keys and values, durable on write.
 
+use std::sync::OnceLock;
+
 use rivetkit_storage::Store;
 
-use crate::ActorResult;
+use crate::instance::refuse_if_retired;
+use crate::{ActorError, ActorResult};
 
 /// A view of one actor's KV entries.
 pub struct Kv<'a> {
     store: &'a dyn Store,
     actor_id: &'a str,
+    /// Set once the instance is retired after a failed save: writes are refused with it, as
+    /// they may carry what was derived from lost changes.
+    retired: &'a OnceLock<ActorError>,
 }
 
 impl<'a> Kv<'a> {
-    pub(crate) fn new(store: &'a dyn Store, actor_id: &'a str) -> Self {
-        Self { store, actor_id }
+    pub(crate) fn new(
+        store: &'a dyn Store,
+        actor_id: &'a str,
+        retired: &'a OnceLock<ActorError>,
+    ) -> Self {
+        Self {
+            store,
+            actor_id,
+            retired,
+        }
     }
 
     pub async fn get(&self, key: impl AsRef<[u8]>) -> ActorResult<Option<Vec<u8>>> {
         Ok(self.store.kv_get(self.actor_id, key.as_ref()).await?)
     }
 
-    /// Writes `value` under `key`; durable when it returns.
+    /// Writes `value` under `key`; durable when it returns. Refused once a save of the actor's
+    /// state failed (its instance is retired).
     pub async fn put(&self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> ActorResult<()> {
+        refuse_if_retired(self.retired)?;
         Ok(self
             .store
             .kv_set(self.actor_id.to_owned(), key.into(), Some(value.into()))
             .await?)
     }
 
-    /// Removes `key`; durable when it returns.
+    /// Removes `key`; durable when it returns. Refused as [`Kv::put`] is.
     pub async fn delete(&self, key: impl Into<Vec<u8>>) -> ActorResult<()> {
+        refuse_if_retired(self.retired)?;
         Ok(self
             .store
             .kv_set(self.actor_id.to_owned(), key.into(), None)
