@@ -19,25 +19,9 @@ pub enum Outcome {
 /// that it fails the run again if it regresses.
 pub const KNOWN_DEFECTS: &[(&str, &str)] = &[
     (
-        "healthy and readable while full",
-        "every action ends with a save of the actor's state; after a refused write the state in \
-         memory is ahead of the disk, so reads retry that save and are refused too until space \
-         is freed",
-    ),
-    (
-        "no refused message is made later",
-        "the refused message stays in the actor's state in memory and is saved once space is \
-         freed: a write answered storage/full is made after all",
-    ),
-    (
         "an HTTP client library reads the 503",
         "the server writes the 503 before the request arrives; hyper (reqwest) drops a response \
          to a request it has not sent (\"received unexpected message from connection\")",
-    ),
-    (
-        "reads and /health work on a read-only dir",
-        "an actor cannot be loaded from a read-only data dir: its first read is refused with \
-         storage/unavailable",
     ),
 ];
 
