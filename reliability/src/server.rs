@@ -143,6 +143,18 @@ impl Server {
         Ok(())
     }
 
+    /// SIGTERM, then waits for the process to exit: a graceful shutdown (bounded by the
+    /// server's own `--shutdown-timeout`).
+    pub fn terminate(&mut self) -> Result<()> {
+        let pid = libc::pid_t::try_from(self.pid())?;
+        // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        self.child.wait()?;
+        Ok(())
+    }
+
     /// Kills this process (if it still runs) and starts a new one on the same port and data dir.
     pub async fn restart(&mut self) -> Result<()> {
         if self.child.try_wait()?.is_none() {

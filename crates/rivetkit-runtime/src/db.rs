@@ -9,12 +9,11 @@
 //! It runs in WAL mode with `synchronous=FULL`: a statement that returned is durable. Queries run
 //! on the blocking thread pool, one at a time per actor (one connection behind a mutex).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rivetkit_protocol::Value;
-use rivetkit_storage::Store;
+use rivetkit_storage::{open_wal_database, Store};
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Batch, Connection};
@@ -84,7 +83,7 @@ impl Database {
             }
         };
         blocking(move || {
-            let conn = open_file(&path).map_err(|error| {
+            let conn = open_wal_database(&path).map_err(|error| {
                 ActorError::from_storage(
                     &error,
                     format!("opening the database {} failed", path.display()),
@@ -104,13 +103,6 @@ impl Database {
         })
         .await
     }
-}
-
-fn open_file(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    Ok(conn)
 }
 
 /// Runs blocking database work off the async threads.

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 use futures::future::BoxFuture;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{open_wal_database, SqliteStore};
 
 /// One entry of the actor directory.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,6 +7,10 @@
 //!
 //! Actor databases are separate files, `dir/actors/<actor id>.sqlite`, so that one actor's
 //! queries never contend with the directory's writer nor with other actors.
+//!
+//! On a data dir that cannot be written (a read-only mount) the store still opens and serves
+//! reads; every write fails as `SQLITE_READONLY`, which callers report as
+//! [`Failure::Unavailable`](crate::Failure::Unavailable). See [`open_wal_database`].
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -15,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use futures::future::BoxFuture;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
 use crate::{
@@ -116,11 +120,9 @@ impl SqliteStore {
         let actors_dir = dir.join("actors");
         std::fs::create_dir_all(&actors_dir)?;
         let path = dir.join("rivetkit.db");
-        let writer = Connection::open(&path)?;
-        writer.pragma_update(None, "journal_mode", "WAL")?;
-        writer.pragma_update(None, "synchronous", "FULL")?;
+        let writer = open_wal_database(&path)?;
         writer.execute_batch(SCHEMA)?;
-        let reader = Connection::open(&path)?;
+        let reader = open_wal_database(&path)?;
         let (writes, queue) = std_mpsc::channel();
         thread::Builder::new()
             .name("rivetkit-sqlite-writer".into())
@@ -399,6 +401,67 @@ fn select_by_key(
     ))?
     .query_row(params![namespace, name, key], row_to_record)
     .optional()
+}
+
+/// Opens a SQLite file in WAL mode with `synchronous=FULL` (a commit that returned is durable).
+///
+/// A WAL database needs its `-shm` file to be read, and a clean close removes it: on a file that
+/// cannot be written (a read-only mount) SQLite then cannot open it at all. In that case the file
+/// is opened *immutable* — read-only, every write failing as `SQLITE_READONLY` — provided no
+/// `-wal` file holds commits that reading the main file alone would miss (after a crash the
+/// `-shm` file is still there, and the normal open reads both).
+pub fn open_wal_database(path: &Path) -> StoreResult<Connection> {
+    let opened = Connection::open(path).and_then(|conn| {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(conn)
+    });
+    match opened {
+        Ok(conn) => Ok(conn),
+        Err(error) if cannot_be_written(path) && !has_pending_wal(path) => {
+            tracing::warn!(path = %path.display(), %error, "the database cannot be written: opened read-only, every write will be refused");
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            Ok(Connection::open_with_flags(immutable_uri(path), flags)?)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Whether `path` exists but cannot be opened for writing.
+fn cannot_be_written(path: &Path) -> bool {
+    use std::io::ErrorKind;
+    match std::fs::OpenOptions::new().append(true).open(path) {
+        Ok(_) => false,
+        Err(error) => matches!(
+            error.kind(),
+            ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied
+        ),
+    }
+}
+
+/// Whether the `-wal` file of `path` holds anything.
+fn has_pending_wal(path: &Path) -> bool {
+    let mut wal = OsString::from(path.as_os_str());
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|wal| wal.len() > 0)
+}
+
+/// `file:` URI of `path` opened immutable; bytes other than unreserved ones and `/` are
+/// percent-encoded, so that no `?`, `#` or `%` in the path is read as URI syntax.
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &byte in path.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 /// The writer thread: block for one write, take whatever else is queued, commit once.

@@ -231,7 +231,9 @@ async fn read_only(suite: &Suite, section: &mut Section) -> Result<()> {
         "Read-only data dir: {COUNTER_WRITES} acknowledged increments, then the data dir's tmpfs \
          is remounted read-only {how}; increments must be refused with a typed error, reads must \
          work, and once the dir is writable again, after kill -9 and a restart, the counter must \
-         hold exactly the acknowledged increments."
+         hold exactly the acknowledged increments. Last, the server is stopped cleanly (SIGTERM, \
+         which removes SQLite's `-wal` and `-shm` files), the dir is made read-only again and the \
+         server restarted on it: it must start, read the counter and refuse an increment."
     ));
     let mut codes = Vec::new();
     let mut accepted_while_read_only = 0;
@@ -250,6 +252,16 @@ async fn read_only(suite: &Suite, section: &mut Section) -> Result<()> {
     server.restart().await?;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let stored = api.output(&id, "getCount", vec![]).await?;
+    server.terminate()?;
+    tmpfs.remount("ro")?;
+    // A server that does not start on it fails the two checks below, not the scenario.
+    let after_clean_stop = match server.restart().await {
+        Ok(()) => Ok((
+            api.action(&id, "getCount", vec![]).await?,
+            api.action(&id, "increment", vec![json!(1)]).await?,
+        )),
+        Err(error) => Err(format!("the server did not start: {error:#}")),
+    };
     codes.sort();
     codes.dedup();
     section.figure("read-only: increments refused with", codes.join(", "));
@@ -274,6 +286,30 @@ async fn read_only(suite: &Suite, section: &mut Section) -> Result<()> {
         "no acknowledged increment lost and no refused one made",
         stored.as_f64() == Some(COUNTER_WRITES as f64),
         format!("stored {stored}, acknowledged {COUNTER_WRITES}"),
+    );
+    let (read_ok, write_refused, detail) = match &after_clean_stop {
+        Ok((read, write)) => (
+            read.status == 200 && read.body["output"].as_f64() == Some(COUNTER_WRITES as f64),
+            write.status == 503 && write.error_code() == "storage/unavailable",
+            format!(
+                "getCount {} {}, increment {} {}",
+                read.status,
+                read.body["output"],
+                write.status,
+                write.error_code()
+            ),
+        ),
+        Err(problem) => (false, false, problem.clone()),
+    };
+    section.check(
+        "reads work on a read-only dir after a clean shutdown",
+        read_ok,
+        detail.clone(),
+    );
+    section.check(
+        "writes after a clean shutdown on a read-only dir are refused with 503 storage/unavailable",
+        write_refused,
+        detail,
     );
     drop(server);
     Ok(())
