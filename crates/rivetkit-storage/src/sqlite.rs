@@ -632,6 +632,18 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<Appl
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_immutable_uri_escapes_what_uris_would_read_as_syntax() {
+        assert_eq!(
+            immutable_uri(Path::new("/data dir/a?b#c%d/rivetkit.db")),
+            "file:/data%20dir/a%3Fb%23c%25d/rivetkit.db?immutable=1"
+        );
+        assert_eq!(
+            immutable_uri(Path::new("rivetkit-data/rivetkit.db")),
+            "file:rivetkit-data/rivetkit.db?immutable=1"
+        );
+    }
+
     fn record(id: &str, key: &str) -> ActorRecord {
         ActorRecord {
             actor_id: id.into(),
