@@ -20,7 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use parking_lot::Mutex;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use rivetkit_interface::{Action, ActorInterface, Caller};
 use rivetkit_protocol::path::encode_uri_component;
@@ -457,6 +457,52 @@ impl<A> ActorHandle<A> {
                 &bytes,
                 encoding,
                 content_type.as_deref(),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// `GET /inspector{path}` of the actor (`/state`, `/connections`, `/rpcs`, `/queue`,
+    /// `/summary`), authorized with the server's inspector token (`Authorization: Bearer`, the
+    /// server's own token travelling as for every actor request); the JSON answer as sent. A
+    /// refused token is `inspector/unauthorized` (401); rivetkit-rs answers 404
+    /// `inspector/disabled` when it has no inspector token.
+    pub async fn inspect(&self, path: &str, inspector_token: &str) -> Result<Value> {
+        let path = format!("/inspector/{}", path.strip_prefix('/').unwrap_or(path));
+        let bearer = HeaderValue::try_from(format!("Bearer {inspector_token}"))
+            .map_err(|_| Error::Config("the inspector token is not a valid header value".into()))?;
+        let body = self
+            .with_route(|route| self.get_inspector(route, &path, &bearer))
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("inspector: {e}")))
+    }
+
+    /// GETs inspector `path` of the actor with `bearer`; the body of a 2xx answer, or the
+    /// decoded error (the inspector API answers JSON only).
+    async fn get_inspector(
+        &self,
+        route: Route,
+        path: &str,
+        bearer: &HeaderValue,
+    ) -> Result<bytes::Bytes> {
+        let target = self.client.target().await?;
+        let response = self
+            .client
+            .inner
+            .http
+            .get(self.url(target, &route, path)?)
+            .headers(self.client.actor_headers(target))
+            .header(AUTHORIZATION, bearer.clone())
+            .send()
+            .await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        if !status.is_success() {
+            return Err(http_error(
+                status.as_u16(),
+                &bytes,
+                rivetkit_protocol::Encoding::Json,
+                None,
             ));
         }
         Ok(bytes)
