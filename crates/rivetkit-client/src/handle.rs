@@ -916,4 +916,65 @@ mod tests {
         assert_eq!(error.as_actor().map(|e| e.code.as_str()), Some("not_found"));
         assert_eq!(server.seen.lock().len(), 2, "{:?}", server.seen.lock());
     }
+
+    /// The manager listings (here with the recording server, for the engine's pagination)
+    /// follow `pagination.cursor` until the server gives none.
+    #[tokio::test]
+    async fn listings_follow_the_engines_cursors() {
+        let server = recorder(vec![
+            (
+                "GET /metadata",
+                false,
+                200,
+                r#"{"runtime":"engine","version":"2.3.19"}"#,
+            ),
+            (
+                "GET /actors/names?namespace=",
+                false,
+                200,
+                r#"{"names":{"counter":{"metadata":{}}},"pagination":{"cursor":"n1"}}"#,
+            ),
+            (
+                "GET /actors/names?cursor=n1&",
+                false,
+                200,
+                r#"{"names":{"chatRoom":{"metadata":{}}},"pagination":{"cursor":null}}"#,
+            ),
+            (
+                "GET /actors?name=counter&namespace=",
+                false,
+                200,
+                r#"{"actors":[{"actor_id":"a1","name":"counter","key":"x/y","create_ts":5}],
+                   "pagination":{"cursor":"c1"}}"#,
+            ),
+            (
+                "GET /actors?name=counter&cursor=c1&",
+                false,
+                200,
+                r#"{"actors":[{"actor_id":"a2","name":"counter","key":null,"create_ts":null}]}"#,
+            ),
+        ])
+        .await;
+        let client = json_client(&server.endpoint);
+        assert_eq!(client.actor_names().await.unwrap(), ["chatRoom", "counter"]);
+        let actors = client.list_actors("counter").await.unwrap();
+        assert_eq!(
+            actors,
+            vec![
+                crate::ActorInfo {
+                    actor_id: "a1".into(),
+                    name: "counter".into(),
+                    key: vec!["x".into(), "y".into()],
+                    create_ts: Some(5),
+                },
+                crate::ActorInfo {
+                    actor_id: "a2".into(),
+                    name: "counter".into(),
+                    key: vec![],
+                    create_ts: None,
+                },
+            ]
+        );
+        assert_eq!(server.seen.lock().len(), 5, "{:?}", server.seen.lock());
+    }
 }
