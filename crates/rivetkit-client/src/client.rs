@@ -9,7 +9,7 @@ use base64::Engine;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use rivetkit_interface::ActorInterface;
 use rivetkit_protocol::path::encode_uri_component;
-use rivetkit_protocol::{cbor, serialize_key, Encoding, ErrorBody, Value};
+use rivetkit_protocol::{cbor, parse_key, serialize_key, Encoding, ErrorBody, Value};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::OnceCell;
@@ -73,6 +73,67 @@ struct ActorRecord {
     actor_id: String,
     name: String,
 }
+
+/// An actor as the manager API lists it ([`Client::list_actors`], [`Client::find_actor`],
+/// [`Client::actor_by_id`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActorInfo {
+    pub actor_id: String,
+    pub name: String,
+    /// The key's parts (the manager API sends it serialized, §2.7).
+    pub key: Vec<String>,
+    /// When the actor was created, in milliseconds since the Unix epoch, if the server says.
+    pub create_ts: Option<i64>,
+}
+
+/// The manager API's actor object, as every server writes it (`key` serialized, or absent for
+/// the engine's key-less actors).
+#[derive(Deserialize)]
+struct ListedActor {
+    actor_id: String,
+    name: String,
+    key: Option<String>,
+    create_ts: Option<i64>,
+}
+
+impl From<ListedActor> for ActorInfo {
+    fn from(actor: ListedActor) -> Self {
+        ActorInfo {
+            actor_id: actor.actor_id,
+            name: actor.name,
+            key: actor.key.as_deref().map(parse_key).unwrap_or_default(),
+            create_ts: actor.create_ts,
+        }
+    }
+}
+
+/// One page of a manager API listing: the Rivet Engine pages with `pagination.cursor`, the
+/// RivetKit servers answer everything at once (no `pagination`).
+#[derive(Deserialize)]
+struct Page<T> {
+    #[serde(flatten)]
+    items: T,
+    pagination: Option<Pagination>,
+}
+
+#[derive(Deserialize)]
+struct Pagination {
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ActorsPage {
+    actors: Vec<ListedActor>,
+}
+
+#[derive(Deserialize)]
+struct NamesPage {
+    names: serde_json::Map<String, Value>,
+}
+
+/// The most pages one listing follows (a server that keeps answering cursors is not followed
+/// forever).
+const MAX_PAGES: usize = 1000;
 
 impl Client {
     /// Checks `config` (bad endpoints and conflicting credentials fail here, not on first use).
@@ -377,6 +438,81 @@ impl Client {
         serde_json::from_value(first)
             .map(Some)
             .map_err(|e| Error::Protocol(format!("manager API: {e}")))
+    }
+
+    /// The actor names the server serves (`GET /actors/names`), sorted.
+    pub async fn actor_names(&self) -> Result<Vec<String>> {
+        let pages: Vec<NamesPage> = self.pages("/actors/names").await?;
+        let mut names: Vec<String> = pages
+            .into_iter()
+            .flat_map(|page| page.names.into_iter().map(|(name, _)| name))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// The live actors named `name` (`GET /actors?name=`), in the server's order. Servers may
+    /// cap the list (rivetkit-rs answers at most 1000 actors).
+    pub async fn list_actors(&self, name: &str) -> Result<Vec<ActorInfo>> {
+        let path = format!("/actors?name={}", encode_uri_component(name));
+        let pages: Vec<ActorsPage> = self.pages(&path).await?;
+        Ok(pages
+            .into_iter()
+            .flat_map(|page| page.actors)
+            .map(ActorInfo::from)
+            .collect())
+    }
+
+    /// The actor named `name` with `key`, if there is one; creates nothing.
+    pub async fn find_actor(&self, name: &str, key: impl Into<Key>) -> Result<Option<ActorInfo>> {
+        let path = format!(
+            "/actors?name={}&key={}",
+            encode_uri_component(name),
+            encode_uri_component(&serialize_key(&key.into().0))
+        );
+        self.single_actor(&path).await
+    }
+
+    /// The actor with id `actor_id` in the client's namespace, if there is one.
+    pub async fn actor_by_id(&self, actor_id: &str) -> Result<Option<ActorInfo>> {
+        let path = format!("/actors?actor_ids={}", encode_uri_component(actor_id));
+        self.single_actor(&path).await
+    }
+
+    /// Destroys the actor with id `actor_id` (`DELETE /actors/{id}`): its key is free again.
+    /// Fails with `actor/not_found` if the namespace has no such actor.
+    pub async fn destroy_actor(&self, actor_id: &str) -> Result<()> {
+        let path = format!("/actors/{}", encode_uri_component(actor_id));
+        self.manager_json(reqwest::Method::DELETE, &path, None)
+            .await
+            .map(drop)
+    }
+
+    async fn single_actor(&self, path: &str) -> Result<Option<ActorInfo>> {
+        let page: ActorsPage = self.manager_page(path).await?.items;
+        Ok(page.actors.into_iter().next().map(ActorInfo::from))
+    }
+
+    /// `GET {path}` and the pages after it, as long as the server gives a cursor.
+    async fn pages<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
+        let mut pages = Vec::new();
+        let mut page = self.manager_page::<T>(path).await?;
+        loop {
+            let cursor = page.pagination.and_then(|p| p.cursor);
+            pages.push(page.items);
+            let Some(cursor) = cursor.filter(|_| pages.len() < MAX_PAGES) else {
+                return Ok(pages);
+            };
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let next = format!("{path}{separator}cursor={}", encode_uri_component(&cursor));
+            page = self.manager_page(&next).await?;
+        }
+    }
+
+    async fn manager_page<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Page<T>> {
+        let answer = self.manager_json(reqwest::Method::GET, path, None).await?;
+        serde_json::from_value(answer).map_err(|e| Error::Protocol(format!("manager API: {e}")))
     }
 
     /// Headers on every actor HTTP request: configured ones, then the token.

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use parking_lot::Mutex;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use rivetkit_interface::{Action, ActorInterface, Caller};
 use rivetkit_protocol::path::encode_uri_component;
@@ -462,6 +462,52 @@ impl<A> ActorHandle<A> {
         Ok(bytes)
     }
 
+    /// `GET /inspector{path}` of the actor (`/state`, `/connections`, `/rpcs`, `/queue`,
+    /// `/summary`), authorized with the server's inspector token (`Authorization: Bearer`, the
+    /// server's own token travelling as for every actor request); the JSON answer as sent. A
+    /// refused token is `inspector/unauthorized` (401); rivetkit-rs answers 404
+    /// `inspector/disabled` when it has no inspector token.
+    pub async fn inspect(&self, path: &str, inspector_token: &str) -> Result<Value> {
+        let path = format!("/inspector/{}", path.strip_prefix('/').unwrap_or(path));
+        let bearer = HeaderValue::try_from(format!("Bearer {inspector_token}"))
+            .map_err(|_| Error::Config("the inspector token is not a valid header value".into()))?;
+        let body = self
+            .with_route(|route| self.get_inspector(route, &path, &bearer))
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("inspector: {e}")))
+    }
+
+    /// GETs inspector `path` of the actor with `bearer`; the body of a 2xx answer, or the
+    /// decoded error (the inspector API answers JSON only).
+    async fn get_inspector(
+        &self,
+        route: Route,
+        path: &str,
+        bearer: &HeaderValue,
+    ) -> Result<bytes::Bytes> {
+        let target = self.client.target().await?;
+        let response = self
+            .client
+            .inner
+            .http
+            .get(self.url(target, &route, path)?)
+            .headers(self.client.actor_headers(target))
+            .header(AUTHORIZATION, bearer.clone())
+            .send()
+            .await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        if !status.is_success() {
+            return Err(http_error(
+                status.as_u16(),
+                &bytes,
+                rivetkit_protocol::Encoding::Json,
+                None,
+            ));
+        }
+        Ok(bytes)
+    }
+
     /// Opens a connection (WebSocket) to the actor: actions plus events, reconnecting on its own.
     pub fn connect(&self) -> Connection<A> {
         Connection::open(self.clone().retype())
@@ -869,5 +915,66 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.as_actor().map(|e| e.code.as_str()), Some("not_found"));
         assert_eq!(server.seen.lock().len(), 2, "{:?}", server.seen.lock());
+    }
+
+    /// The manager listings (here with the recording server, for the engine's pagination)
+    /// follow `pagination.cursor` until the server gives none.
+    #[tokio::test]
+    async fn listings_follow_the_engines_cursors() {
+        let server = recorder(vec![
+            (
+                "GET /metadata",
+                false,
+                200,
+                r#"{"runtime":"engine","version":"2.3.19"}"#,
+            ),
+            (
+                "GET /actors/names?namespace=",
+                false,
+                200,
+                r#"{"names":{"counter":{"metadata":{}}},"pagination":{"cursor":"n1"}}"#,
+            ),
+            (
+                "GET /actors/names?cursor=n1&",
+                false,
+                200,
+                r#"{"names":{"chatRoom":{"metadata":{}}},"pagination":{"cursor":null}}"#,
+            ),
+            (
+                "GET /actors?name=counter&namespace=",
+                false,
+                200,
+                r#"{"actors":[{"actor_id":"a1","name":"counter","key":"x/y","create_ts":5}],
+                   "pagination":{"cursor":"c1"}}"#,
+            ),
+            (
+                "GET /actors?name=counter&cursor=c1&",
+                false,
+                200,
+                r#"{"actors":[{"actor_id":"a2","name":"counter","key":null,"create_ts":null}]}"#,
+            ),
+        ])
+        .await;
+        let client = json_client(&server.endpoint);
+        assert_eq!(client.actor_names().await.unwrap(), ["chatRoom", "counter"]);
+        let actors = client.list_actors("counter").await.unwrap();
+        assert_eq!(
+            actors,
+            vec![
+                crate::ActorInfo {
+                    actor_id: "a1".into(),
+                    name: "counter".into(),
+                    key: vec!["x".into(), "y".into()],
+                    create_ts: Some(5),
+                },
+                crate::ActorInfo {
+                    actor_id: "a2".into(),
+                    name: "counter".into(),
+                    key: vec![],
+                    create_ts: None,
+                },
+            ]
+        );
+        assert_eq!(server.seen.lock().len(), 5, "{:?}", server.seen.lock());
     }
 }

@@ -31,7 +31,7 @@ mod handle;
 mod options;
 mod transport;
 
-pub use client::{Actors, Client};
+pub use client::{ActorInfo, Actors, Client};
 pub use config::{
     Backoff, ClientConfig, GatewayAddressing, GatewayCreate, GatewayQuery, Target, DEFAULT_ENDPOINT,
 };
