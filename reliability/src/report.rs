@@ -30,11 +30,6 @@ pub const KNOWN_DEFECTS: &[(&str, &str)] = &[
          freed: a write answered storage/full is made after all",
     ),
     (
-        "an HTTP client library reads the 503",
-        "the server writes the 503 before the request arrives; hyper (reqwest) drops a response \
-         to a request it has not sent (\"received unexpected message from connection\")",
-    ),
-    (
         "reads and /health work on a read-only dir",
         "an actor cannot be loaded from a read-only data dir: its first read is refused with \
          storage/unavailable",

@@ -147,8 +147,9 @@ pub async fn serve(registry: Registry, config: ServerConfig) -> std::io::Result<
 ///
 /// It listens on `config.host:config.port`, unless the process was handed a listening TCP
 /// socket by the systemd protocol (`LISTEN_FDS=1`, `LISTEN_PID` this process's id or unset,
-/// the socket at fd 3: a systemd `.socket` unit, `systemfd`, or a restart): then it serves that
-/// socket whatever its address, and a new start refuses no connection.
+/// the socket at fd 3 or at `LISTEN_FDS_FIRST_FD`: a systemd `.socket` unit, `systemfd`, or a
+/// restart): then it serves that socket whatever its address, and a new start refuses no
+/// connection.
 ///
 /// When `shutdown` resolves it stops gracefully:
 /// 1. it stops accepting: with [`Shutdown::Exit`] (or `()`) the listener closes and new
@@ -165,8 +166,9 @@ pub async fn serve(registry: Registry, config: ServerConfig) -> std::io::Result<
 /// left behind (nothing a client was told succeeded is lost: that is durable already). Then,
 /// for [`Shutdown::Exit`], it returns. For [`Shutdown::Restart`] (Unix) it releases the store
 /// and re-executes the process's binary, same pid, arguments and environment, handing it the
-/// listener through the systemd protocol: it returns only if that failed, with the error, and
-/// the process should then exit. Replacing the binary first makes this an upgrade.
+/// listener through the systemd protocol (at its own descriptor number, named by
+/// `LISTEN_FDS_FIRST_FD`): it returns only if that failed, with the error, and the process
+/// should then exit. Replacing the binary first makes this an upgrade.
 pub async fn serve_with_shutdown<S: Into<Shutdown>>(
     registry: Registry,
     config: ServerConfig,

@@ -1,12 +1,19 @@
 //! Restarting without refusing a connection: the listening socket outlives the process image.
 //!
 //! At start-up the server takes a listening socket handed over by the systemd protocol (socket
-//! activation: `LISTEN_FDS=1`, `LISTEN_PID` this process's id or unset, the socket at fd 3)
-//! instead of binding one; systemd `.socket` units and `systemfd` hand sockets over this way.
+//! activation: `LISTEN_FDS=1`, `LISTEN_PID` this process's id or unset, the socket at fd 3, or
+//! at `LISTEN_FDS_FIRST_FD` when set, an extension `listenfd`/`systemfd` also read) instead of
+//! binding one; systemd `.socket` units and `systemfd` hand sockets over this way.
 //! To restart in place, the server stops accepting (connections queue in the kernel's backlog),
-//! drains, then re-executes its own binary with the socket at fd 3 and `LISTEN_FDS=1`,
-//! `LISTEN_PID=` its own pid (exec keeps it): the new image takes the socket up and serves the
-//! queued connections.
+//! drains, then re-executes its own binary with `LISTEN_FDS=1`, `LISTEN_PID=` its own pid (exec
+//! keeps it) and the socket left open across the exec: the new image takes the socket up and
+//! serves the queued connections.
+//!
+//! The socket keeps its descriptor number across the exec, named by `LISTEN_FDS_FIRST_FD`,
+//! rather than being moved to fd 3: `dup2` onto fd 3 would close what is there (in a tokio
+//! program, often the runtime's epoll instance) while the runtime's other threads still use it,
+//! and one of them polling it between the `dup2` and the exec aborts the process (seen with 50
+//! clients reconnecting during a restart).
 //!
 //! This reads the environment itself rather than through the `listenfd` crate: that crate
 //! removes `LISTEN_FDS` and `LISTEN_PID` from the environment, and `serve` runs inside a
@@ -19,14 +26,14 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The first (and only) socket of the systemd protocol.
-const LISTEN_FD: RawFd = 3;
+/// The first socket of the systemd protocol, unless `LISTEN_FDS_FIRST_FD` says otherwise.
+const SD_LISTEN_FDS_START: RawFd = 3;
 
 /// Set once a `serve` of this process took the inherited socket.
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// The listening TCP socket handed over by the systemd protocol, if there is one for this
-/// process and no `serve` took it yet. Errors when the variables say there is one but fd 3 is
+/// process and no `serve` took it yet. Errors when the variables say there is one but its fd is
 /// not a listening TCP socket, or more than one is passed: the operator meant something else.
 pub(crate) fn inherited_listener() -> io::Result<Option<std::net::TcpListener>> {
     let Some(count) = std::env::var_os("LISTEN_FDS") else {
@@ -42,18 +49,31 @@ pub(crate) fn inherited_listener() -> io::Result<Option<std::net::TcpListener>> 
     }
     if count != "1" {
         return Err(invalid(format!(
-            "LISTEN_FDS={}: the server takes exactly one listening socket (fd 3)",
+            "LISTEN_FDS={}: the server takes exactly one listening socket",
             count.to_string_lossy()
         )));
     }
-    if !is_listening_tcp(LISTEN_FD) {
-        return Err(invalid(
-            "LISTEN_FDS=1 but fd 3 is not a listening TCP socket".to_string(),
-        ));
+    let listen_fd = match std::env::var_os("LISTEN_FDS_FIRST_FD") {
+        None => SD_LISTEN_FDS_START,
+        Some(first) => first
+            .to_str()
+            .and_then(|first| first.parse().ok())
+            .filter(|&first| first >= SD_LISTEN_FDS_START)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "LISTEN_FDS_FIRST_FD={} is not a descriptor number from 3 up",
+                    first.to_string_lossy()
+                ))
+            })?,
+    };
+    if !is_listening_tcp(listen_fd) {
+        return Err(invalid(format!(
+            "LISTEN_FDS=1 but fd {listen_fd} is not a listening TCP socket"
+        )));
     }
-    // SAFETY: fd 3 was handed to this process to own (the protocol's contract), it is open (it
-    // answered getsockopt) and TAKEN guarantees nothing else here takes it.
-    let fd = unsafe { OwnedFd::from_raw_fd(LISTEN_FD) };
+    // SAFETY: the fd was handed to this process to own (the protocol's contract), it is open
+    // (it answered getsockopt) and TAKEN guarantees nothing else here takes it.
+    let fd = unsafe { OwnedFd::from_raw_fd(listen_fd) };
     set_close_on_exec(fd.as_raw_fd(), true)?;
     let listener = std::net::TcpListener::from(fd);
     listener.set_nonblocking(true)?;
@@ -97,8 +117,9 @@ fn invalid(message: String) -> io::Error {
 }
 
 /// Replaces this process's image with a fresh start of its own binary, same arguments, same
-/// environment plus `LISTEN_FDS=1` and `LISTEN_PID`, with `listener` at fd 3: the new image
-/// serves the connections waiting in its backlog. Returns only if the exec failed.
+/// environment plus `LISTEN_FDS=1`, `LISTEN_PID` and `LISTEN_FDS_FIRST_FD` (the descriptor of
+/// `listener`, left open across the exec): the new image serves the connections waiting in its
+/// backlog. Returns only if the exec failed.
 ///
 /// Call it once the server has drained and its store is released: everything else this
 /// process holds is gone once the exec succeeds (std opens files close-on-exec).
@@ -120,31 +141,18 @@ pub(crate) fn exec_self(listener: std::net::TcpListener) -> io::Error {
         }
     };
     let fd = OwnedFd::from(listener);
+    // Only this descriptor changes: no other thread uses it since the accept loop ended.
+    if let Err(error) = set_close_on_exec(fd.as_raw_fd(), false) {
+        return error;
+    }
     let mut command = std::process::Command::new(&binary);
     command
         .arg0(&arg0)
         .args(args)
         .env("LISTEN_FDS", "1")
         .env("LISTEN_PID", std::process::id().to_string())
-        .env_remove("LISTEN_FDS_FIRST_FD")
+        .env("LISTEN_FDS_FIRST_FD", fd.as_raw_fd().to_string())
         .env_remove("LISTEN_FDNAMES");
-    let source = fd.as_raw_fd();
-    // SAFETY: runs in this process just before execve (no fork: `exec` replaces this process),
-    // calling only dup2 and fcntl. dup2 onto fd 3 closes whatever was there: nothing of this
-    // image is needed any more, and other threads have no work left after the drain.
-    unsafe {
-        command.pre_exec(move || {
-            if source == LISTEN_FD {
-                // dup2 onto itself keeps close-on-exec; clear it.
-                set_close_on_exec(LISTEN_FD, false)
-            } else if libc::dup2(source, LISTEN_FD) == -1 {
-                Err(io::Error::last_os_error())
-            } else {
-                // dup2's copy is not close-on-exec; the original (close-on-exec) goes away.
-                Ok(())
-            }
-        });
-    }
     tracing::info!(binary = %binary.display(), "restarting: executing the binary again");
     let error = command.exec();
     // Still here: the exec failed; `fd` closes now, and with it the listener.
