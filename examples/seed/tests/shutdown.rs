@@ -480,10 +480,13 @@ async fn sighup_restarts_in_place_refusing_nothing_and_losing_nothing() {
 #[tokio::test]
 async fn a_second_server_on_a_data_dir_in_use_does_not_start() {
     let server = Server::start().await;
-    let output = Server::command(&server.data_dir, free_port(), None, &[])
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let second =
+        tokio::process::Command::from(Server::command(&server.data_dir, free_port(), None, &[]))
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .output();
+    // Without the lock it would serve (and so never exit): bounded, that fails the test.
+    let output = within("the second server exits", second).await.unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let expected = format!("data dir {} is in use", server.data_dir.display());
