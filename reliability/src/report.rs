@@ -17,11 +17,7 @@ pub enum Outcome {
 /// Checks that fail today for a server defect already reported, and why. A check listed here
 /// still runs and is shown as a defect in the report; delete its line once the fix lands, so
 /// that it fails the run again if it regresses.
-pub const KNOWN_DEFECTS: &[(&str, &str)] = &[(
-    "an HTTP client library reads the 503",
-    "the server writes the 503 before the request arrives; hyper (reqwest) drops a response \
-         to a request it has not sent (\"received unexpected message from connection\")",
-)];
+pub const KNOWN_DEFECTS: &[(&str, &str)] = &[];
 
 pub struct Check {
     pub what: String,

@@ -67,7 +67,7 @@ async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
 }
 
 async fn float_actor(dir: &std::path::Path) -> (Arc<Runtime>, String) {
-    let runtime = Runtime::new(float_registry(), Arc::new(SqliteStore::open(dir).unwrap()));
+    let runtime = Runtime::new(float_registry(), Arc::new(common::open_store(dir).await));
     let (record, _) = runtime
         .get_or_create("default", "float", "f", None)
         .await
@@ -136,14 +136,18 @@ async fn an_overflowing_state_is_refused_rolled_back_and_still_loads() {
     );
 
     // What is saved loads again after a restart.
-    drop((conn, active, runtime));
+    drop((conn, active));
+    runtime.sleep_all().await;
+    drop(runtime);
     let (reopened, _) = float_actor(dir.path()).await;
     assert_eq!(
         call(&reopened, &id, "getCount", vec![]).await.unwrap(),
         json!(f64::MAX)
     );
-    let saved = SqliteStore::open(dir.path())
-        .unwrap()
+    reopened.sleep_all().await;
+    drop(reopened);
+    let saved = common::open_store(dir.path())
+        .await
         .load_state(&id)
         .await
         .unwrap()
@@ -285,7 +289,9 @@ async fn a_state_that_would_not_load_back_is_refused() {
         json!("b")
     );
 
+    runtime.sleep_all().await;
     drop(runtime);
+    let store = common::open_store(dir.path()).await;
     let reopened = Runtime::new(
         Registry::new().register(
             rivetkit_runtime::Actor::new("named", |_: Option<()>| Named { name: "a".into() })
@@ -294,7 +300,7 @@ async fn a_state_that_would_not_load_back_is_refused() {
                     |c, ()| async move { Ok(c.state(|s| s.name.clone())) },
                 ),
         ),
-        Arc::new(SqliteStore::open(dir.path()).unwrap()),
+        Arc::new(store),
     );
     assert_eq!(
         call(&reopened, &id, "name", vec![]).await.unwrap(),

@@ -133,10 +133,13 @@ async fn responses_and_events_wait_until_the_change_is_durable() {
     }
 
     // What was acknowledged is what a fresh runtime on the same database loads.
-    drop((conn, active, runtime));
+    drop((conn, active));
+    saves.add_permits(Semaphore::MAX_PERMITS - saves.available_permits());
+    runtime.sleep_all().await;
+    drop(runtime);
     let reopened = Runtime::new(
         counter_registry(),
-        Arc::new(SqliteStore::open(dir.path()).unwrap()),
+        Arc::new(common::open_store(dir.path()).await),
     );
     let reloaded = reopened.instance(&record.actor_id).await.unwrap();
     let count = reloaded

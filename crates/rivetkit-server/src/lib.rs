@@ -5,8 +5,9 @@
 //! It must not know how actors are defined or stored: it drives a
 //! [`rivetkit_runtime::Runtime`] built from a [`Registry`] over a [`rivetkit_storage::Store`].
 //!
-//! Use [`serve`] for a standalone server that stops gracefully on SIGTERM or SIGINT,
-//! [`serve_with_shutdown`] to stop it on a future of your own, or [`router`] to mount the same
+//! Use [`serve`] for a standalone server that stops gracefully on SIGTERM or SIGINT and
+//! restarts in place on SIGHUP, [`serve_with_shutdown`] to stop or restart it on a future of
+//! your own, or [`router`] to mount the same
 //! routes in your own axum app (e.g.
 //! `app.nest("/api/rivet", rivetkit_server::router(runtime, config))`).
 
@@ -21,6 +22,8 @@ mod host;
 mod inspector;
 mod manager;
 mod reply;
+#[cfg(unix)]
+mod restart;
 mod shutdown;
 mod target;
 mod tls;
@@ -34,7 +37,7 @@ use rivetkit_runtime::{ActorError, Registry, Runtime};
 use rivetkit_storage::SqliteStore;
 
 pub use config::ServerConfig;
-pub use shutdown::termination_signal;
+pub use shutdown::{shutdown_signal, termination_signal, Shutdown};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -130,19 +133,28 @@ pub fn embedded_runtime(
     Ok(Runtime::new(registry, Arc::new(store)))
 }
 
-/// Serves `registry` on `config.host:config.port` until the first SIGTERM or SIGINT
-/// ([`termination_signal`]), then shuts down gracefully as [`serve_with_shutdown`] does and
-/// returns; a second signal during the drain ends the process at once.
+/// Serves `registry` on `config.host:config.port` (or on the listening socket handed over by
+/// socket activation, see [`serve_with_shutdown`]) until [`shutdown_signal`]: at the first
+/// SIGTERM or SIGINT it shuts down gracefully as [`serve_with_shutdown`] does and returns; at
+/// the first SIGHUP it restarts in place ([`Shutdown::Restart`]). A SIGTERM or SIGINT during
+/// the drain ends the process at once.
 pub async fn serve(registry: Registry, config: ServerConfig) -> std::io::Result<()> {
-    serve_with_shutdown(registry, config, termination_signal()).await
+    serve_with_shutdown(registry, config, shutdown_signal()).await
 }
 
-/// Serves `registry` on `config.host:config.port` until `shutdown` resolves: plain HTTP, or
-/// HTTPS and WSS (HTTP/2 or HTTP/1.1, as the client's ALPN picks) when `config.tls_cert` and
-/// `config.tls_key` are set.
+/// Serves `registry` until `shutdown` resolves: plain HTTP, or HTTPS and WSS (HTTP/2 or
+/// HTTP/1.1, as the client's ALPN picks) when `config.tls_cert` and `config.tls_key` are set.
 ///
-/// Then it shuts down gracefully and returns:
-/// 1. the listener closes: new connections are refused;
+/// It listens on `config.host:config.port`, unless the process was handed a listening TCP
+/// socket by the systemd protocol (`LISTEN_FDS=1`, `LISTEN_PID` this process's id or unset,
+/// the socket at fd 3 or at `LISTEN_FDS_FIRST_FD`: a systemd `.socket` unit, `systemfd`, or a
+/// restart): then it serves that socket whatever its address, and a new start refuses no
+/// connection.
+///
+/// When `shutdown` resolves it stops gracefully:
+/// 1. it stops accepting: with [`Shutdown::Exit`] (or `()`) the listener closes and new
+///    connections are refused; with [`Shutdown::Restart`] it stays open and new connections
+///    wait in its backlog;
 /// 2. requests in flight get their responses (then their connections close; HTTP/2 ones get
 ///    GOAWAY), and every WebSocket first gets the responses of its actions in flight, then a
 ///    close with code 1001 (going away), so that clients reconnect — to this server once it is
@@ -151,18 +163,33 @@ pub async fn serve(registry: Registry, config: ServerConfig) -> std::io::Result<
 ///    saved; stored alarms stay stored and fire after the next start.
 ///
 /// Steps 2 and 3 together wait at most `config.shutdown_timeout`; what is still running then is
-/// left behind (nothing a client was told succeeded is lost: that is durable already).
-pub async fn serve_with_shutdown(
+/// left behind (nothing a client was told succeeded is lost: that is durable already). Then,
+/// for [`Shutdown::Exit`], it returns. For [`Shutdown::Restart`] (Unix) it releases the store
+/// and re-executes the process's binary, same pid, arguments and environment, handing it the
+/// listener through the systemd protocol (at its own descriptor number, named by
+/// `LISTEN_FDS_FIRST_FD`): it returns only if that failed, with the error, and the process
+/// should then exit. Replacing the binary first makes this an upgrade.
+pub async fn serve_with_shutdown<S: Into<Shutdown>>(
     registry: Registry,
     config: ServerConfig,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = S>,
 ) -> std::io::Result<()> {
     // Bad certificate or key files fail here, before anything is opened or bound.
     let tls = tls::acceptor_for(&config)?;
     let runtime = embedded_runtime(registry, &config)?;
-    let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
+    let (listener, how) = match inherited_listener()? {
+        Some(listener) => (
+            tokio::net::TcpListener::from_std(listener)?,
+            "socket activation",
+        ),
+        None => (
+            tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?,
+            "bound",
+        ),
+    };
     tracing::info!(
         address = %listener.local_addr()?,
+        socket = how,
         data_dir = %config.data_dir.display(),
         token = config.token.is_some(),
         tls = tls.is_some(),
@@ -172,7 +199,19 @@ pub async fn serve_with_shutdown(
     let server = tls::Listener::new(&config, tls);
     let (drain, draining) = shutdown::channel();
     let app = routes(runtime.clone(), config, draining.clone());
-    let connections = tls::serve(listener, server, app, draining, shutdown).await;
+    let stopped = tls::serve(listener, server, app, draining, async {
+        shutdown.await.into()
+    })
+    .await;
+    let listener = match stopped.how {
+        Shutdown::Exit => {
+            // New connections are refused from here on.
+            drop(stopped.listener);
+            None
+        }
+        Shutdown::Restart => Some(stopped.listener),
+    };
+    let connections = stopped.connections;
 
     let deadline = tokio::time::Instant::now() + shutdown_timeout;
     let places = connections.places();
@@ -202,6 +241,38 @@ pub async fn serve_with_shutdown(
             "shutdown timeout: actors still busy are left without sleeping"
         );
     }
-    tracing::info!("rivetkit server stopped");
-    Ok(())
+    // The last handle, unless work left behind holds one: dropping it closes the store and
+    // releases the data dir's lock (its file is close-on-exec, so a restart releases it anyway).
+    drop(runtime);
+    match listener {
+        None => {
+            tracing::info!("rivetkit server stopped");
+            Ok(())
+        }
+        Some(listener) => Err(restart_with(listener.into_std()?)),
+    }
+}
+
+#[cfg(unix)]
+fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
+    restart::inherited_listener()
+}
+
+#[cfg(not(unix))]
+fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
+    Ok(None)
+}
+
+/// Re-executes the process with `listener`; returns only the reason it could not.
+#[cfg(unix)]
+fn restart_with(listener: std::net::TcpListener) -> std::io::Error {
+    restart::exec_self(listener)
+}
+
+#[cfg(not(unix))]
+fn restart_with(_listener: std::net::TcpListener) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "restarting in place needs Unix (exec and fd passing)",
+    )
 }

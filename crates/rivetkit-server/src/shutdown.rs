@@ -1,5 +1,5 @@
 //! Graceful shutdown: the signal that tells the server's tasks it is draining, and the process
-//! signals (SIGTERM, SIGINT) that start it for [`crate::serve`].
+//! signals that start it for [`crate::serve`]: SIGTERM and SIGINT to exit, SIGHUP to restart.
 
 use std::future::Future;
 
@@ -48,18 +48,65 @@ impl Draining {
     }
 }
 
+/// What a server does once it has drained: the outcome of the future given to
+/// [`crate::serve_with_shutdown`]. A future of `()` means [`Shutdown::Exit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Return from `serve`: the listener is closed, new connections are refused.
+    Exit,
+    /// Re-execute this process's binary (same pid, arguments and environment), handing it the
+    /// listening socket: connections arriving meanwhile wait in its backlog and are served by
+    /// the new image. Unix only; elsewhere it fails.
+    Restart,
+}
+
+impl From<()> for Shutdown {
+    fn from((): ()) -> Self {
+        Self::Exit
+    }
+}
+
 /// Resolves at the first SIGTERM or SIGINT (Ctrl-C), the signals a process manager or a
-/// terminal sends to stop a server; [`crate::serve`] drains on it. From then on, a second one
-/// ends the process at once, with the conventional status 128 + the signal's number, for an
-/// operator who does not want to wait for the drain.
+/// terminal sends to stop a server. From then on, a second one ends the process at once, with
+/// the conventional status 128 + the signal's number, for an operator who does not want to
+/// wait for the drain.
 pub async fn termination_signal() {
-    let first = next_termination_signal().await;
+    let first = next_signal(false).await;
     tracing::info!(
         signal = first.name,
         "shutting down gracefully; send it again to exit at once"
     );
-    // Listening starts here, before the caller goes on to drain.
-    let second = next_termination_signal();
+    exit_on_second_signal();
+}
+
+/// What [`crate::serve`] waits for: SIGTERM or SIGINT (as [`termination_signal`]) give
+/// [`Shutdown::Exit`], SIGHUP gives [`Shutdown::Restart`]. During either drain a SIGTERM or
+/// SIGINT ends the process at once; further SIGHUPs are ignored.
+pub async fn shutdown_signal() -> Shutdown {
+    let first = next_signal(true).await;
+    if first.number == HANGUP {
+        tracing::info!(
+            signal = first.name,
+            "restarting gracefully; send SIGTERM to exit at once"
+        );
+    } else {
+        tracing::info!(
+            signal = first.name,
+            "shutting down gracefully; send it again to exit at once"
+        );
+    }
+    exit_on_second_signal();
+    if first.number == HANGUP {
+        Shutdown::Restart
+    } else {
+        Shutdown::Exit
+    }
+}
+
+/// Ends the process at the next SIGTERM or SIGINT. Listening starts here, before the caller
+/// goes on to drain.
+fn exit_on_second_signal() {
+    let second = next_signal(false);
     tokio::spawn(async move {
         let second = second.await;
         tracing::warn!(
@@ -76,22 +123,34 @@ struct Received {
 }
 
 #[cfg(unix)]
-fn next_termination_signal() -> impl Future<Output = Received> {
+const HANGUP: i32 = libc::SIGHUP;
+/// No such signal here: nothing is received with this number.
+#[cfg(not(unix))]
+const HANGUP: i32 = -1;
+
+/// The next SIGTERM or SIGINT, or also SIGHUP when `hangup` is set.
+#[cfg(unix)]
+fn next_signal(hangup: bool) -> impl Future<Output = Received> {
     use tokio::signal::unix::{signal, SignalKind};
     // Registered before the returned future is first polled, so a signal sent right after
-    // this call is not missed.
+    // this call is not missed. Once registered, a signal stays caught for the process's life:
+    // a SIGHUP nobody waits for any more is ignored rather than killing the process.
     let streams = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        hangup.then(|| signal(SignalKind::hangup())).transpose(),
     );
     async move {
         match streams {
-            (Ok(mut terminate), Ok(mut interrupt)) => tokio::select! {
+            (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) => tokio::select! {
                 _ = terminate.recv() => Received { name: "SIGTERM", number: libc::SIGTERM },
                 _ = interrupt.recv() => Received { name: "SIGINT", number: libc::SIGINT },
+                Some(_) = async { hangup.as_mut()?.recv().await } => {
+                    Received { name: "SIGHUP", number: libc::SIGHUP }
+                }
             },
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::error!(%error, "cannot listen for SIGTERM/SIGINT; graceful shutdown is off");
+            (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+                tracing::error!(%error, "cannot listen for signals; graceful shutdown is off");
                 std::future::pending().await
             }
         }
@@ -99,7 +158,7 @@ fn next_termination_signal() -> impl Future<Output = Received> {
 }
 
 #[cfg(not(unix))]
-fn next_termination_signal() -> impl Future<Output = Received> {
+fn next_signal(_hangup: bool) -> impl Future<Output = Received> {
     async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for Ctrl-C; graceful shutdown is off");

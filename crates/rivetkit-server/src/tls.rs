@@ -32,7 +32,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use crate::shutdown::Draining;
+use crate::shutdown::{Draining, Shutdown};
 use crate::ServerConfig;
 
 /// A client that has not finished its handshake by then is dropped.
@@ -175,22 +175,23 @@ impl Listener {
 
 /// Accepts connections on `listener` until `shutdown` resolves: TLS handshake when `tls` is
 /// set, then HTTP/1.1 or HTTP/2 (from ALPN, or from the first bytes on plain TCP) with upgrades,
-/// each connection on its own task. Then closes the listener and returns the connections still
-/// open, for the caller to drain.
+/// each connection on its own task. Then stops accepting and returns what `shutdown` said, the
+/// listener (still open: connections arriving from now on wait in its backlog until the caller
+/// closes it) and the connections still open, for the caller to drain.
 pub(crate) async fn serve(
     listener: TcpListener,
     server: Listener,
     app: Router,
     draining: Draining,
-    shutdown: impl Future<Output = ()>,
-) -> Connections {
+    shutdown: impl Future<Output = Shutdown>,
+) -> Stopped {
     let server = Arc::new(server);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
-    loop {
+    let how = loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
+            how = &mut shutdown => break how,
         };
         let (tcp, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -220,13 +221,22 @@ pub(crate) async fn serve(
             draining: draining.clone(),
         };
         tokio::spawn(serve_connection(tcp, connection));
+    };
+    Stopped {
+        how,
+        listener,
+        connections: Connections {
+            graceful,
+            open: server.open.clone(),
+        },
     }
-    // New connections are refused from here on.
-    drop(listener);
-    Connections {
-        graceful,
-        open: server.open.clone(),
-    }
+}
+
+/// A server that stopped accepting: why, its listener, and its connections.
+pub(crate) struct Stopped {
+    pub(crate) how: Shutdown,
+    pub(crate) listener: TcpListener,
+    pub(crate) connections: Connections,
 }
 
 /// The connections of a server that stopped accepting.
@@ -253,8 +263,12 @@ impl Connections {
 /// Connections being refused at once, each for at most [`REFUSAL_TIME`]; the file descriptors
 /// they hold come from the reserve left by [`default_max_connections`].
 const MAX_REFUSING: usize = 64;
-/// How long a refused connection may take to get its 503.
-const REFUSAL_TIME: Duration = Duration::from_secs(2);
+/// How long a refused connection may take, from its TLS handshake to its close.
+const REFUSAL_TIME: Duration = Duration::from_secs(3);
+/// How long a refused connection's request head is waited for before the 503 goes anyway.
+const REFUSAL_HEAD_TIME: Duration = Duration::from_millis(1500);
+/// How much of a refused connection's request head is read, at most, before the 503 goes.
+const REFUSAL_HEAD_BYTES: usize = 4096;
 
 /// A count of places taken (connections served, or being refused).
 #[derive(Default)]
@@ -329,7 +343,7 @@ fn overloaded_response() -> Vec<u8> {
 }
 
 /// Answers a connection over the limit with [`overloaded_response`] (after a TLS handshake
-/// offering only HTTP/1.1, on a TLS listener) without waiting for its request, then closes it.
+/// offering only HTTP/1.1, on a TLS listener) once its request head is read, then closes it.
 async fn refuse(tcp: TcpStream, tls: Option<TlsAcceptor>, _slot: Slot) {
     let _ = tcp.set_nodelay(true);
     let _ = tokio::time::timeout(REFUSAL_TIME, async {
@@ -346,6 +360,10 @@ async fn refuse(tcp: TcpStream, tls: Option<TlsAcceptor>, _slot: Slot) {
 }
 
 async fn answer_overloaded<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
+    // HTTP client libraries (hyper, so reqwest) drop a response that arrives before they sent
+    // their request ("unexpected message"): the 503 waits for the request head, within bounds
+    // so that a client sending nothing, or a huge head, still gets it and goes.
+    let _ = tokio::time::timeout(REFUSAL_HEAD_TIME, read_head(&mut io)).await;
     if io.write_all(&overloaded_response()).await.is_err() || io.shutdown().await.is_err() {
         return;
     }
@@ -353,6 +371,25 @@ async fn answer_overloaded<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
     // request unread would reset the connection, and the client could lose the 503.
     let mut sink = [0u8; 1024];
     while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
+}
+
+/// Reads until the end of a request head (an empty line), at most [`REFUSAL_HEAD_BYTES`], or
+/// until the client stops sending.
+async fn read_head<I: AsyncRead + Unpin>(io: &mut I) {
+    let mut head = Vec::with_capacity(REFUSAL_HEAD_BYTES);
+    let mut chunk = [0u8; 1024];
+    while head.len() < REFUSAL_HEAD_BYTES {
+        let read = match io.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        // Searched from just before the new bytes: the empty line may straddle two reads.
+        let from = head.len().saturating_sub(3);
+        head.extend_from_slice(&chunk[..read]);
+        if head[from..].windows(4).any(|end| end == b"\r\n\r\n") {
+            return;
+        }
+    }
 }
 
 /// The default [`ServerConfig::max_connections`]: the process's open-file limit less a reserve

@@ -83,6 +83,15 @@ pub enum StoreError {
     },
     #[error("storage is shut down")]
     Closed,
+    /// Another store (in this process or another) has the data dir open: two stores sharing
+    /// one dir can lose writes, as each caches actor state and saves over the other's.
+    #[error(
+        "data dir {} is in use by another rivetkit server (its lock file {} is held); \
+         stop that one first, or give this one a data dir of its own",
+        dir.display(),
+        dir.join(crate::sqlite::LOCK_FILE).display()
+    )]
+    Locked { dir: PathBuf },
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -108,7 +117,7 @@ impl StoreError {
             Self::Sqlite(error) => sqlite_failure(error),
             Self::Commit { failure, .. } => *failure,
             Self::Io(error) => io_failure(error),
-            Self::Closed => None,
+            Self::Closed | Self::Locked { .. } => None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! [`Failure::Unavailable`](crate::Failure::Unavailable). See [`open_wal_database`].
 
 use std::ffi::OsString;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,9 @@ use tokio::sync::oneshot;
 use crate::{
     ActorRecord, Alarm, Inserted, KvEntries, QueuedMessage, Store, StoreError, StoreResult,
 };
+
+/// The file in the data dir whose exclusive lock a [`SqliteStore`] holds for its whole life.
+pub(crate) const LOCK_FILE: &str = "rivetkit.lock";
 
 /// The most writes one commit carries; bounds the latency a single transaction adds.
 const MAX_BATCH: usize = 1024;
@@ -108,29 +112,79 @@ enum Applied {
 /// SQLite-backed [`Store`]. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStore {
+    // Declared before `_writer`, so that it is dropped first: when the last clone goes, the
+    // queue closes before `Writer::drop` (of `_writer`) waits for the writer thread to finish it.
     writes: std_mpsc::Sender<Write>,
     reader: Arc<Mutex<Connection>>,
     /// Where actor databases live.
     actors_dir: PathBuf,
+    _writer: Arc<Writer>,
+}
+
+/// The writer thread and the data dir's lock, shared by every clone of a store.
+///
+/// Dropping the last one waits for the thread to commit what is still queued, then releases
+/// the lock: a store opened on the same dir afterwards (a restart in the same process) then
+/// finds the lock free and every write made.
+struct Writer {
+    thread: Option<thread::JoinHandle<()>>,
+    /// Holds the exclusive lock on [`LOCK_FILE`]. std opens it close-on-exec, so a process
+    /// that re-executes itself releases the lock for its new image even if a store is left.
+    _lock: File,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the sqlite writer thread panicked");
+            }
+        }
+    }
+}
+
+/// Takes the exclusive lock of the data dir `dir`, or says which dir is in use.
+fn lock_dir(dir: &Path) -> StoreResult<File> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Locked {
+            dir: dir.to_path_buf(),
+        }),
+        Err(TryLockError::Error(error)) => Err(error.into()),
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) `dir/rivetkit.db` and the folder of actor databases.
+    ///
+    /// The store holds an exclusive lock on `dir` (`dir/rivetkit.lock`) until its last clone is
+    /// dropped; opening a dir that another store holds, in this process or another, fails with
+    /// [`StoreError::Locked`].
     pub fn open(dir: &Path) -> StoreResult<Self> {
         let actors_dir = dir.join("actors");
         std::fs::create_dir_all(&actors_dir)?;
+        let lock = lock_dir(dir)?;
         let path = dir.join("rivetkit.db");
         let writer = open_wal_database(&path)?;
         writer.execute_batch(SCHEMA)?;
         let reader = open_wal_database(&path)?;
         let (writes, queue) = std_mpsc::channel();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("rivetkit-sqlite-writer".into())
             .spawn(move || write_loop(writer, queue))?;
         Ok(Self {
             writes,
             reader: Arc::new(Mutex::new(reader)),
             actors_dir,
+            _writer: Arc::new(Writer {
+                thread: Some(thread),
+                _lock: lock,
+            }),
         })
     }
 
@@ -691,6 +745,32 @@ mod tests {
             Some(b"{\"count\":3}".to_vec())
         );
         assert_eq!(store.load_state("b").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_dir_is_open_in_one_store_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let clone = store.clone();
+        drop(store);
+        // A clone still holds the dir.
+        let error = SqliteStore::open(dir.path())
+            .err()
+            .expect("a second store opened");
+        assert!(matches!(&error, StoreError::Locked { dir: locked } if locked == dir.path()));
+        let message = error.to_string();
+        assert!(
+            message.contains(&dir.path().display().to_string()) && message.contains("in use"),
+            "{message}"
+        );
+        // Once the last clone is gone the dir opens again, with what it wrote.
+        clone.insert_actor(record("a", "k")).await.unwrap();
+        drop(clone);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.actor_by_id("a").await.unwrap(),
+            Some(record("a", "k"))
+        );
     }
 
     #[tokio::test]

@@ -38,12 +38,13 @@ pub use rivetkit_runtime::{
 };
 /// Actor databases: [`Actor::database`] declares one, `c.db()` queries it.
 pub use rivetkit_runtime::{rusqlite, Database, Db, DbEvent, DbRow};
-pub use rivetkit_server::{serve, serve_with_shutdown, ServerConfig};
+pub use rivetkit_server::{serve, serve_with_shutdown, ServerConfig, Shutdown};
 
 /// Serving: the axum router to mount in your own app, and the embedded runtime behind it.
 pub mod server {
     pub use rivetkit_server::{
-        embedded_runtime, router, serve, serve_with_shutdown, termination_signal, ServerConfig,
+        embedded_runtime, router, serve, serve_with_shutdown, shutdown_signal, termination_signal,
+        ServerConfig, Shutdown,
     };
 }
 

@@ -248,10 +248,11 @@ async fn health_on_new_connection(server: &TestServer) -> (String, String) {
     )
 }
 
-/// Beyond `max_connections` a new connection gets a 503 `request/overloaded` and is closed at
-/// once; when connections end, new ones are served again. Open WebSockets count too.
+/// Beyond `max_connections` a new connection gets a 503 `request/overloaded` once its request
+/// head is read (so HTTP client libraries read it as the answer to their request) and is
+/// closed; when connections end, new ones are served again. Open WebSockets count too.
 #[tokio::test]
-async fn connections_beyond_the_maximum_get_a_503_at_once() {
+async fn connections_beyond_the_maximum_get_a_readable_503() {
     let server = start(ServerConfig {
         max_connections: 4,
         // The idle connections below must stay open while the test runs.
@@ -281,6 +282,19 @@ async fn connections_beyond_the_maximum_get_a_503_at_once() {
     let error: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["group"], "request", "{error}");
     assert_eq!(error["code"], "overloaded", "{error}");
+    // hyper (under reqwest) drops a response that comes before its request was sent.
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/health", server.port))
+        .send()
+        .await
+        .expect("reqwest reads the 503");
+    assert_eq!(response.status(), 503);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        (&error["group"], &error["code"]),
+        (&"request".into(), &"overloaded".into()),
+        "{error}"
+    );
 
     drop(idle);
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -149,7 +149,8 @@ export function portIsFree(port) {
 
 /**
  * A seed-server process on 127.0.0.1 with its own temp data dir.
- * `restart()` starts it again on the same port and data dir; `kill9()` SIGKILLs it.
+ * `restart()` starts it again on the same port and data dir; `kill9()` SIGKILLs it; `reload()`
+ * restarts it in place (SIGHUP).
  */
 export class SeedServer {
 	constructor({ token, port, dataDir } = {}) {
@@ -237,6 +238,26 @@ export class SeedServer {
 	async restart() {
 		await this.kill9();
 		return this.start();
+	}
+
+	/** SIGHUP: the server drains (actions in flight finish, WebSockets close with 1001) without
+	 * refusing connections, then re-executes itself (same pid) on the same listening socket;
+	 * resolves once the new image listens. */
+	async reload(ms = 30_000) {
+		const proc = this.proc;
+		const listening = () => (this.logTail(Infinity).match(/rivetkit server listening/g) ?? []).length;
+		const before = listening();
+		proc.kill("SIGHUP");
+		await until(
+			() => {
+				if (proc.exitCode !== null || proc.signalCode !== null) {
+					throw new Error(`seed-server exited after SIGHUP (${proc.exitCode ?? proc.signalCode}):\n${this.logTail()}`);
+				}
+				return listening() > before;
+			},
+			"seed-server listens again after SIGHUP",
+			ms,
+		);
 	}
 
 	async stop({ keepData = process.env.KEEP_DATA === "1" } = {}) {

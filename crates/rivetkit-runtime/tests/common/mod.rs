@@ -108,3 +108,22 @@ impl Store for GatedStore {
         self.inner.kv_set(actor_id, key, value)
     }
 }
+
+/// Opens the store of `dir` once the tasks of a runtime put to sleep and dropped before have
+/// let it go (a store holds its dir's lock until its last handle is dropped; the runtime's
+/// alarm task drops its handle only once it runs again).
+pub async fn open_store(dir: &std::path::Path) -> SqliteStore {
+    let waiting = async {
+        loop {
+            match SqliteStore::open(dir) {
+                Err(StoreError::Locked { .. }) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await
+                }
+                opened => return opened.unwrap(),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("the store was let go in time")
+}

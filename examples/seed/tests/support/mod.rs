@@ -22,7 +22,7 @@ pub struct Server {
     _temp: Option<tempfile::TempDir>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -63,6 +63,12 @@ impl Server {
         token: Option<&str>,
         args: &[&str],
     ) -> Self {
+        let command = Self::command(data_dir, port, token, args);
+        Self::spawn(command, data_dir, port, token).await
+    }
+
+    /// The command that [`Server::start_with_args`] runs, to change before [`Server::spawn`].
+    pub fn command(data_dir: &Path, port: u16, token: Option<&str>, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_seed-server"));
         command
             .args([
@@ -80,6 +86,16 @@ impl Server {
             command.args(["--token", token]);
         }
         command.args(args);
+        command
+    }
+
+    /// Runs `command` (a seed-server serving `data_dir` on `port`) until it is healthy.
+    pub async fn spawn(
+        mut command: Command,
+        data_dir: &Path,
+        port: u16,
+        token: Option<&str>,
+    ) -> Self {
         let child = command.spawn().expect("seed-server starts");
         let server = Self {
             child,
@@ -92,10 +108,26 @@ impl Server {
         server
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the server process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     async fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
+        // Each attempt is bounded: a socket that listens but is served by nobody (socket
+        // activation gone wrong) would hold a request forever.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
         loop {
-            if let Ok(response) = reqwest::get(self.url("/health")).await {
+            if let Ok(response) = http.get(self.url("/health")).send().await {
                 if response.status().is_success() {
                     return;
                 }
