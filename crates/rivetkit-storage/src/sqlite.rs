@@ -130,7 +130,7 @@ struct Writer {
     thread: Option<thread::JoinHandle<()>>,
     /// Holds the exclusive lock on [`LOCK_FILE`]. std opens it close-on-exec, so a process
     /// that re-executes itself releases the lock for its new image even if a store is left.
-    _lock: File,
+    _lock: Option<File>,
 }
 
 impl Drop for Writer {
@@ -144,14 +144,31 @@ impl Drop for Writer {
 }
 
 /// Takes the exclusive lock of the data dir `dir`, or says which dir is in use.
-fn lock_dir(dir: &Path) -> StoreResult<File> {
-    let file = File::options()
+///
+/// On a read-only dir the lock file is opened for reading (a lock works on any open file); if it
+/// does not exist there, no lock is taken: nobody can write to such a dir, so two servers on it
+/// cannot lose each other's writes, and it is still served for reading.
+fn lock_dir(dir: &Path) -> StoreResult<Option<File>> {
+    let path = dir.join(LOCK_FILE);
+    let opened = File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(dir.join(LOCK_FILE))?;
+        .open(&path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(error) if is_read_only(&error) => match File::open(&path) {
+            Ok(file) => file,
+            Err(missing) if missing.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(dir = %dir.display(), "read-only data dir without a lock file: serving it unlocked");
+                return Ok(None);
+            }
+            Err(other) => return Err(other.into()),
+        },
+        Err(error) => return Err(error.into()),
+    };
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(Some(file)),
         Err(TryLockError::WouldBlock) => Err(StoreError::Locked {
             dir: dir.to_path_buf(),
         }),
@@ -485,14 +502,18 @@ pub fn open_wal_database(path: &Path) -> StoreResult<Connection> {
 
 /// Whether `path` exists but cannot be opened for writing.
 fn cannot_be_written(path: &Path) -> bool {
-    use std::io::ErrorKind;
     match std::fs::OpenOptions::new().append(true).open(path) {
         Ok(_) => false,
-        Err(error) => matches!(
-            error.kind(),
-            ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied
-        ),
+        Err(error) => is_read_only(&error),
     }
+}
+
+/// Whether opening a file for writing failed because the file system or the file is read-only.
+fn is_read_only(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+    )
 }
 
 /// Whether the `-wal` file of `path` holds anything.
