@@ -430,7 +430,7 @@ async fn search(
             }
         }
     }
-    found.sort_by(|(a, _), (b, _)| b.create_ts.cmp(&a.create_ts));
+    found.sort_by_key(|(record, _)| std::cmp::Reverse(record.create_ts));
     truncated |= found.len() > MAX_SEARCH_RESULTS;
     found.truncate(MAX_SEARCH_RESULTS);
     let actors: Vec<Value> = found
