@@ -242,3 +242,38 @@ async fn the_event_stream_delivers_state_changes_events_connections_and_errors()
         .unwrap();
     assert_eq!(errors["errors"][0]["source"], "action increment");
 }
+
+#[tokio::test]
+async fn the_event_stream_ends_with_stopped_when_the_actor_stops() {
+    let (server, _data) = start(true).await;
+    let id = server.get_or_create("counter", "destroyed").await;
+    let mut events = server
+        .http()
+        .get(server.url(&format!("/gateway/{id}/inspector/events")))
+        .header("authorization", bearer(INSPECTOR_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    read_until(&mut events, &mut text, &["event: errors\n"]).await;
+    let response = server
+        .http()
+        .delete(server.url(&format!("/actors/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Nothing keeps the stream (or the actor) alive after that: it ends.
+    let to_the_end = async {
+        while let Some(chunk) = events.chunk().await.unwrap() {
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    };
+    if tokio::time::timeout(HANG_GUARD, to_the_end).await.is_err() {
+        panic!("the stream did not end; it showed:\n{text}");
+    }
+    assert!(
+        text.contains("event: stopped\ndata: {\"reason\":"),
+        "{text}"
+    );
+}
