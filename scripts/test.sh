@@ -46,7 +46,7 @@ echo "== official Rust client suite (rivetkit-client 3.0.0 and 2.3.31, every enc
 (cd tests/official-rust-client && SEED_SERVER_BIN="$target_dir/debug/seed-server" \
   CARGO_TARGET_DIR="$target_dir" cargo test --locked --quiet)
 
-echo "== browser suite (Chromium: rivetkit 2.1.5 and 2.3.19, @rivetkit/react, over HTTPS/HTTP2)"
+echo "== browser suite (Chromium: rivetkit 2.1.5 and 2.3.19, @rivetkit/react, the inspector page, over HTTPS/HTTP2; screenshot: tests/browser/artifacts/inspector.png)"
 SEED_SERVER_BIN="$target_dir/debug/seed-server" bash tests/browser/run.sh
 
 echo "== official driver test suite"

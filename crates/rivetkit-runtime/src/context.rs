@@ -61,6 +61,8 @@ pub struct ConnInfo {
     pub params: Value,
     /// The connection's state (`Null` when the actor has no `create_conn_state`).
     pub state: Value,
+    /// The events it is subscribed to, sorted.
+    pub subscriptions: Vec<String>,
 }
 
 /// An event's arguments as a list, refusing what JSON cannot carry.
@@ -227,6 +229,9 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
         let state = value::from_typed(&state)?;
         self.cell
             .with_conn(self.own_conn()?, |entry| entry.state = state);
+        self.cell
+            .inspect
+            .notify(crate::inspect::Change::Connections);
         Ok(result)
     }
 

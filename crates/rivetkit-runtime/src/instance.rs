@@ -42,6 +42,7 @@ use crate::conn::{ConnEntry, Connection, DirectWrites, HibernatedConn, Outgoing,
 use crate::context::ConnInfo;
 use crate::db::Db;
 use crate::definition::{Actor, HookFn};
+use crate::inspect::{Change, Inspect};
 use crate::queue::{await_completion, QueueCore, QueueSnapshot, SendOutcome};
 use crate::raw::{RawWebSocket, Request, RequestInfo, Response, WsSender};
 use crate::runtime::Runtime;
@@ -156,6 +157,9 @@ pub trait ActorInstance: Send + Sync + 'static {
     fn meta(&self) -> &ActorMeta;
 
     fn activity(&self) -> &Arc<Activity>;
+
+    /// What the inspector watches: changes as they happen and recent errors.
+    fn inspect(&self) -> &Inspect;
 
     /// Calls an action as connection `conn_id` (or as nobody, for alarms). Resolves once the
     /// action is done and the state changes it made are durable.
@@ -312,6 +316,7 @@ pub(crate) struct ActorCell<S, V> {
     outbox: Mutex<Outbox>,
     activity: Arc<Activity>,
     pub(crate) queue: Arc<QueueCore>,
+    pub(crate) inspect: Arc<Inspect>,
     run_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Open from start to stop, if the actor declares a database.
     pub(crate) db: Option<Db>,
@@ -382,11 +387,13 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         };
         let vars = definition.new_vars();
         let activity = Activity::new();
+        let inspect = Arc::new(Inspect::default());
         let queue = QueueCore::load(
             meta.actor_id.clone(),
             store.clone(),
             definition.options.queue_limits,
             activity.clone(),
+            inspect.clone(),
         )
         .await?;
         let cell = Arc::new_cyclic(|this| Self {
@@ -409,6 +416,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             outbox: Mutex::new(Outbox::default()),
             activity,
             queue,
+            inspect,
             run_task: Mutex::new(None),
             db,
             this: this.clone(),
@@ -456,7 +464,8 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                 tracing::debug!(actor = %self.meta.actor_id, "run handler returned; destroying the actor")
             }
             Err(error) => {
-                tracing::warn!(actor = %self.meta.actor_id, %error, "run handler failed; destroying the actor")
+                tracing::warn!(actor = %self.meta.actor_id, %error, "run handler failed; destroying the actor");
+                self.inspect.error("run", &error);
             }
         }
         self.activity.request(Stop::Destroy);
@@ -551,12 +560,14 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             Some(Some(reason)) => {
                 let error = invalid_state(&reason);
                 tracing::warn!(actor = %self.meta.actor_id, %error, "refused a state change");
+                self.inspect.error("state change", &error);
                 if let Some(failure) = failure {
                     failure.lock().get_or_insert(error);
                 }
                 return result;
             }
         }
+        self.inspect.notify(Change::State);
         if let (Some(on_change), Some(this)) = (
             &self.definition.handlers.on_state_change,
             self.this.upgrade(),
@@ -596,6 +607,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                 &error,
                 format!("saving actor {} failed", self.meta.actor_id),
             );
+            self.inspect.error("save", &error);
             self.retire(error.clone());
             return Err(error);
         }
@@ -702,6 +714,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
     }
 
     fn deliver(&self, event: &Arc<SharedEvent>) {
+        self.inspect.event(&event.name, &event.args);
         for entry in self.conns.lock().values() {
             if entry.subscriptions.contains(&event.name) {
                 entry.send(Outgoing::Event(event.clone()));
@@ -789,9 +802,11 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                 releasing: false,
             },
         );
+        self.inspect.notify(Change::Connections);
         if let Some(on_connect) = &handlers.on_connect {
             if let Err(error) = on_connect(self.ctx(Some(id.clone()), request)).await {
                 self.conns.lock().remove(&id);
+                self.inspect.notify(Change::Connections);
                 return Err(error);
             }
         }
@@ -815,10 +830,12 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         if !claimed {
             return;
         }
+        self.inspect.notify(Change::Connections);
         if let Some(on_disconnect) = &self.definition.handlers.on_disconnect {
             let _busy = self.activity.begin();
             if let Err(error) = on_disconnect(self.ctx(Some(conn_id.clone()), None)).await {
                 tracing::warn!(actor = %self.meta.actor_id, %error, "on_disconnect failed");
+                self.inspect.error("on_disconnect", &error);
             }
         }
         self.conns.lock().remove(&conn_id);
@@ -904,7 +921,8 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         match tokio::time::timeout(STOP_HOOK_TIMEOUT, hook(self.ctx(None, None))).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
-                tracing::warn!(actor = %self.meta.actor_id, %error, "stop hook failed")
+                tracing::warn!(actor = %self.meta.actor_id, %error, "stop hook failed");
+                self.inspect.error("stop hook", &error);
             }
             Err(_) => tracing::warn!(actor = %self.meta.actor_id, "stop hook timed out"),
         }
@@ -949,6 +967,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             let _ = sender.send(Outgoing::Hibernate(snapshot));
             false
         });
+        self.inspect.notify(Change::Connections);
     }
 
     fn timed_out(&self) -> ActorError {
@@ -963,6 +982,10 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
 
     fn activity(&self) -> &Arc<Activity> {
         &self.activity
+    }
+
+    fn inspect(&self) -> &Inspect {
+        &self.inspect
     }
 
     fn call_action(
@@ -986,6 +1009,9 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                 .unwrap_or_else(|_| Err(self.timed_out()));
             // A refused change or event is why the call failed, whatever it returned.
             let result = failed(&failure).and(result);
+            if let Err(error) = &result {
+                self.inspect.error(format!("action {name}"), error);
+            }
             // Also on error: whatever the action changed before failing must not be lost.
             self.save().await?;
             self.release_durable_events();
@@ -1058,6 +1084,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                     releasing: false,
                 },
             );
+            self.inspect.notify(Change::Connections);
             Ok(Connection {
                 detached: false,
                 id: snapshot.id,
@@ -1091,6 +1118,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                 entry.subscriptions.remove(event_name);
             }
         });
+        self.inspect.notify(Change::Connections);
         Ok(())
     }
 
@@ -1120,6 +1148,11 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
             id: id.to_owned(),
             params: entry.params.clone(),
             state: entry.state.clone(),
+            subscriptions: {
+                let mut names: Vec<String> = entry.subscriptions.iter().cloned().collect();
+                names.sort();
+                names
+            },
         })
     }
 

@@ -16,6 +16,7 @@ mod db;
 mod definition;
 mod error;
 mod finite;
+pub mod inspect;
 mod instance;
 mod kv;
 mod queue;

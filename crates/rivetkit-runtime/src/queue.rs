@@ -18,6 +18,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::activity::Activity;
 use crate::context::now_ms;
+use crate::inspect::{Change, Inspect};
 use crate::{ActorError, ActorResult};
 
 /// Default most messages one actor's queue holds.
@@ -54,6 +55,8 @@ pub(crate) struct QueueCore {
     state: Mutex<QueueState>,
     arrived: Notify,
     activity: Arc<Activity>,
+    /// Told of every message queued or taken off.
+    inspect: Arc<Inspect>,
 }
 
 /// How a send ended, for senders that wait.
@@ -70,6 +73,7 @@ impl QueueCore {
         store: Arc<dyn Store>,
         limits: QueueLimits,
         activity: Arc<Activity>,
+        inspect: Arc<Inspect>,
     ) -> ActorResult<Arc<Self>> {
         let messages = store
             .queue_load(&actor_id)
@@ -94,6 +98,7 @@ impl QueueCore {
             }),
             arrived: Notify::new(),
             activity,
+            inspect,
         }))
     }
 
@@ -149,6 +154,7 @@ impl QueueCore {
             })
         };
         self.arrived.notify_waiters();
+        self.inspect.notify(Change::Queue);
         Ok(completion)
     }
 
@@ -187,6 +193,7 @@ impl QueueCore {
             }
         };
         if !completable && !taken.is_empty() {
+            self.inspect.notify(Change::Queue);
             self.store
                 .queue_remove(taken.iter().map(|m| m.id).collect())
                 .await?;
@@ -239,6 +246,7 @@ impl QueueCore {
             state.messages.retain(|message| message.id != id);
             state.completions.remove(&id)
         };
+        self.inspect.notify(Change::Queue);
         if let Some(waiter) = waiter {
             let _ = waiter.send(response);
         }

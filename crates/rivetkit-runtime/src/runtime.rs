@@ -376,7 +376,27 @@ impl Runtime {
         };
         let alarm_id = self.store.add_alarm(alarm.clone()).await?;
         self.scheduler.arm(Alarm { alarm_id, ..alarm });
+        self.tell_inspector(actor_id, crate::inspect::Change::Schedules);
         Ok(())
+    }
+
+    /// The stored alarms of actor `actor_id`, soonest first. For the inspector: the store
+    /// reads every alarm, so this is not for a hot path.
+    pub async fn alarms_of(&self, actor_id: &str) -> ActorResult<Vec<Alarm>> {
+        let mut alarms = self.store.alarms().await?;
+        alarms.retain(|alarm| alarm.actor_id == actor_id);
+        Ok(alarms)
+    }
+
+    /// Tells the inspector of actor `actor_id` of `change`, if the actor is running.
+    pub(crate) fn tell_inspector(&self, actor_id: &str, change: crate::inspect::Change) {
+        let running = self
+            .instances
+            .get(actor_id)
+            .and_then(|slot| slot.get().cloned());
+        if let Some(instance) = running {
+            instance.inspect().notify(change);
+        }
     }
 
     /// Opens a connection from inside the server to actor `name` + `key` (default namespace,

@@ -110,4 +110,5 @@ async fn fire(runtime: Arc<Runtime>, store: Arc<dyn Store>, alarm: Alarm) {
     if let Err(error) = store.delete_alarm(alarm.alarm_id).await {
         tracing::error!(alarm = alarm.alarm_id, %error, "deleting a fired alarm failed; it will fire again");
     }
+    runtime.tell_inspector(&alarm.actor_id, crate::inspect::Change::Schedules);
 }

@@ -1,17 +1,29 @@
 //! The inspector API behind the gateway (`/gateway/{id}/inspector/...`): read and replace an
-//! actor's state, list its connections and actions, call an action, look at its queue.
+//! actor's state, list its connections and actions, call an action, look at its queue,
+//! schedules and recent errors, and watch all of these change (`/events`, server-sent events).
+//! `/inspector/actors` lists and searches the actors of this server.
 //!
 //! Enabled only when the server has an inspector token; every request must carry it as
 //! `Authorization: Bearer {token}` (401 otherwise). JSON in, JSON out.
 
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
 use axum::body::Body;
+use axum::extract::{Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, Method};
+use axum::http::{header, HeaderMap, Method};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rivetkit_runtime::{ActorError, ActorInstance};
+use futures::Stream;
+use rivetkit_protocol::key;
+use rivetkit_runtime::inspect::Change;
+use rivetkit_runtime::{ActorError, ActorInstance, DEFAULT_NAMESPACE};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::reply::{invalid_request, method_not_allowed, route_not_found};
 use crate::AppState;
@@ -20,6 +32,9 @@ use crate::AppState;
 const DEFAULT_QUEUE_LIMIT: usize = 100;
 /// The largest inspector request body.
 const MAX_BODY: usize = 1024 * 1024;
+/// How many actors a search lists at most, and how many it reads per actor name.
+const MAX_SEARCH_RESULTS: usize = 200;
+const MAX_READ_PER_NAME: usize = 1000;
 
 pub async fn handle(
     state: AppState,
@@ -28,13 +43,19 @@ pub async fn handle(
     parts: Parts,
     body: Body,
 ) -> Response {
+    if inspector_path == "/events" && parts.method == Method::GET {
+        return match watch(&state, &actor_id, &parts).await {
+            Ok(events) => events.into_response(),
+            Err(error) => state.json_error(error).into_response(),
+        };
+    }
     match respond(&state, &actor_id, inspector_path, parts, body).await {
         Ok(value) => Json(value).into_response(),
         Err(error) => state.json_error(error).into_response(),
     }
 }
 
-fn authorize(state: &AppState, parts: &Parts) -> Result<(), ActorError> {
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ActorError> {
     let Some(expected) = state.config.inspector_token.as_deref() else {
         return Err(ActorError::public(
             "inspector",
@@ -43,8 +64,7 @@ fn authorize(state: &AppState, parts: &Parts) -> Result<(), ActorError> {
         )
         .with_status(404));
     };
-    let presented = parts
-        .headers
+    let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
@@ -95,9 +115,48 @@ fn connections_json(actor: &dyn ActorInstance) -> Value {
     let connections: Vec<Value> = actor
         .connections()
         .into_iter()
-        .map(|conn| json!({ "id": conn.id, "params": conn.params, "state": conn.state }))
+        .map(|conn| {
+            json!({
+                "id": conn.id,
+                "params": conn.params,
+                "state": conn.state,
+                "subscriptions": conn.subscriptions,
+            })
+        })
         .collect();
     Value::from(connections)
+}
+
+fn queue_json(actor: &dyn ActorInstance, limit: usize) -> Value {
+    let queue = actor.queue_snapshot(limit);
+    json!({
+        "size": queue.size,
+        "maxSize": queue.max_size,
+        "truncated": queue.size > queue.messages.len(),
+        "messages": queue.messages,
+    })
+}
+
+async fn schedules_json(state: &AppState, actor_id: &str) -> Result<Value, ActorError> {
+    let alarms = state.runtime.alarms_of(actor_id).await?;
+    let schedules: Vec<Value> = alarms
+        .into_iter()
+        .map(|alarm| {
+            json!({
+                "id": alarm.alarm_id,
+                "fireAt": alarm.fire_at,
+                "action": alarm.action,
+                // Stored by the runtime as a JSON list; shown as stored if that ever fails.
+                "args": serde_json::from_slice::<Value>(&alarm.args)
+                    .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&alarm.args))),
+            })
+        })
+        .collect();
+    Ok(Value::from(schedules))
+}
+
+fn errors_json(actor: &dyn ActorInstance) -> Value {
+    json!(actor.inspect().recent_errors())
 }
 
 async fn respond(
@@ -107,7 +166,7 @@ async fn respond(
     parts: Parts,
     body: Body,
 ) -> Result<Value, ActorError> {
-    authorize(state, &parts)?;
+    authorize(state, &parts.headers)?;
     let active = state.runtime.instance(actor_id).await?;
     let actor = active.instance();
     let method = parts.method.clone();
@@ -135,14 +194,12 @@ async fn respond(
             let limit = query_param(&parts, "limit")
                 .and_then(|limit| limit.parse().ok())
                 .unwrap_or(DEFAULT_QUEUE_LIMIT);
-            let queue = actor.queue_snapshot(limit);
-            Ok(json!({
-                "size": queue.size,
-                "maxSize": queue.max_size,
-                "truncated": queue.size > queue.messages.len(),
-                "messages": queue.messages,
-            }))
+            Ok(queue_json(actor.as_ref(), limit))
         }
+        (Method::GET, "/schedules") => {
+            Ok(json!({ "schedules": schedules_json(state, actor_id).await? }))
+        }
+        (Method::GET, "/errors") => Ok(json!({ "errors": errors_json(actor.as_ref()) })),
         // No spans are recorded yet: an empty OTLP export is the truthful answer.
         (Method::GET, "/traces") => {
             Ok(json!({ "otlp": { "resourceSpans": [] }, "clamped": false }))
@@ -155,6 +212,9 @@ async fn respond(
             "connections": connections_json(actor.as_ref()),
             "rpcs": actor.action_names(),
             "queueSize": actor.queue_snapshot(0).size,
+            "queue": queue_json(actor.as_ref(), DEFAULT_QUEUE_LIMIT),
+            "schedules": schedules_json(state, actor_id).await?,
+            "errors": errors_json(actor.as_ref()),
             "isStateEnabled": true,
             "isDatabaseEnabled": false,
             "isWorkflowEnabled": false,
@@ -163,8 +223,226 @@ async fn respond(
         (
             _,
             "/state" | "/connections" | "/rpcs" | "/queue" | "/traces" | "/workflow-history"
-            | "/summary",
+            | "/summary" | "/schedules" | "/errors" | "/events",
         ) => Err(method_not_allowed(&method, path)),
         _ => Err(route_not_found(path)),
     }
+}
+
+/// What a watcher still has to send: the parts that changed since it last sent them.
+#[derive(Default)]
+struct Dirty {
+    state: bool,
+    connections: bool,
+    queue: bool,
+    schedules: bool,
+}
+
+impl Dirty {
+    fn everything() -> Self {
+        Self {
+            state: true,
+            connections: true,
+            queue: true,
+            schedules: true,
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.state || self.connections || self.queue || self.schedules
+    }
+}
+
+/// One actor's stream of server-sent events for the inspector page.
+struct Watcher {
+    state: AppState,
+    actor_id: String,
+    actor: Arc<dyn ActorInstance>,
+    changes: tokio::sync::broadcast::Receiver<Change>,
+    dirty: Dirty,
+    /// Events ready to send, oldest first.
+    ready: std::collections::VecDeque<Event>,
+    /// Set once the stream ends after what is ready.
+    ending: bool,
+}
+
+fn sse(name: &str, data: &Value) -> Event {
+    Event::default().event(name).data(data.to_string())
+}
+
+impl Watcher {
+    /// Sends what is dirty, in a fixed order (events and errors were queued as they came).
+    async fn flush(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        let actor = self.actor.as_ref();
+        if dirty.state {
+            let state = actor
+                .state_json()
+                .unwrap_or_else(|error| json!({ "error": error.message() }));
+            self.ready.push_back(sse("state", &state));
+        }
+        if dirty.connections {
+            self.ready
+                .push_back(sse("connections", &connections_json(actor)));
+        }
+        if dirty.queue {
+            self.ready
+                .push_back(sse("queue", &queue_json(actor, DEFAULT_QUEUE_LIMIT)));
+        }
+        if dirty.schedules {
+            let schedules = schedules_json(&self.state, &self.actor_id)
+                .await
+                .unwrap_or_else(|error| json!({ "error": error.message() }));
+            self.ready.push_back(sse("schedules", &schedules));
+        }
+    }
+
+    fn take(&mut self, change: Change) {
+        match change {
+            Change::State => self.dirty.state = true,
+            Change::Connections => self.dirty.connections = true,
+            Change::Queue => self.dirty.queue = true,
+            Change::Schedules => self.dirty.schedules = true,
+            Change::Event(event) => self.ready.push_back(sse("broadcast", &json!(event))),
+            Change::Error(error) => self.ready.push_back(sse("error", &json!(error))),
+        }
+    }
+
+    /// Waits for the next change and takes it with every change already waiting behind it, so
+    /// that a burst of changes is sent once. `false` when the stream must end.
+    async fn next_changes(&mut self) -> bool {
+        let activity = self.actor.activity().clone();
+        let first = tokio::select! {
+            change = self.changes.recv() => change,
+            () = activity.aborted() => {
+                self.ready.push_back(sse("stopped", &json!({ "reason": "the actor stopped (asleep or destroyed)" })));
+                return false;
+            }
+            _ = self.state.draining.started() => return false,
+        };
+        let mut next = first;
+        loop {
+            match next {
+                Ok(change) => self.take(change),
+                Err(RecvError::Lagged(missed)) => {
+                    // Dropped rather than let it hold anything back; the page starts over.
+                    self.ready
+                        .push_back(sse("lagged", &json!({ "missed": missed })));
+                    return false;
+                }
+                Err(RecvError::Closed) => return false,
+            }
+            next = match self.changes.try_recv() {
+                Ok(change) => Ok(change),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(missed)) => {
+                    Err(RecvError::Lagged(missed))
+                }
+                Err(_) => return true,
+            };
+        }
+    }
+}
+
+/// `GET /gateway/{id}/inspector/events`: server-sent events, first the whole picture (`state`,
+/// `connections`, `queue`, `schedules`, `errors`), then each part again when it changes, every
+/// `broadcast` event and every new `error`. It ends with `stopped` when the actor stops (it
+/// does not keep the actor awake), with `lagged` when it fell too far behind, and when the
+/// server shuts down.
+async fn watch(
+    state: &AppState,
+    actor_id: &str,
+    parts: &Parts,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ActorError> {
+    authorize(state, &parts.headers)?;
+    let active = state.runtime.instance(actor_id).await?;
+    let actor = active.instance();
+    // Listening before the first picture is taken, so that no change falls in between.
+    let changes = actor.inspect().subscribe();
+    let mut watcher = Watcher {
+        state: state.clone(),
+        actor_id: actor_id.to_owned(),
+        actor,
+        changes,
+        dirty: Dirty::everything(),
+        ready: std::collections::VecDeque::new(),
+        ending: false,
+    };
+    let errors = errors_json(watcher.actor.as_ref());
+    watcher.flush().await;
+    watcher.ready.push_back(sse("errors", &errors));
+    drop(active);
+    let stream = futures::stream::unfold(watcher, |mut watcher| async move {
+        loop {
+            if let Some(event) = watcher.ready.pop_front() {
+                return Some((Ok(event), watcher));
+            }
+            if watcher.ending {
+                return None;
+            }
+            watcher.ending = !watcher.next_changes().await;
+            if watcher.dirty.any() {
+                watcher.flush().await;
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// `GET /inspector/actors?search=TEXT`: the actors of this server (default namespace) whose
+/// name or key contains `search` (case-insensitive; all when empty), newest first, at most
+/// [`MAX_SEARCH_RESULTS`].
+pub async fn actors(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    match search(&state, &headers, &query).await {
+        Ok(value) => Json(value).into_response(),
+        Err(error) => state.json_error(error).into_response(),
+    }
+}
+
+async fn search(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<Value, ActorError> {
+    authorize(state, headers)?;
+    let needle = query
+        .get("search")
+        .map(|search| search.trim().to_lowercase())
+        .unwrap_or_default();
+    let mut found = Vec::new();
+    let mut truncated = false;
+    for name in state.runtime.registry().names() {
+        let records = state
+            .runtime
+            .list_by_name(DEFAULT_NAMESPACE, name, MAX_READ_PER_NAME)
+            .await?;
+        truncated |= records.len() == MAX_READ_PER_NAME;
+        for record in records {
+            let key = key::parse_key(&record.key);
+            let matches = needle.is_empty()
+                || record.name.to_lowercase().contains(&needle)
+                || key.iter().any(|part| part.to_lowercase().contains(&needle));
+            if matches {
+                found.push((record, key));
+            }
+        }
+    }
+    found.sort_by_key(|(record, _)| std::cmp::Reverse(record.create_ts));
+    truncated |= found.len() > MAX_SEARCH_RESULTS;
+    found.truncate(MAX_SEARCH_RESULTS);
+    let actors: Vec<Value> = found
+        .into_iter()
+        .map(|(record, key)| {
+            json!({
+                "id": record.actor_id,
+                "name": record.name,
+                "key": key,
+                "createTs": record.create_ts,
+            })
+        })
+        .collect();
+    Ok(json!({ "actors": actors, "truncated": truncated }))
 }

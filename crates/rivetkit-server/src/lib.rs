@@ -20,6 +20,7 @@ mod cors;
 mod gateway;
 mod host;
 mod inspector;
+mod inspector_ui;
 mod manager;
 mod reply;
 #[cfg(unix)]
@@ -89,6 +90,10 @@ fn routes(runtime: Arc<Runtime>, config: ServerConfig, draining: shutdown::Drain
         .route("/actors/names", get(manager::names))
         .route("/actors/{actor_id}", delete(manager::destroy))
         .route("/devtools/{*path}", get(manager::devtools))
+        .route("/inspector/actors", get(inspector::actors))
+        .route("/ui", get(inspector_ui::index))
+        .route("/ui/app.js", get(inspector_ui::script))
+        .route("/ui/app.css", get(inspector_ui::stylesheet))
         .route("/gateway/{*rest}", any(gateway::route))
         .fallback(|request: axum::extract::Request| async move {
             reply::ErrorReply::json(reply::route_not_found(request.uri().path()), false)

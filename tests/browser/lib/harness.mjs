@@ -94,10 +94,14 @@ function probe(url, ca) {
 	});
 }
 
-/** seed-server on 127.0.0.1 with TLS (`--tls-cert`/`--tls-key`) and its own data dir. */
+/**
+ * seed-server on 127.0.0.1 with TLS (`--tls-cert`/`--tls-key`), its own data dir and
+ * `extraArgs` (e.g. `--inspector-token`).
+ */
 export class SeedServer {
-	constructor(certificate, dir) {
+	constructor(certificate, dir, extraArgs = []) {
 		this.certificate = certificate;
+		this.extraArgs = extraArgs;
 		this.dataDir = path.join(dir, "data");
 		this.logPath = path.join(dir, "seed-server.log");
 		this.proc = null;
@@ -112,9 +116,10 @@ export class SeedServer {
 		const args = [
 			"--host", "127.0.0.1", "--port", String(this.port), "--data-dir", this.dataDir,
 			"--tls-cert", this.certificate.cert, "--tls-key", this.certificate.key,
+			...this.extraArgs,
 		];
 		const env = { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" };
-		for (const name of ["RIVETKIT_TOKEN", "RIVETKIT_TLS_CERT", "RIVETKIT_TLS_KEY"]) delete env[name];
+		for (const name of ["RIVETKIT_TOKEN", "RIVETKIT_TLS_CERT", "RIVETKIT_TLS_KEY", "RIVET_INSPECTOR_TOKEN"]) delete env[name];
 		const log = fs.openSync(this.logPath, "a");
 		this.proc = spawn(serverBin(), args, { stdio: ["ignore", log, log], env });
 		fs.closeSync(log);
@@ -261,13 +266,13 @@ export async function recordProtocols(context, page) {
 
 /**
  * Everything a test file shares: certificate, seed-server (TLS), the bundled pages served from
- * another origin, and one Chromium (started with `chromiumArgs` too). Call from a top-level
- * `before`; `close()` in `after`.
+ * another origin, and one Chromium (started with `chromiumArgs` too; seed-server with
+ * `serverArgs` too). Call from a top-level `before`; `close()` in `after`.
  */
-export async function setUp(pageNames, { chromiumArgs = [] } = {}) {
+export async function setUp(pageNames, { chromiumArgs = [], serverArgs = [] } = {}) {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rivetkit-browser-"));
 	const certificate = makeCertificate(dir);
-	const server = await new SeedServer(certificate, dir).start();
+	const server = await new SeedServer(certificate, dir, serverArgs).start();
 	const pagesDir = path.join(dir, "pages");
 	await bundlePages(pageNames, pagesDir);
 	const pages = await servePages(pagesDir, certificate);
