@@ -5,14 +5,20 @@
 //!   WebSocket stream.
 //! * `game` — created with an input.
 //! * `user` — a typed user error with metadata.
+//! * `gate` — holds calls until opened and counts them: what a server's per-connection limits
+//!   are tested with (actions in flight, parked queue waits, large events).
 //!
 //! Each actor's interface is declared once with [`rivetkit::interface!`]: the definitions
 //! below implement it with `.handle(...)`, and Rust clients call it with the generated traits
-//! ([`CounterActions`], [`ChatRoomActions`], [`GameActions`], [`UserActions`]).
+//! ([`CounterActions`], [`ChatRoomActions`], [`GameActions`], [`UserActions`],
+//! [`GateActions`]).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rivetkit::prelude::*;
+use rivetkit::Receive;
 use serde_json::json;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 #[derive(Serialize, Deserialize, Default)]
 pub struct Counter {
@@ -231,11 +237,112 @@ pub fn user() -> Actor<User> {
         })
 }
 
-/// All four, as one registry.
+/// A gate keeps nothing durable: all it knows is in [`GateVars`].
+#[derive(Serialize, Deserialize, Default)]
+pub struct Gate {}
+
+/// In memory only: what the gate's calls are doing right now.
+pub struct GateVars {
+    /// `hold` calls running now, and the most ever at once.
+    holding: AtomicUsize,
+    peak: AtomicUsize,
+    /// `waitForJob` calls parked in the queue now.
+    waiting: AtomicUsize,
+    open: watch::Sender<bool>,
+}
+
+/// A gate's counts, as `stats` returns them.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct GateStats {
+    /// Open connections.
+    pub connections: usize,
+    pub holding: usize,
+    pub peak: usize,
+    pub waiting: usize,
+}
+
+rivetkit::interface! {
+    actor Gate = "gate";
+    /// Calls on a `gate`.
+    pub trait GateActions {
+        /// Waits until the gate is open; counted in `holding` meanwhile.
+        action Hold = "hold", fn hold();
+        /// Opens the gate for every `hold`, now and later.
+        action Open = "open", fn open();
+        action Stats = "stats", fn stats() -> GateStats;
+        /// Waits in the queue for a message named `job` and returns its body; counted in
+        /// `waiting` while parked.
+        action WaitForJob = "waitForJob", fn wait_for_job() -> Option<serde_json::Value>;
+        /// Broadcasts [`Blob`] with `bytes` bytes of text.
+        action Blast = "blast", fn blast(bytes: usize);
+    }
+    pub event Blob = "blob", (String,);
+}
+
+/// Counts one unit in `count` while alive, also when the call it belongs to is cancelled.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn enter(count: &'a AtomicUsize) -> (Self, usize) {
+        let now = count.fetch_add(1, Ordering::SeqCst) + 1;
+        (Self(count), now)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub fn gate() -> Actor<Gate, GateVars> {
+    actor::<Gate>("gate")
+        .vars(|| GateVars {
+            holding: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            open: watch::channel(false).0,
+        })
+        .queue("job")
+        .handle(Hold, |c, ()| async move {
+            let vars = c.vars();
+            let (_holding, now) = Counted::enter(&vars.holding);
+            vars.peak.fetch_max(now, Ordering::SeqCst);
+            let mut open = vars.open.subscribe();
+            // The sender lives in the vars as long as the actor: waiting cannot fail.
+            let _ = open.wait_for(|open| *open).await;
+            Ok(())
+        })
+        .handle(Open, |c, ()| async move {
+            c.vars().open.send_replace(true);
+            Ok(())
+        })
+        .handle(Stats, |c, ()| async move {
+            let vars = c.vars();
+            Ok(GateStats {
+                connections: c.conns().len(),
+                holding: vars.holding.load(Ordering::SeqCst),
+                peak: vars.peak.load(Ordering::SeqCst),
+                waiting: vars.waiting.load(Ordering::SeqCst),
+            })
+        })
+        .handle(WaitForJob, |c, ()| async move {
+            let (_waiting, _) = Counted::enter(&c.vars().waiting);
+            let job = c.queue().next(Receive::names(["job"])).await?;
+            Ok(job.map(|job| job.body))
+        })
+        .handle(Blast, |c, (bytes,)| async move {
+            c.emit(Blob, ("x".repeat(bytes),));
+            Ok(())
+        })
+}
+
+/// All of them, as one registry.
 pub fn registry() -> Registry {
     Registry::new()
         .register(counter())
         .register(chat_room())
         .register(game())
         .register(user())
+        .register(gate())
 }

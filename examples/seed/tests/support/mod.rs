@@ -15,7 +15,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
 pub struct Server {
-    child: Child,
+    /// The `seed-server` process; `None` for a server running in this test's process.
+    child: Option<Child>,
     pub port: u16,
     pub data_dir: PathBuf,
     token: Option<String>,
@@ -71,11 +72,35 @@ impl Server {
         }
         let child = command.spawn().expect("seed-server starts");
         let server = Self {
-            child,
+            child: Some(child),
             port,
             data_dir: data_dir.to_path_buf(),
             token: token.map(str::to_owned),
             _temp: None,
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    /// Serves the seed registry in this test's process, with `config`'s settings (those a
+    /// `seed-server` flag does not reach) on a free loopback port and a fresh data dir.
+    pub async fn start_with(config: rivetkit::ServerConfig) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = rivetkit::ServerConfig {
+            host: "127.0.0.1".into(),
+            port,
+            data_dir: temp.path().to_path_buf(),
+            token: None,
+            ..config
+        };
+        tokio::spawn(async move { rivetkit::serve(seed::registry(), config).await.unwrap() });
+        let server = Self {
+            child: None,
+            port,
+            data_dir: temp.path().to_path_buf(),
+            token: None,
+            _temp: Some(temp),
         };
         server.wait_healthy().await;
         server
@@ -99,8 +124,9 @@ impl Server {
 
     /// SIGKILL: no chance to flush anything.
     pub fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        let child = self.child.as_mut().expect("a seed-server process");
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -194,8 +220,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
