@@ -148,8 +148,9 @@ pub enum Outgoing {
     /// The actor ends the connection (close code, reason).
     Close(u16, String),
     /// The actor goes to sleep and keeps this connection: keep the socket open, and hand the
-    /// snapshot back with `ActorInstance::resume` when the client next speaks.
-    Hibernate(HibernatedConn),
+    /// snapshot back with `ActorInstance::resume` when the client next speaks. Boxed: it is
+    /// rare and large, and every connection's queue reserves room for a block of items.
+    Hibernate(Box<HibernatedConn>),
 }
 
 /// A connection kept while its actor sleeps: everything needed to put it back as it was.

@@ -915,7 +915,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                 state: entry.state.clone(),
                 subscriptions: entry.subscriptions.clone(),
             };
-            sender.send(Outgoing::Hibernate(snapshot));
+            sender.send(Outgoing::Hibernate(Box::new(snapshot)));
             false
         });
     }

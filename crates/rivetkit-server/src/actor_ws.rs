@@ -542,7 +542,7 @@ async fn serve_connection(
                         connection.detach();
                     }
                     watch = None;
-                    hibernated = Some(snapshot);
+                    hibernated = Some(*snapshot);
                     continue;
                 }
                 let written = match &item {
