@@ -440,8 +440,13 @@ impl Connection {
 pub struct OverflowWatch(pub(crate) Arc<ConnLink>);
 
 impl OverflowWatch {
+    /// Resolves once the queue overflowed; at once if it already has.
     pub async fn overflowed(&self) {
         self.0.overflowed.raised().await
+    }
+
+    pub fn is_overflowed(&self) -> bool {
+        self.0.overflowed.is_raised()
     }
 }
 

@@ -663,17 +663,30 @@ async fn pump_raw(
                 }
             }
             finished = &mut handler => {
+                // What the handler sent before it returned goes out first.
+                let mut written = Written::Sent;
                 while let Some(message) = outbox.try_recv() {
-                    if !matches!(send_raw(&mut sink, message, &watch).await, Written::Sent) {
-                        return;
+                    written = send_raw(&mut sink, message, &watch).await;
+                    if !matches!(written, Written::Sent) {
+                        break;
                     }
                 }
-                let close = match finished {
-                    Ok(Ok(())) => close_message(CLOSE_NORMAL, ""),
-                    Ok(Err(error)) => error_close(state, &error),
-                    Err(panic) => error_close(state, &ActorError::internal(format!("websocket handler panicked: {panic}"))),
-                };
-                let _ = sink.send(close).await;
+                // Messages refused for the budget are gone: the client must not see a clean end.
+                if matches!(written, Written::Sent) && watch.is_overflowed() {
+                    written = Written::Overflowed;
+                }
+                match written {
+                    Written::Sent => {
+                        let close = match finished {
+                            Ok(Ok(())) => close_message(CLOSE_NORMAL, ""),
+                            Ok(Err(error)) => error_close(state, &error),
+                            Err(panic) => error_close(state, &ActorError::internal(format!("websocket handler panicked: {panic}"))),
+                        };
+                        let _ = sink.send(close).await;
+                    }
+                    Written::Failed => return,
+                    Written::Overflowed => slow_consumer = true,
+                }
                 break;
             }
         }

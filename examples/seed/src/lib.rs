@@ -6,7 +6,8 @@
 //! * `game` — created with an input.
 //! * `user` — a typed user error with metadata.
 //! * `gate` — holds calls until opened and counts them: what a server's per-connection limits
-//!   are tested with (actions in flight, parked queue waits, large events).
+//!   are tested with (actions in flight, parked queue waits, large events, a raw socket that
+//!   floods its client).
 //!
 //! Each actor's interface is declared once with [`rivetkit::interface!`]: the definitions
 //! below implement it with `.handle(...)`, and Rust clients call it with the generated traits
@@ -248,6 +249,8 @@ pub struct GateVars {
     peak: AtomicUsize,
     /// `waitForJob` calls parked in the queue now.
     waiting: AtomicUsize,
+    /// `/flood` handlers that returned.
+    floods: AtomicUsize,
     open: watch::Sender<bool>,
 }
 
@@ -259,6 +262,7 @@ pub struct GateStats {
     pub holding: usize,
     pub peak: usize,
     pub waiting: usize,
+    pub floods: usize,
 }
 
 rivetkit::interface! {
@@ -301,6 +305,7 @@ pub fn gate() -> Actor<Gate, GateVars> {
             holding: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
+            floods: AtomicUsize::new(0),
             open: watch::channel(false).0,
         })
         .queue("job")
@@ -324,6 +329,7 @@ pub fn gate() -> Actor<Gate, GateVars> {
                 holding: vars.holding.load(Ordering::SeqCst),
                 peak: vars.peak.load(Ordering::SeqCst),
                 waiting: vars.waiting.load(Ordering::SeqCst),
+                floods: vars.floods.load(Ordering::SeqCst),
             })
         })
         .handle(WaitForJob, |c, ()| async move {
@@ -335,7 +341,30 @@ pub fn gate() -> Actor<Gate, GateVars> {
             c.emit(Blob, ("x".repeat(bytes),));
             Ok(())
         })
+        // `/flood`: sends up to FLOOD_MESSAGES messages of FLOOD_BYTES as fast as the socket
+        // takes them, and stops at the first one refused (the client does not read).
+        .on_websocket(|c, socket: RawWebSocket| async move {
+            if socket.path().split('?').next() != Some("/flood") {
+                return Err(ActorError::user(
+                    "unknown_path",
+                    format!("nothing at {}", socket.path()),
+                ));
+            }
+            let sender = socket.sender();
+            for _ in 0..FLOOD_MESSAGES {
+                if !sender.send_text("x".repeat(FLOOD_BYTES)) {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            c.vars().floods.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
 }
+
+/// What a gate's `/flood` socket sends at most: 128 MiB in 64 KiB messages.
+pub const FLOOD_MESSAGES: usize = 2048;
+pub const FLOOD_BYTES: usize = 64 * 1024;
 
 /// All of them, as one registry.
 pub fn registry() -> Registry {

@@ -232,3 +232,29 @@ async fn a_closed_socket_past_its_action_cap_releases_its_parked_queue_waits() {
     };
     parked_waits_are_released(config, 2_000, CAP).await;
 }
+
+#[tokio::test]
+async fn a_raw_socket_client_that_never_reads_is_closed_as_a_slow_consumer() {
+    let server = Server::start_with(ServerConfig {
+        max_outgoing_queue_bytes: 256 * 1024,
+        ..ServerConfig::default()
+    })
+    .await;
+    let gate = server.get_or_create("gate", "flood").await;
+    let mut observer = server.connect(&gate, Encoding::Json).await;
+    // The handler floods at once and returns at its first refused message; the client reads
+    // nothing until then.
+    let mut socket = server
+        .websocket(
+            &format!("/gateway/{gate}/websocket/flood"),
+            Encoding::Json,
+            &[],
+        )
+        .await;
+    wait_for_stats(&mut observer, "the flood handler returned", |stats| {
+        stats.floods == 1
+    })
+    .await;
+    let (code, reason) = expect_close(&mut socket).await;
+    assert_eq!((code, reason.as_str()), (1008, "ws.slow_consumer"));
+}
