@@ -162,8 +162,10 @@ pub struct HibernatedConn {
     pub subscriptions: HashSet<String>,
 }
 
-/// Queue bookkeeping per item: the channel slot and the item's own fields.
-pub(crate) const ITEM_OVERHEAD: usize = 64;
+/// What one queued item costs besides its payload: its channel slot (96 bytes) and a share of
+/// the event record it points to. Counting only the payload would let a stream of tiny events
+/// hold several times the budget in memory.
+pub(crate) const ITEM_OVERHEAD: usize = 128;
 
 impl Outgoing {
     /// What this item costs the connection's queue budget; control items cost nothing, so that
@@ -201,7 +203,7 @@ fn json_size(value: &impl serde::Serialize) -> usize {
 /// What a server enforces on each connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnLimits {
-    /// Bytes (about: messages as JSON, plus a little per message) queued for the connection
+    /// Bytes (about: messages as JSON, plus 128 per message) queued for the connection
     /// and not yet taken by its socket. Beyond it the connection is a slow consumer: it gets
     /// nothing more and its socket is closed. One message larger than this still passes when
     /// nothing else is queued.

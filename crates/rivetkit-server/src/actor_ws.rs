@@ -436,9 +436,12 @@ async fn close_slow_consumer(
     state: &AppState,
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
 ) {
-    tracing::debug!("websocket closed: its client does not read what it is sent");
     let close = sink.send(close_message(CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON));
-    let _ = tokio::time::timeout(state.config.websocket_idle_timeout, close).await;
+    let sent = tokio::time::timeout(state.config.websocket_idle_timeout, close).await;
+    tracing::debug!(
+        ?sent,
+        "websocket closed: its client does not read what it is sent"
+    );
 }
 
 /// Serves one `/connect` socket. If the actor hibernates the connection (it goes to sleep but

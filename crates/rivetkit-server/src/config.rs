@@ -62,12 +62,12 @@ pub struct ServerConfig {
     /// CORS headers, and preflights from others a 403. Empty (the default, for development):
     /// every origin is reflected.
     pub cors_origins: Vec<String>,
-    /// Bytes (about: messages as JSON, plus 64 per message) waiting to be written to one
+    /// Bytes (about: messages as JSON, plus 128 per message) waiting to be written to one
     /// WebSocket, protocol or raw: events, action responses, raw messages. A client that lets
     /// more pile up is a slow consumer: it is sent nothing more and closed with code 1008 and
     /// reason `ws.slow_consumer` (clients see the error `ws/slow_consumer`), while the actor
     /// and other clients go on. Default 8 MiB: eight responses of the largest size
-    /// ([`max_outgoing_message_size`](Self::max_outgoing_message_size)) or some 80,000 small
+    /// ([`max_outgoing_message_size`](Self::max_outgoing_message_size)) or some 50,000 small
     /// events, many seconds of a busy actor, so a client that reads never hits it.
     pub max_outgoing_queue_bytes: usize,
     /// Actions one protocol connection runs at once (parked ones, e.g. waiting in a queue
