@@ -5,16 +5,21 @@
 //! [`Outgoing`] items into the connection's queue; the server drains the queue, encodes each item
 //! in the client's encoding and writes it to the socket. Dropping the [`Connection`] removes it
 //! from the actor.
+//!
+//! Each connection has limits ([`ConnLimits`]): its queue holds at most so many bytes not yet
+//! taken by the socket (a client that does not read is cut off instead of growing the server's
+//! memory), and it holds at most so many subscriptions.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use rivetkit_protocol::{Encoding, Frame, ToClient, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::activity::ActivityGuard;
 use crate::instance::ActorInstance;
@@ -26,6 +31,9 @@ pub struct SharedEvent {
     pub name: String,
     pub args: Vec<Value>,
     frames: [OnceLock<Frame>; 3],
+    /// About how many bytes it takes on the wire (its arguments as JSON), counted against each
+    /// subscriber's queue budget.
+    size: usize,
     /// Told once the event is written to its (one) connection's socket; see [`DirectWrites`].
     /// `None` for every event nobody waits on (all broadcasts), so writing those takes no lock.
     written: Option<Mutex<Option<oneshot::Sender<()>>>>,
@@ -33,10 +41,12 @@ pub struct SharedEvent {
 
 impl SharedEvent {
     pub fn new(name: String, args: Vec<Value>) -> Self {
+        let size = name.len() + json_size(&args);
         Self {
             name,
             args,
             frames: Default::default(),
+            size,
             written: None,
         }
     }
@@ -138,8 +148,9 @@ pub enum Outgoing {
     /// The actor ends the connection (close code, reason).
     Close(u16, String),
     /// The actor goes to sleep and keeps this connection: keep the socket open, and hand the
-    /// snapshot back with `ActorInstance::resume` when the client next speaks.
-    Hibernate(HibernatedConn),
+    /// snapshot back with `ActorInstance::resume` when the client next speaks. Boxed: it is
+    /// rare and large, and every connection's queue reserves room for a block of items.
+    Hibernate(Box<HibernatedConn>),
 }
 
 /// A connection kept while its actor sleeps: everything needed to put it back as it was.
@@ -151,10 +162,190 @@ pub struct HibernatedConn {
     pub subscriptions: HashSet<String>,
 }
 
+/// What one queued item costs besides its payload: its channel slot (96 bytes) and a share of
+/// the event record it points to. Counting only the payload would let a stream of tiny events
+/// hold several times the budget in memory.
+pub(crate) const ITEM_OVERHEAD: usize = 128;
+
+impl Outgoing {
+    /// What this item costs the connection's queue budget; control items cost nothing, so that
+    /// a close or a hibernation always gets through.
+    fn queued_size(&self) -> usize {
+        match self {
+            Outgoing::Event(event) => ITEM_OVERHEAD + event.size,
+            Outgoing::ActionResponse {
+                result: Ok(output), ..
+            } => ITEM_OVERHEAD + json_size(output),
+            Outgoing::ActionResponse { result: Err(_), .. } | Outgoing::Error(_) => ITEM_OVERHEAD,
+            Outgoing::Close(..) | Outgoing::Hibernate(_) => 0,
+        }
+    }
+}
+
+/// The length of `value` as JSON, without keeping the text.
+fn json_size(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // A value that does not serialize is refused before it is queued; count it as nothing.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+/// What a server enforces on each connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Bytes (about: messages as JSON, plus 128 per message) queued for the connection
+    /// and not yet taken by its socket. Beyond it the connection is a slow consumer: it gets
+    /// nothing more and its socket is closed. One message larger than this still passes when
+    /// nothing else is queued.
+    pub max_outgoing_bytes: usize,
+    /// Events one connection may be subscribed to at once.
+    pub max_subscriptions: usize,
+}
+
+/// Default [`ConnLimits::max_outgoing_bytes`]: 8 MiB.
+pub const DEFAULT_MAX_OUTGOING_BYTES: usize = 8 * 1024 * 1024;
+/// Default [`ConnLimits::max_subscriptions`].
+pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 1000;
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        Self {
+            max_outgoing_bytes: DEFAULT_MAX_OUTGOING_BYTES,
+            max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
+        }
+    }
+}
+
+/// A flag that, once raised, stays raised and wakes whoever waits for it.
+#[derive(Default)]
+pub(crate) struct Signal {
+    raised: AtomicBool,
+    wake: Notify,
+}
+
+impl Signal {
+    pub(crate) fn raise(&self) {
+        if !self.raised.swap(true, Ordering::AcqRel) {
+            self.wake.notify_waiters();
+        }
+    }
+
+    pub(crate) fn is_raised(&self) -> bool {
+        self.raised.load(Ordering::Acquire)
+    }
+
+    /// Resolves once raised; at once if it already is.
+    pub(crate) async fn raised(&self) {
+        let woken = self.wake.notified();
+        tokio::pin!(woken);
+        // Registered before looking, so that a raise in between still wakes us.
+        woken.as_mut().enable();
+        if !self.is_raised() {
+            woken.await;
+        }
+    }
+}
+
+/// What the actor side and the socket side of one connection share.
+pub(crate) struct ConnLink {
+    limits: ConnLimits,
+    /// Bytes queued and not yet taken by the socket side.
+    queued: AtomicUsize,
+    /// The queue went over its budget: nothing more is queued, the socket is to be closed.
+    pub(crate) overflowed: Signal,
+    /// The connection ended: waits of its calls give up (see `Queue::receive`).
+    pub(crate) gone: Signal,
+}
+
+impl ConnLink {
+    pub(crate) fn new(limits: ConnLimits) -> Arc<Self> {
+        Arc::new(Self {
+            limits,
+            queued: AtomicUsize::new(0),
+            overflowed: Signal::default(),
+            gone: Signal::default(),
+        })
+    }
+
+    pub(crate) fn max_subscriptions(&self) -> usize {
+        self.limits.max_subscriptions
+    }
+
+    /// Whether an item of `size` bytes may be queued: control items (size 0) always may; others
+    /// only while the queue has not overflowed and they fit, and then they take their bytes.
+    pub(crate) fn admit(&self, size: usize) -> bool {
+        size == 0 || (!self.overflowed.is_raised() && self.reserve(size))
+    }
+
+    /// Takes `size` bytes of the budget; `false` (and the queue overflows) if they do not fit.
+    fn reserve(&self, size: usize) -> bool {
+        let limit = self.limits.max_outgoing_bytes;
+        let fits = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+                (queued == 0 || queued.saturating_add(size) <= limit).then_some(queued + size)
+            })
+            .is_ok();
+        if !fits {
+            self.overflowed.raise();
+        }
+        fits
+    }
+
+    pub(crate) fn release(&self, size: usize) {
+        self.queued.fetch_sub(size, Ordering::AcqRel);
+    }
+}
+
+/// The actor's end of a connection's queue.
+#[derive(Clone)]
+pub(crate) struct OutgoingSender {
+    items: mpsc::UnboundedSender<(Outgoing, usize)>,
+    pub(crate) link: Arc<ConnLink>,
+}
+
+impl OutgoingSender {
+    /// Queues `item` within the budget. An item over it is dropped and the queue overflows:
+    /// the socket side then closes the connection, so nothing after the gap is ever delivered
+    /// and the order of what the client sees is kept. Never waits.
+    pub(crate) fn send(&self, item: Outgoing) {
+        let size = item.queued_size();
+        if !self.link.admit(size) {
+            return;
+        }
+        // A closed receiver means the socket is going away; its disconnect is on its way.
+        if self.items.send((item, size)).is_err() {
+            self.link.release(size);
+        }
+    }
+}
+
+/// A new connection's queue: the actor's end and the socket's end.
+pub(crate) fn outgoing_queue(
+    limits: ConnLimits,
+) -> (OutgoingSender, mpsc::UnboundedReceiver<(Outgoing, usize)>) {
+    let (items, outgoing) = mpsc::unbounded_channel();
+    let sender = OutgoingSender {
+        items,
+        link: ConnLink::new(limits),
+    };
+    (sender, outgoing)
+}
+
 /// The actor-side record of one connection.
 pub(crate) struct ConnEntry {
     /// Where its messages go; `None` for the short-lived connection of a stateless call.
-    pub(crate) sender: Option<mpsc::UnboundedSender<Outgoing>>,
+    pub(crate) sender: Option<OutgoingSender>,
     pub(crate) subscriptions: HashSet<String>,
     pub(crate) params: Value,
     /// Made by `create_conn_state` (`Null` without it).
@@ -168,8 +359,7 @@ pub(crate) struct ConnEntry {
 impl ConnEntry {
     pub(crate) fn send(&self, item: Outgoing) {
         if let Some(sender) = &self.sender {
-            // A closed receiver means the socket is going away; its disconnect is on its way.
-            let _ = sender.send(item);
+            sender.send(item);
         }
     }
 }
@@ -180,8 +370,8 @@ pub struct Connection {
     pub(crate) detached: bool,
     pub(crate) id: Arc<str>,
     pub(crate) actor: Arc<dyn ActorInstance>,
-    pub(crate) sender: mpsc::UnboundedSender<Outgoing>,
-    pub(crate) outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    pub(crate) sender: OutgoingSender,
+    pub(crate) outgoing: mpsc::UnboundedReceiver<(Outgoing, usize)>,
 }
 
 impl Connection {
@@ -201,13 +391,25 @@ impl Connection {
             .clone()
             .set_subscription(&self.id, event_name, subscribe)
         {
-            let _ = self.sender.send(Outgoing::Error(error));
+            self.sender.send(Outgoing::Error(error));
         }
     }
 
     /// Calls an action as this connection and queues its response; returns at once so that
     /// the connection can go on reading while the action runs.
     pub fn spawn_action(&self, id: u64, name: String, args: Vec<Value>) {
+        self.spawn_action_holding(id, name, args, ());
+    }
+
+    /// [`spawn_action`](Self::spawn_action), keeping `held` until the response is queued: a
+    /// server counts the actions in flight on a connection with it (a semaphore permit).
+    pub fn spawn_action_holding<H: Send + 'static>(
+        &self,
+        id: u64,
+        name: String,
+        args: Vec<Value>,
+        held: H,
+    ) {
         let call = self
             .actor
             .clone()
@@ -215,13 +417,38 @@ impl Connection {
         let sender = self.sender.clone();
         tokio::spawn(async move {
             let result = call.await;
-            let _ = sender.send(Outgoing::ActionResponse { id, result });
+            sender.send(Outgoing::ActionResponse { id, result });
+            drop(held);
         });
     }
 
     /// The next item to send to the client; `None` never happens while the connection lives.
     pub async fn next_outgoing(&mut self) -> Option<Outgoing> {
-        self.outgoing.recv().await
+        let (item, size) = self.outgoing.recv().await?;
+        self.sender.link.release(size);
+        Some(item)
+    }
+
+    /// A handle that tells when this connection's queue went over its budget
+    /// ([`ConnLimits::max_outgoing_bytes`]): the client does not read fast enough, and the
+    /// connection is to be closed. It can be awaited while a write to the socket is pending.
+    pub fn overflow_watch(&self) -> OverflowWatch {
+        OverflowWatch(self.sender.link.clone())
+    }
+}
+
+/// Tells when a connection's queue overflowed; see [`Connection::overflow_watch`].
+#[derive(Clone)]
+pub struct OverflowWatch(pub(crate) Arc<ConnLink>);
+
+impl OverflowWatch {
+    /// Resolves once the queue overflowed; at once if it already has.
+    pub async fn overflowed(&self) {
+        self.0.overflowed.raised().await
+    }
+
+    pub fn is_overflowed(&self) -> bool {
+        self.0.overflowed.is_raised()
     }
 }
 
@@ -235,6 +462,8 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         if !self.detached {
+            // Waits of this connection's calls give up now, before the disconnect runs.
+            self.sender.link.gone.raise();
             self.actor.clone().disconnect(self.id.clone());
         }
     }

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::activity::Stop;
-use crate::conn::Connection;
+use crate::conn::{ConnLink, Connection};
 use crate::db::Db;
 use crate::instance::{ActorCell, ActorInstance, QueueSend};
 use crate::kv::Kv;
@@ -29,6 +29,8 @@ use crate::{args, ActorError, ActorResult};
 pub struct Ctx<S, V = ()> {
     pub(crate) cell: Arc<ActorCell<S, V>>,
     pub(crate) conn_id: Option<Arc<str>>,
+    /// The long-lived connection this call runs for, if any: its waits give up when it goes.
+    pub(crate) conn_link: Option<Arc<ConnLink>>,
     pub(crate) request: Option<Arc<RequestInfo>>,
     /// Completable queue messages this call received and has not completed.
     pub(crate) pending_completions: Arc<AtomicUsize>,
@@ -46,6 +48,7 @@ impl<S, V> Clone for Ctx<S, V> {
         Self {
             cell: self.cell.clone(),
             conn_id: self.conn_id.clone(),
+            conn_link: self.conn_link.clone(),
             request: self.request.clone(),
             pending_completions: self.pending_completions.clone(),
             in_run: self.in_run,
@@ -319,6 +322,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
             core: &self.cell.queue,
             pending: &self.pending_completions,
             in_run: self.in_run,
+            conn_gone: self.conn_link.as_ref().map(|link| &link.gone),
         }
     }
 

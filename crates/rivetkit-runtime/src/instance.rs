@@ -35,10 +35,12 @@ use futures::FutureExt;
 use parking_lot::Mutex;
 use rivetkit_protocol::Value;
 use rivetkit_storage::Store;
-use tokio::sync::mpsc;
 
 use crate::activity::{Activity, ActivityGuard, Stop};
-use crate::conn::{ConnEntry, Connection, DirectWrites, HibernatedConn, Outgoing, SharedEvent};
+use crate::conn::{
+    outgoing_queue, ConnEntry, ConnLimits, ConnLink, Connection, DirectWrites, HibernatedConn,
+    Outgoing, OutgoingSender, SharedEvent,
+};
 use crate::context::ConnInfo;
 use crate::db::Db;
 use crate::definition::{Actor, HookFn};
@@ -132,6 +134,14 @@ fn stopping() -> ActorError {
     ActorError::public("actor", "stopping", "The actor is stopping")
 }
 
+fn too_many_subscriptions(event_name: &str, limit: usize) -> ActorError {
+    ActorError::public(
+        "connection",
+        "too_many_subscriptions",
+        format!("Subscribing to {event_name:?} would pass this connection's limit of {limit} subscriptions"),
+    )
+}
+
 fn forbidden(message: String) -> ActorError {
     ActorError::public("auth", "forbidden", message).with_status(403)
 }
@@ -180,15 +190,27 @@ pub trait ActorInstance: Send + Sync + 'static {
         args: Vec<Value>,
     ) -> BoxFuture<'static, ActorResult<Value>>;
 
-    /// Admits a WebSocket connection; it lasts until the returned [`Connection`] is dropped.
+    /// Admits a WebSocket connection with the default [`ConnLimits`]; it lasts until the
+    /// returned [`Connection`] is dropped.
     fn connect(
         self: Arc<Self>,
         params: Value,
         request: Option<RequestInfo>,
+    ) -> BoxFuture<'static, ActorResult<Connection>> {
+        self.connect_with_limits(params, request, ConnLimits::default())
+    }
+
+    /// Admits a WebSocket connection under `limits` (a server's, see [`ConnLimits`]).
+    fn connect_with_limits(
+        self: Arc<Self>,
+        params: Value,
+        request: Option<RequestInfo>,
+        limits: ConnLimits,
     ) -> BoxFuture<'static, ActorResult<Connection>>;
 
     /// Subscribes a connection to an event (or unsubscribes it); a subscription refused by the
-    /// event's `can_subscribe` rule fails with `auth/forbidden`.
+    /// event's `can_subscribe` rule fails with `auth/forbidden`, one past the connection's
+    /// [`ConnLimits::max_subscriptions`] with `connection/too_many_subscriptions`.
     fn set_subscription(
         self: Arc<Self>,
         conn_id: &str,
@@ -201,6 +223,7 @@ pub trait ActorInstance: Send + Sync + 'static {
     fn resume(
         self: Arc<Self>,
         snapshot: HibernatedConn,
+        limits: ConnLimits,
     ) -> BoxFuture<'static, ActorResult<Connection>>;
 
     /// A queue send from a client, as a short-lived connection with `params`: checks the queue
@@ -476,14 +499,23 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         conn_id: Option<Arc<str>>,
         request: Option<Arc<RequestInfo>>,
     ) -> Ctx<S, V> {
+        let conn_link = conn_id.as_deref().and_then(|id| self.conn_link(id));
         Ctx {
             cell: self.clone(),
             conn_id,
+            conn_link,
             request,
             pending_completions: Arc::default(),
             in_run: false,
             failure: Some(Arc::default()),
         }
+    }
+
+    /// What a long-lived connection shares with its socket; `None` for a short-lived one.
+    fn conn_link(&self, conn_id: &str) -> Option<Arc<ConnLink>> {
+        let conns = self.conns.lock();
+        let sender = conns.get(conn_id)?.sender.as_ref()?;
+        Some(sender.link.clone())
     }
 
     /// This actor's key in [`HELD`].
@@ -778,7 +810,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         self: &Arc<Self>,
         params: Value,
         request: Option<RequestInfo>,
-        sender: Option<mpsc::UnboundedSender<Outgoing>>,
+        sender: Option<OutgoingSender>,
         open: Option<ActivityGuard>,
     ) -> ActorResult<Arc<str>> {
         let request = request.map(Arc::new);
@@ -824,6 +856,9 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             let claimed = !std::mem::replace(&mut entry.releasing, true);
             if claimed {
                 entry.subscriptions.clear();
+                if let Some(sender) = &entry.sender {
+                    sender.link.gone.raise();
+                }
             }
             claimed
         });
@@ -964,7 +999,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                 state: entry.state.clone(),
                 subscriptions: entry.subscriptions.clone(),
             };
-            let _ = sender.send(Outgoing::Hibernate(snapshot));
+            sender.send(Outgoing::Hibernate(Box::new(snapshot)));
             false
         });
         self.inspect.notify(Change::Connections);
@@ -1043,14 +1078,15 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         .boxed()
     }
 
-    fn connect(
+    fn connect_with_limits(
         self: Arc<Self>,
         params: Value,
         request: Option<RequestInfo>,
+        limits: ConnLimits,
     ) -> BoxFuture<'static, ActorResult<Connection>> {
         async move {
             let open = self.activity.open().ok_or_else(stopping)?;
-            let (sender, outgoing) = mpsc::unbounded_channel();
+            let (sender, outgoing) = outgoing_queue(limits);
             let id = self
                 .admit(params, request, Some(sender.clone()), Some(open))
                 .await?;
@@ -1069,10 +1105,11 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
     fn resume(
         self: Arc<Self>,
         snapshot: HibernatedConn,
+        limits: ConnLimits,
     ) -> BoxFuture<'static, ActorResult<Connection>> {
         async move {
             let open = self.activity.open().ok_or_else(stopping)?;
-            let (sender, outgoing) = mpsc::unbounded_channel();
+            let (sender, outgoing) = outgoing_queue(limits);
             self.conns.lock().insert(
                 snapshot.id.clone(),
                 ConnEntry {
@@ -1112,12 +1149,23 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
             }
         }
         self.with_conn(conn_id, |entry| {
-            if subscribe {
-                entry.subscriptions.insert(event_name.to_owned());
-            } else {
+            if !subscribe {
                 entry.subscriptions.remove(event_name);
+                return Ok(());
             }
-        });
+            let limit = entry
+                .sender
+                .as_ref()
+                .map(|sender| sender.link.max_subscriptions());
+            if let Some(limit) = limit.filter(|&limit| {
+                entry.subscriptions.len() >= limit && !entry.subscriptions.contains(event_name)
+            }) {
+                return Err(too_many_subscriptions(event_name, limit));
+            }
+            entry.subscriptions.insert(event_name.to_owned());
+            Ok(())
+        })
+        .unwrap_or(Ok(()))?;
         self.inspect.notify(Change::Connections);
         Ok(())
     }

@@ -26,7 +26,10 @@ mod scheduler;
 
 pub use activity::{Activity, ActivityGuard};
 pub use args::Args;
-pub use conn::{Connection, HibernatedConn, Outgoing, SharedEvent};
+pub use conn::{
+    ConnLimits, Connection, HibernatedConn, Outgoing, OverflowWatch, SharedEvent,
+    DEFAULT_MAX_OUTGOING_BYTES, DEFAULT_MAX_SUBSCRIPTIONS,
+};
 pub use context::{now_ms, ConnInfo, Ctx};
 pub use db::{Database, Db, DbEvent, DbRow};
 pub use definition::{

@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::{oneshot, Notify};
 
 use crate::activity::Activity;
+use crate::conn::Signal;
 use crate::context::now_ms;
 use crate::inspect::{Change, Inspect};
 use crate::{ActorError, ActorResult};
@@ -208,6 +209,7 @@ impl QueueCore {
         timeout: Option<Duration>,
         completable: bool,
         in_run: bool,
+        conn_gone: Option<&Signal>,
     ) -> ActorResult<Vec<Queued>> {
         let deadline = timeout.map(|timeout| tokio::time::Instant::now() + timeout);
         loop {
@@ -217,6 +219,11 @@ impl QueueCore {
             arrived.as_mut().enable();
             if self.activity.is_aborted() {
                 return Err(aborted());
+            }
+            // Checked before taking: a message is taken (and removed) only for a caller that
+            // can still be answered, and a cancelled wait has taken nothing.
+            if conn_gone.is_some_and(Signal::is_raised) {
+                return Err(connection_gone());
             }
             let taken = self.take(names, count, completable).await?;
             if !taken.is_empty() || timeout == Some(Duration::ZERO) {
@@ -234,6 +241,12 @@ impl QueueCore {
                 () = &mut arrived => {}
                 () = timed_out => return Ok(Vec::new()),
                 () = self.activity.aborted() => return Err(aborted()),
+                () = async {
+                    match conn_gone {
+                        Some(gone) => gone.raised().await,
+                        None => std::future::pending().await,
+                    }
+                } => return Err(connection_gone()),
             }
         }
     }
@@ -286,6 +299,14 @@ fn aborted() -> ActorError {
         "actor",
         "aborted",
         "The actor is stopping; the operation was aborted",
+    )
+}
+
+fn connection_gone() -> ActorError {
+    ActorError::public(
+        "connection",
+        "closed",
+        "The connection of this call closed; its wait was cancelled",
     )
 }
 
@@ -423,11 +444,14 @@ pub struct Queue<'a> {
     /// Completable messages this context received and has not completed yet.
     pub(crate) pending: &'a Arc<AtomicUsize>,
     pub(crate) in_run: bool,
+    /// Raised when the connection the call runs for goes (`None` outside connections).
+    pub(crate) conn_gone: Option<&'a Signal>,
 }
 
 impl Queue<'_> {
     /// Receives messages as `receive` says, waiting for them unless it sets a zero timeout;
-    /// fails with `actor/aborted` when the actor stops meanwhile.
+    /// fails with `actor/aborted` when the actor stops meanwhile, and with `connection/closed`
+    /// when the WebSocket connection the call runs for goes (nothing is taken then).
     pub async fn receive(&self, receive: Receive) -> ActorResult<Vec<QueueMessage>> {
         if self.pending.load(Ordering::SeqCst) > 0 {
             return Err(ActorError::public(
@@ -444,6 +468,7 @@ impl Queue<'_> {
                 receive.timeout,
                 receive.completable,
                 self.in_run,
+                self.conn_gone,
             )
             .await?;
         Ok(taken

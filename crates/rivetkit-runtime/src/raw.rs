@@ -3,8 +3,12 @@
 //! The runtime speaks plain `http` types and channels here so that actor code never depends on
 //! the HTTP framework the server happens to use: the server bridges its sockets to these.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use tokio::sync::mpsc;
+
+use crate::conn::{ConnLimits, ConnLink, OverflowWatch, ITEM_OVERHEAD};
 
 /// The request an actor's `on_request` handler receives; its URI is `http://actor/{path}?{query}`.
 pub type Request = http::Request<Bytes>;
@@ -40,17 +44,34 @@ pub struct RawWebSocket {
 }
 
 impl RawWebSocket {
-    /// Used by the server: `incoming` carries what the client sends, `outgoing` what to send it.
+    /// Used by the server: `incoming` carries what the client sends; what the handler sends
+    /// comes out of the returned [`RawOutbox`], which holds at most `max_outgoing_bytes` not yet
+    /// taken (see [`ConnLimits::max_outgoing_bytes`]).
     pub fn new(
         path: String,
         incoming: mpsc::Receiver<WsMessage>,
-        outgoing: mpsc::UnboundedSender<WsMessage>,
-    ) -> Self {
-        Self {
+        max_outgoing_bytes: usize,
+    ) -> (Self, RawOutbox) {
+        let (items, outgoing) = mpsc::unbounded_channel();
+        let link = ConnLink::new(ConnLimits {
+            max_outgoing_bytes,
+            ..ConnLimits::default()
+        });
+        let socket = Self {
             path,
             incoming,
-            sender: WsSender(outgoing),
-        }
+            sender: WsSender {
+                items,
+                link: link.clone(),
+            },
+        };
+        (
+            socket,
+            RawOutbox {
+                items: outgoing,
+                link,
+            },
+        )
     }
 
     /// The path after `/websocket`, with its query: `/stream`, `/`, `/a?b=1`.
@@ -68,14 +89,68 @@ impl RawWebSocket {
     }
 }
 
+/// The server's end of a raw socket's outgoing queue.
+pub struct RawOutbox {
+    items: mpsc::UnboundedReceiver<(WsMessage, usize)>,
+    link: Arc<ConnLink>,
+}
+
+impl RawOutbox {
+    /// The next message to write; `None` once every sender is gone.
+    pub async fn recv(&mut self) -> Option<WsMessage> {
+        let (message, size) = self.items.recv().await?;
+        self.link.release(size);
+        Some(message)
+    }
+
+    /// The next message already queued, if any.
+    pub fn try_recv(&mut self) -> Option<WsMessage> {
+        let (message, size) = self.items.try_recv().ok()?;
+        self.link.release(size);
+        Some(message)
+    }
+
+    /// Tells when the handler queued more than the budget: the client does not read fast
+    /// enough, and the socket is to be closed.
+    pub fn overflow_watch(&self) -> OverflowWatch {
+        OverflowWatch(self.link.clone())
+    }
+}
+
 /// The sending half of a raw WebSocket.
-#[derive(Clone, Debug)]
-pub struct WsSender(mpsc::UnboundedSender<WsMessage>);
+#[derive(Clone)]
+pub struct WsSender {
+    items: mpsc::UnboundedSender<(WsMessage, usize)>,
+    link: Arc<ConnLink>,
+}
+
+impl std::fmt::Debug for WsSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsSender")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
 
 impl WsSender {
-    /// Queues a message; returns `false` if the socket is already closed.
+    /// Queues a message without waiting; returns `false` if the socket is already closed, or
+    /// is being closed because its client does not read what it is sent (more than the
+    /// server's outgoing budget waits for it).
     pub fn send(&self, message: WsMessage) -> bool {
-        self.0.send(message).is_ok()
+        let size = match &message {
+            WsMessage::Text(text) => ITEM_OVERHEAD + text.len(),
+            WsMessage::Binary(bytes) => ITEM_OVERHEAD + bytes.len(),
+            // A close always gets through.
+            WsMessage::Close(..) => 0,
+        };
+        if !self.link.admit(size) {
+            return false;
+        }
+        if self.items.send((message, size)).is_err() {
+            self.link.release(size);
+            return false;
+        }
+        true
     }
 
     pub fn send_text(&self, text: impl Into<String>) -> bool {
@@ -87,7 +162,7 @@ impl WsSender {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.items.is_closed() || self.link.overflowed.is_raised()
     }
 }
 

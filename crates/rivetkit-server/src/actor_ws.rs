@@ -5,6 +5,12 @@
 //! `on_before_connect`) complete the upgrade and then close with 1011 and reason
 //! `{group}.{code}`: clients turn that reason into a typed error, while an HTTP error status on
 //! the upgrade would reach them only as an opaque socket failure.
+//!
+//! Per-connection limits (see `ServerConfig`): what waits to be written to a socket is bounded
+//! in bytes, and a client that lets more pile up (a slow consumer) is closed with
+//! [`CLOSE_SLOW_CONSUMER`] and reason `ws.slow_consumer`; a protocol connection runs at most
+//! `max_actions_in_flight` actions at once, and beyond them the server stops reading its socket
+//! until one finishes (TCP backpressure, no error).
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
@@ -14,9 +20,11 @@ use rivetkit_protocol::error::ActorSpecifier;
 use rivetkit_protocol::message::ACTOR_SPECIFIER_BARE_VERSION;
 use rivetkit_protocol::path::WsProtocols;
 use rivetkit_protocol::{bare, Encoding, Frame, ToClient, ToServer, Value, SERVER_BARE_VERSION};
-use rivetkit_runtime::raw::{RawWebSocket, RequestInfo, WsMessage};
-use rivetkit_runtime::{ActorError, Connection, HibernatedConn, Outgoing};
-use tokio::sync::mpsc;
+use rivetkit_runtime::raw::{RawOutbox, RawWebSocket, RequestInfo, WsMessage};
+use rivetkit_runtime::{
+    ActorError, ConnLimits, Connection, HibernatedConn, Outgoing, OverflowWatch,
+};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::reply::{incoming_too_long, outgoing_too_long, protocol_error};
 use crate::{target, AppState};
@@ -31,6 +39,23 @@ const MAX_CLOSE_REASON: usize = 123;
 /// Messages read from a raw socket and not yet taken by the actor; beyond this the socket
 /// stops being read (backpressure) until the actor catches up.
 const RAW_INBOX: usize = 64;
+/// Close code for a client that does not read what it is sent (policy violation): more than
+/// the outgoing budget waited for its socket.
+pub(crate) const CLOSE_SLOW_CONSUMER: u16 = 1008;
+/// Its close reason; clients read it as the error `ws/slow_consumer`.
+const SLOW_CONSUMER_REASON: &str = "ws.slow_consumer";
+/// The socket layer's read buffer. Its default (128 KiB, zero-filled on first read) made up
+/// most of an idle socket's memory; a larger message still grows the buffer as it needs.
+const WS_READ_BUFFER: usize = 4 * 1024;
+
+/// A WebSocket upgrade with the server's socket buffers.
+fn lean(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    // Every write is flushed right away, so a write buffer only ever holds the message in hand.
+    upgrade
+        .protocols([SUBPROTOCOL])
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+}
 
 fn close_message(code: u16, reason: &str) -> Message {
     let mut end = reason.len().min(MAX_CLOSE_REASON);
@@ -196,8 +221,7 @@ pub struct Socket {
 
 /// Refuses a socket before it reaches any actor, with `error` as the close reason.
 pub fn refuse(state: AppState, upgrade: WebSocketUpgrade, error: ActorError) -> Response {
-    upgrade
-        .protocols([SUBPROTOCOL])
+    lean(upgrade)
         .on_upgrade(move |socket| async move { close_with_error(&state, socket, error).await })
 }
 
@@ -229,15 +253,17 @@ pub fn connect(state: AppState, socket: Socket) -> Response {
     // The socket layer's own limit only guards memory; the protocol limit is checked below so
     // that an oversize message gets its typed close reason.
     let socket_limit = state.config.max_incoming_message_size.saturating_mul(4);
-    upgrade
-        .protocols([SUBPROTOCOL])
+    lean(upgrade)
         .max_message_size(socket_limit)
         .on_upgrade(move |mut socket| async move {
             let admitted = async {
                 let (encoding, params) = setup?;
                 let record = target::resolve(&state, &target).await?;
                 let actor = state.runtime.instance(&record.actor_id).await?;
-                let connection = actor.instance().connect(params, Some(request)).await?;
+                let connection = actor
+                    .instance()
+                    .connect_with_limits(params, Some(request), conn_limits(&state))
+                    .await?;
                 Ok::<_, ActorError>((encoding, connection, target::specifier(&record)))
             };
             match admitted.await {
@@ -271,10 +297,12 @@ enum Read {
     Stop(Option<Message>),
 }
 
+/// `slot` is the in-flight place reserved for the next action; an action request takes it.
 fn read_message(
     state: &AppState,
     dialect: &mut Dialect,
     connection: &Connection,
+    slot: &mut Option<OwnedSemaphorePermit>,
     data: &[u8],
     is_text: bool,
 ) -> Read {
@@ -302,7 +330,7 @@ fn read_message(
     };
     match message {
         ToServer::ActionRequest { id, name, args } => {
-            connection.spawn_action(id, name, args);
+            connection.spawn_action_holding(id, name, args, slot.take());
             Read::Called
         }
         ToServer::SubscriptionRequest {
@@ -390,9 +418,68 @@ fn write_message(
     frame_message(frame)
 }
 
+/// The per-connection limits of the server's configuration.
+fn conn_limits(state: &AppState) -> ConnLimits {
+    ConnLimits {
+        max_outgoing_bytes: state.config.max_outgoing_queue_bytes,
+        max_subscriptions: state.config.max_subscriptions,
+    }
+}
+
+/// Resolves once `watch`'s queue overflowed; never without a watch.
+async fn overflowed(watch: Option<&OverflowWatch>) {
+    match watch {
+        Some(watch) => watch.overflowed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How a write to the client ended.
+enum Written {
+    Sent,
+    /// The socket is done (closed or failed).
+    Failed,
+    /// The client's queue overflowed while the write waited for it to read.
+    Overflowed,
+}
+
+/// Writes `message`, unless the connection's queue overflows first: a client that stopped
+/// reading holds the write forever, and the overflow is what ends it.
+async fn write_watching(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    message: Message,
+    watch: Option<&OverflowWatch>,
+) -> Written {
+    tokio::select! {
+        sent = sink.send(message) => match sent {
+            Ok(()) => Written::Sent,
+            Err(_) => Written::Failed,
+        },
+        () = overflowed(watch) => Written::Overflowed,
+    }
+}
+
+/// Closes a slow consumer's socket: its queue is already dropped. The close frame waits behind
+/// what the client has not read yet, so it gets as long as a silent peer would.
+async fn close_slow_consumer(
+    state: &AppState,
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+) {
+    let close = sink.send(close_message(CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON));
+    let sent = tokio::time::timeout(state.config.websocket_idle_timeout, close).await;
+    tracing::debug!(
+        ?sent,
+        "websocket closed: its client does not read what it is sent"
+    );
+}
+
 /// Serves one `/connect` socket. If the actor hibernates the connection (it goes to sleep but
 /// keeps its connections), the socket stays open with the actor asleep; the client's next message
 /// wakes the actor and resumes the same connection, state included.
+///
+/// The socket is read only while a place for one more action is reserved: with
+/// `max_actions_in_flight` actions running the server waits for one to finish, and the client's
+/// further messages wait in the network buffers.
 ///
 /// When the server shuts down, the socket stops reading, writes the responses of the actions in
 /// flight (until the drain's deadline) and closes with 1001.
@@ -413,10 +500,16 @@ async fn serve_connection(
     if sink.send(frame_message(init)).await.is_err() {
         return;
     }
+    let mut watch = Some(connection.overflow_watch());
     let mut live = Some(connection);
     let mut hibernated: Option<HibernatedConn> = None;
     let mut liveness = Liveness::new(state);
-    // Actions read and not answered yet, and the drain's deadline once the server shuts down.
+    let places = std::sync::Arc::new(Semaphore::new(state.config.max_actions_in_flight.max(1)));
+    let mut slot: Option<OwnedSemaphorePermit> = None;
+    let mut slow_consumer = false;
+    // Actions read whose responses are not written yet, and the drain's deadline once the
+    // server shuts down. (A place is given back when the action ends, before its response is
+    // written: the drain waits for the writes.)
     let mut in_flight = 0usize;
     let mut drain_deadline: Option<tokio::time::Instant> = None;
     let mut answered_while_draining = false;
@@ -440,11 +533,26 @@ async fn serve_connection(
                 break;
             }
             due = liveness.due() => {
+                // Not reading, the server cannot hear the client's pongs: it only pings then,
+                // and a ping that cannot be written shows a client that is gone.
+                let due = match (due, &slot) {
+                    (Due::Close, None) => {
+                        liveness.heard();
+                        Due::Ping
+                    }
+                    (due, _) => due,
+                };
                 if !keep_alive(&mut sink, due).await {
                     break;
                 }
             }
-            incoming = stream.next(), if drain_deadline.is_none() => {
+            permit = places.clone().acquire_owned(), if slot.is_none() && drain_deadline.is_none() => {
+                let Ok(permit) = permit else { break };
+                // What the client sent while the server was not reading counts as heard.
+                liveness.heard();
+                slot = Some(permit);
+            }
+            incoming = stream.next(), if slot.is_some() && drain_deadline.is_none() => {
                 liveness.heard();
                 let (data, is_text) = match &incoming {
                     Some(Ok(Message::Text(text))) => (text.as_bytes(), true),
@@ -458,7 +566,10 @@ async fn serve_connection(
                 };
                 if let Some(snapshot) = hibernated.take() {
                     match resume(state, &actor_id, snapshot).await {
-                        Ok(connection) => live = Some(connection),
+                        Ok(connection) => {
+                            watch = Some(connection.overflow_watch());
+                            live = Some(connection);
+                        }
                         Err(error) => {
                             let _ = sink.send(error_close(state, &error)).await;
                             break;
@@ -466,7 +577,7 @@ async fn serve_connection(
                     }
                 }
                 let Some(connection) = live.as_ref() else { break };
-                match read_message(state, &mut dialect, connection, data, is_text) {
+                match read_message(state, &mut dialect, connection, &mut slot, data, is_text) {
                     Read::Continue => {}
                     Read::Called => in_flight += 1,
                     Read::Stop(close) => {
@@ -477,12 +588,17 @@ async fn serve_connection(
                     }
                 }
             }
+            () = overflowed(watch.as_ref()) => {
+                slow_consumer = true;
+                break;
+            }
             Some(item) = outgoing => {
                 if let Outgoing::Hibernate(snapshot) = item {
                     if let Some(connection) = live.take() {
                         connection.detach();
                     }
-                    hibernated = Some(snapshot);
+                    watch = None;
+                    hibernated = Some(*snapshot);
                     continue;
                 }
                 if matches!(item, Outgoing::ActionResponse { .. }) {
@@ -495,8 +611,13 @@ async fn serve_connection(
                 };
                 let message = write_message(state, dialect, &actor, item);
                 let closing = matches!(message, Message::Close(_));
-                if sink.send(message).await.is_err() || closing {
-                    break;
+                match write_watching(&mut sink, message, watch.as_ref()).await {
+                    Written::Sent if !closing => {}
+                    Written::Sent | Written::Failed => break,
+                    Written::Overflowed => {
+                        slow_consumer = true;
+                        break;
+                    }
                 }
                 if let Some(event) = written {
                     event.mark_written();
@@ -504,8 +625,12 @@ async fn serve_connection(
             }
         }
     }
-    // The actor is done with this client now, not after the close handshake.
+    // The actor is done with this client now, not after the close handshake; a slow
+    // consumer's queue is freed before its socket is given the time to take the close frame.
     drop(live);
+    if slow_consumer {
+        close_slow_consumer(state, &mut sink).await;
+    }
     linger(&mut stream).await;
 }
 
@@ -524,7 +649,7 @@ async fn resume(
     snapshot: HibernatedConn,
 ) -> Result<Connection, ActorError> {
     let actor = state.runtime.instance(actor_id).await?;
-    actor.instance().resume(snapshot).await
+    actor.instance().resume(snapshot, conn_limits(state)).await
 }
 
 pub fn raw(state: AppState, socket: Socket, raw_path: String) -> Response {
@@ -537,13 +662,12 @@ pub fn raw(state: AppState, socket: Socket, raw_path: String) -> Response {
     } = socket;
     let setup = authorized.and_then(|()| connection_setup(protocols));
     let socket_limit = state.config.max_raw_request_body;
-    upgrade
-        .protocols([SUBPROTOCOL])
+    lean(upgrade)
         .max_message_size(socket_limit)
         .on_upgrade(move |socket| async move {
             let (inbox, incoming) = mpsc::channel(RAW_INBOX);
-            let (outgoing, outbox) = mpsc::unbounded_channel();
-            let raw_socket = RawWebSocket::new(raw_path, incoming, outgoing);
+            let (raw_socket, outbox) =
+                RawWebSocket::new(raw_path, incoming, state.config.max_outgoing_queue_bytes);
             let handling = async {
                 let (_, params) = setup?;
                 let record = target::resolve(&state, &target).await?;
@@ -564,11 +688,13 @@ async fn pump_raw(
     state: &AppState,
     socket: WebSocket,
     inbox: mpsc::Sender<WsMessage>,
-    mut outbox: mpsc::UnboundedReceiver<WsMessage>,
+    mut outbox: RawOutbox,
     mut handler: tokio::task::JoinHandle<Result<(), ActorError>>,
 ) {
     let (mut sink, mut stream) = socket.split();
     let mut liveness = Liveness::new(state);
+    let watch = outbox.overflow_watch();
+    let mut slow_consumer = false;
     loop {
         tokio::select! {
             _ = state.draining.started() => {
@@ -595,29 +721,56 @@ async fn pump_raw(
                 // A handler that stopped reading just misses the message.
                 let _ = inbox.send(message).await;
             }
+            () = watch.overflowed() => {
+                slow_consumer = true;
+                break;
+            }
             Some(message) = outbox.recv() => {
-                if send_raw(&mut sink, message).await.is_err() {
-                    break;
+                match send_raw(&mut sink, message, &watch).await {
+                    Written::Sent => {}
+                    Written::Failed => break,
+                    Written::Overflowed => {
+                        slow_consumer = true;
+                        break;
+                    }
                 }
             }
             finished = &mut handler => {
-                while let Ok(message) = outbox.try_recv() {
-                    if send_raw(&mut sink, message).await.is_err() {
-                        return;
+                // What the handler sent before it returned goes out first.
+                let mut written = Written::Sent;
+                while let Some(message) = outbox.try_recv() {
+                    written = send_raw(&mut sink, message, &watch).await;
+                    if !matches!(written, Written::Sent) {
+                        break;
                     }
                 }
-                let close = match finished {
-                    Ok(Ok(())) => close_message(CLOSE_NORMAL, ""),
-                    Ok(Err(error)) => error_close(state, &error),
-                    Err(panic) => error_close(state, &ActorError::internal(format!("websocket handler panicked: {panic}"))),
-                };
-                let _ = sink.send(close).await;
+                // Messages refused for the budget are gone: the client must not see a clean end.
+                if matches!(written, Written::Sent) && watch.is_overflowed() {
+                    written = Written::Overflowed;
+                }
+                match written {
+                    Written::Sent => {
+                        let close = match finished {
+                            Ok(Ok(())) => close_message(CLOSE_NORMAL, ""),
+                            Ok(Err(error)) => error_close(state, &error),
+                            Err(panic) => error_close(state, &ActorError::internal(format!("websocket handler panicked: {panic}"))),
+                        };
+                        let _ = sink.send(close).await;
+                    }
+                    Written::Failed => return,
+                    Written::Overflowed => slow_consumer = true,
+                }
                 break;
             }
         }
     }
-    // The handler sees the socket end now, not after the close handshake.
+    // The handler sees the socket end now, not after the close handshake; a slow consumer's
+    // queue is freed before its socket is given the time to take the close frame.
     drop(inbox);
+    if slow_consumer {
+        drop(outbox);
+        close_slow_consumer(state, &mut sink).await;
+    }
     linger(&mut stream).await;
 }
 
@@ -628,17 +781,20 @@ async fn answer_close(sink: &mut futures::stream::SplitSink<WebSocket, Message>)
     let _ = sink.close().await;
 }
 
-/// Sends one message of a raw socket; `Err` once the socket is done (closed or failed).
+/// Sends one message of a raw socket, unless its queue overflows first; a close from the
+/// actor ends the socket (as [`Written::Failed`]).
 async fn send_raw(
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
     message: WsMessage,
-) -> Result<(), axum::Error> {
-    match message {
-        WsMessage::Text(text) => sink.send(Message::Text(text.into())).await,
-        WsMessage::Binary(bytes) => sink.send(Message::Binary(bytes)).await,
+    watch: &OverflowWatch,
+) -> Written {
+    let message = match message {
+        WsMessage::Text(text) => Message::Text(text.into()),
+        WsMessage::Binary(bytes) => Message::Binary(bytes),
         WsMessage::Close(code, reason) => {
             let _ = sink.send(close_message(code, &reason)).await;
-            Err(axum::Error::new("closed by the actor"))
+            return Written::Failed;
         }
-    }
+    };
+    write_watching(sink, message, Some(watch)).await
 }

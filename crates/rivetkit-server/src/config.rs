@@ -71,6 +71,22 @@ pub struct ServerConfig {
     /// returns anyway. What a client was told succeeded is durable already; only work still
     /// running past it is cut off.
     pub shutdown_timeout: std::time::Duration,
+    /// Bytes (about: messages as JSON, plus 128 per message) waiting to be written to one
+    /// WebSocket, protocol or raw: events, action responses, raw messages. A client that lets
+    /// more pile up is a slow consumer: it is sent nothing more and closed with code 1008 and
+    /// reason `ws.slow_consumer` (clients see the error `ws/slow_consumer`), while the actor
+    /// and other clients go on. Default 8 MiB: eight responses of the largest size
+    /// ([`max_outgoing_message_size`](Self::max_outgoing_message_size)) or some 50,000 small
+    /// events, many seconds of a busy actor, so a client that reads never hits it.
+    pub max_outgoing_queue_bytes: usize,
+    /// Actions one protocol connection runs at once (parked ones, e.g. waiting in a queue
+    /// `receive`, count). Beyond it the server stops reading the socket until one finishes,
+    /// so that the client is slowed by TCP backpressure rather than refused. Default 128.
+    pub max_actions_in_flight: usize,
+    /// Events one connection may be subscribed to at once; one more is refused with the
+    /// error `connection/too_many_subscriptions` (an `Error` message without action id; the
+    /// connection stays open). Default 1,000.
+    pub max_subscriptions: usize,
 }
 
 impl Default for ServerConfig {
@@ -97,6 +113,9 @@ impl Default for ServerConfig {
             allowed_hosts: Vec::new(),
             cors_origins: Vec::new(),
             shutdown_timeout: std::time::Duration::from_secs(10),
+            max_outgoing_queue_bytes: rivetkit_runtime::DEFAULT_MAX_OUTGOING_BYTES,
+            max_actions_in_flight: 128,
+            max_subscriptions: rivetkit_runtime::DEFAULT_MAX_SUBSCRIPTIONS,
         }
     }
 }

@@ -6,14 +6,21 @@
 //!   WebSocket stream.
 //! * `game` — created with an input.
 //! * `user` — a typed user error with metadata.
+//! * `gate` — holds calls until opened and counts them: what a server's per-connection limits
+//!   are tested with (actions in flight, parked queue waits, large events, a raw socket that
+//!   floods its client).
 //!
 //! Each actor's interface is declared once with [`rivetkit::interface!`]: the definitions
 //! below implement it with `.handle(...)`, and Rust clients call it with the generated traits
-//! ([`CounterActions`], [`ChatRoomActions`], [`GameActions`], [`UserActions`]).
+//! ([`CounterActions`], [`ChatRoomActions`], [`GameActions`], [`UserActions`],
+//! [`GateActions`]).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rivetkit::prelude::*;
+use rivetkit::Receive;
 use serde_json::json;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 #[derive(Serialize, Deserialize, Default)]
 pub struct Counter {
@@ -249,11 +256,140 @@ pub fn user() -> Actor<User> {
         })
 }
 
-/// All four, as one registry.
+/// A gate keeps nothing durable: all it knows is in [`GateVars`].
+#[derive(Serialize, Deserialize, Default)]
+pub struct Gate {}
+
+/// In memory only: what the gate's calls are doing right now.
+pub struct GateVars {
+    /// `hold` calls running now, and the most ever at once.
+    holding: AtomicUsize,
+    peak: AtomicUsize,
+    /// `waitForJob` calls parked in the queue now.
+    waiting: AtomicUsize,
+    /// `/flood` handlers that returned.
+    floods: AtomicUsize,
+    open: watch::Sender<bool>,
+}
+
+/// A gate's counts, as `stats` returns them.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct GateStats {
+    /// Open connections.
+    pub connections: usize,
+    pub holding: usize,
+    pub peak: usize,
+    pub waiting: usize,
+    pub floods: usize,
+}
+
+rivetkit::interface! {
+    actor Gate = "gate";
+    /// Calls on a `gate`.
+    pub trait GateActions {
+        /// Waits until the gate is open; counted in `holding` meanwhile.
+        action Hold = "hold", fn hold();
+        /// Opens the gate for every `hold`, now and later.
+        action Open = "open", fn open();
+        action Stats = "stats", fn stats() -> GateStats;
+        /// Waits in the queue for a message named `job` and returns its body; counted in
+        /// `waiting` while parked.
+        action WaitForJob = "waitForJob", fn wait_for_job() -> Option<serde_json::Value>;
+        /// Broadcasts [`Blob`] with `bytes` bytes of text.
+        action Blast = "blast", fn blast(bytes: usize);
+    }
+    pub event Blob = "blob", (String,);
+}
+
+/// Counts one unit in `count` while alive, also when the call it belongs to is cancelled.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn enter(count: &'a AtomicUsize) -> (Self, usize) {
+        let now = count.fetch_add(1, Ordering::SeqCst) + 1;
+        (Self(count), now)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub fn gate() -> Actor<Gate, GateVars> {
+    actor::<Gate>("gate")
+        .vars(|| GateVars {
+            holding: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            floods: AtomicUsize::new(0),
+            open: watch::channel(false).0,
+        })
+        .queue("job")
+        .handle(Hold, |c, ()| async move {
+            let vars = c.vars();
+            let (_holding, now) = Counted::enter(&vars.holding);
+            vars.peak.fetch_max(now, Ordering::SeqCst);
+            let mut open = vars.open.subscribe();
+            // The sender lives in the vars as long as the actor: waiting cannot fail.
+            let _ = open.wait_for(|open| *open).await;
+            Ok(())
+        })
+        .handle(Open, |c, ()| async move {
+            c.vars().open.send_replace(true);
+            Ok(())
+        })
+        .handle(Stats, |c, ()| async move {
+            let vars = c.vars();
+            Ok(GateStats {
+                connections: c.conns().len(),
+                holding: vars.holding.load(Ordering::SeqCst),
+                peak: vars.peak.load(Ordering::SeqCst),
+                waiting: vars.waiting.load(Ordering::SeqCst),
+                floods: vars.floods.load(Ordering::SeqCst),
+            })
+        })
+        .handle(WaitForJob, |c, ()| async move {
+            let (_waiting, _) = Counted::enter(&c.vars().waiting);
+            let job = c.queue().next(Receive::names(["job"])).await?;
+            Ok(job.map(|job| job.body))
+        })
+        .handle(Blast, |c, (bytes,)| async move {
+            c.emit(Blob, ("x".repeat(bytes),));
+            Ok(())
+        })
+        // `/flood`: sends up to FLOOD_MESSAGES messages of FLOOD_BYTES as fast as the socket
+        // takes them, and stops at the first one refused (the client does not read).
+        .on_websocket(|c, socket: RawWebSocket| async move {
+            if socket.path().split('?').next() != Some("/flood") {
+                return Err(ActorError::user(
+                    "unknown_path",
+                    format!("nothing at {}", socket.path()),
+                ));
+            }
+            let sender = socket.sender();
+            for _ in 0..FLOOD_MESSAGES {
+                if !sender.send_text("x".repeat(FLOOD_BYTES)) {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            c.vars().floods.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+}
+
+/// What a gate's `/flood` socket sends at most: 128 MiB in 64 KiB messages.
+pub const FLOOD_MESSAGES: usize = 2048;
+pub const FLOOD_BYTES: usize = 64 * 1024;
+
+/// All of them, as one registry.
 pub fn registry() -> Registry {
     Registry::new()
         .register(counter())
         .register(chat_room())
         .register(game())
         .register(user())
+        .register(gate())
 }

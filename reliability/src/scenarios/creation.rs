@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use futures::stream::{self, StreamExt};
 use rand::Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::client::Api;
 use crate::report::Section;

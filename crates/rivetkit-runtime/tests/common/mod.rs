@@ -1,5 +1,7 @@
 //! What several runtime test files share.
 
+#![allow(dead_code)] // each test file uses its own part of this module
+
 use std::sync::Arc;
 
 use futures::future::BoxFuture;

@@ -15,7 +15,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
 pub struct Server {
-    child: Child,
+    /// The `seed-server` process; `None` for a server running in this test's process.
+    child: Option<Child>,
     pub port: u16,
     pub data_dir: PathBuf,
     token: Option<String>,
@@ -98,7 +99,7 @@ impl Server {
     ) -> Self {
         let child = command.spawn().expect("seed-server starts");
         let server = Self {
-            child,
+            child: Some(child),
             port,
             data_dir: data_dir.to_path_buf(),
             token: token.map(str::to_owned),
@@ -108,14 +109,43 @@ impl Server {
         server
     }
 
+    /// Serves the seed registry in this test's process, with `config`'s settings (those a
+    /// `seed-server` flag does not reach) on a free loopback port and a fresh data dir.
+    pub async fn start_with(config: rivetkit::ServerConfig) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = rivetkit::ServerConfig {
+            host: "127.0.0.1".into(),
+            port,
+            data_dir: temp.path().to_path_buf(),
+            token: None,
+            ..config
+        };
+        tokio::spawn(async move { rivetkit::serve(seed::registry(), config).await.unwrap() });
+        let server = Self {
+            child: None,
+            port,
+            data_dir: temp.path().to_path_buf(),
+            token: None,
+            _temp: Some(temp),
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    /// The `seed-server` process (fails for a server in the test's own process).
+    fn process(&mut self) -> &mut Child {
+        self.child.as_mut().expect("a seed-server process")
+    }
+
     /// The server process's id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    pub fn pid(&mut self) -> u32 {
+        self.process().id()
     }
 
     /// Whether the server process has not exited.
     pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.process().try_wait().unwrap().is_none()
     }
 
     async fn wait_healthy(&self) {
@@ -142,13 +172,14 @@ impl Server {
 
     /// SIGKILL: no chance to flush anything.
     pub fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        let child = self.process();
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the server process.
-    pub fn signal(&self, signal: i32) {
-        let pid = i32::try_from(self.child.id()).unwrap();
+    pub fn signal(&mut self, signal: i32) {
+        let pid = i32::try_from(self.process().id()).unwrap();
         // SAFETY: kill only sends a signal to the process id it is given.
         assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "signal sent");
     }
@@ -157,7 +188,7 @@ impl Server {
     pub async fn exit_status(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.process().try_wait().unwrap() {
                 return status;
             }
             assert!(Instant::now() < deadline, "seed-server did not exit");
@@ -256,8 +287,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
