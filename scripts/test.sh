@@ -38,8 +38,8 @@ SEED_SERVER_BIN="$target_dir/debug/seed-server" bash tests/node/run.sh
 # After the JS suite, which installs tests/node/node_modules (the reconnect scenario's clients).
 echo "== reliability suite (--quick; RELIABILITY.md has the full run)"
 cargo build -p reliability --quiet
-"$target_dir/debug/reliability" --quick --server-bin "$target_dir/debug/seed-server" \
-  --node-dir tests/node
+"$target_dir/debug/reliability" --quick --enforce-memory-bounds \
+  --server-bin "$target_dir/debug/seed-server" --node-dir tests/node
 
 # Its own package (not a workspace member, see its Cargo.toml), built into the same target dir.
 echo "== official Rust client suite (rivetkit-client 3.0.0 and 2.3.31, every encoding)"

@@ -95,6 +95,7 @@ pub struct Size {
     pub probe_subscribers: usize,
     pub probe_increments: usize,
     pub probe_subscriptions: usize,
+    pub probe_receives: usize,
     pub probe_idle_sockets: usize,
     /// Per fuzz target.
     pub fuzz_seconds: u64,
@@ -116,6 +117,7 @@ impl Size {
             probe_subscribers: 20,
             probe_increments: 20_000,
             probe_subscriptions: 20_000,
+            probe_receives: 20_000,
             probe_idle_sockets: 500,
             fuzz_seconds: 1,
         }
@@ -136,6 +138,7 @@ impl Size {
             probe_subscribers: 20,
             probe_increments: 120_000,
             probe_subscriptions: 20_000,
+            probe_receives: 100_000,
             probe_idle_sockets: 2_000,
             fuzz_seconds: 10,
         }

@@ -143,6 +143,10 @@ struct Liveness {
     pinged: bool,
 }
 
+/// How often a connection held back at its cap of actions in flight is pinged, to learn soon
+/// that its client went away (see `serve_connection`).
+const HELD_BACK_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What [`Liveness`] asks of the socket when its time comes.
 enum Due {
     Ping,
@@ -543,6 +547,14 @@ async fn serve_connection(
                     (due, _) => due,
                 };
                 if !keep_alive(&mut sink, due).await {
+                    break;
+                }
+            }
+            // Held back at its cap, the socket is not read, so a client that went away is not
+            // seen: its parked actions (queue waits) would run on until a routine ping, up to an
+            // idle timeout later. A ping written to a gone peer makes the next write fail.
+            () = tokio::time::sleep(HELD_BACK_PING_INTERVAL), if slot.is_none() && drain_deadline.is_none() => {
+                if !keep_alive(&mut sink, Due::Ping).await {
                     break;
                 }
             }

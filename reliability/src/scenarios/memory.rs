@@ -17,6 +17,7 @@ use crate::Suite;
 /// (the issue's target for an idle WebSocket).
 const SLOW_SUBSCRIBERS_BOUND_MIB: f64 = 64.0;
 const SUBSCRIPTIONS_BOUND_MIB: f64 = 16.0;
+const RECEIVES_BOUND_MIB: f64 = 16.0;
 const IDLE_SOCKET_BOUND_KIB: f64 = 16.0;
 /// Actions the driving connection keeps in flight.
 const WINDOW: usize = 64;
@@ -32,15 +33,12 @@ pub async fn run(suite: &Suite) -> Section {
     let results = [
         slow_subscribers(suite, &mut section).await,
         subscriptions(suite, &mut section).await,
+        pipelined_receives(suite, &mut section).await,
         idle_sockets(suite, &mut section).await,
     ];
     for error in results.into_iter().filter_map(Result::err) {
         section.error(&error);
     }
-    section.skip(
-        "pipelined `receive` calls on one WebSocket, during and after the socket",
-        "seed-server's actors have no action that waits on a queue; this probe needs one",
-    );
     section
 }
 
@@ -118,7 +116,8 @@ async fn slow_subscribers(suite: &Suite, section: &mut Section) -> Result<()> {
     Ok(())
 }
 
-/// Many distinct subscriptions on one connection, then the connection closes.
+/// Many distinct subscriptions on one connection, then the connection closes. Past the server's
+/// cap each one is refused with an `Error` without action id; those are counted.
 async fn subscriptions(suite: &Suite, section: &mut Section) -> Result<()> {
     let subscriptions = suite.size.probe_subscriptions;
     let (server, _api, id) = fresh(suite, "subscriptions").await?;
@@ -129,7 +128,19 @@ async fn subscriptions(suite: &Suite, section: &mut Section) -> Result<()> {
         conn.subscribe(&format!("event-{n}")).await?;
     }
     // An action answered after them: the server has read every subscription.
-    pipeline(&mut conn, 1, "getCount").await?;
+    conn.call(0, "getCount", vec![]).await?;
+    let mut refused = 0usize;
+    loop {
+        match conn.recv().await? {
+            ToClient::ActionResponse { .. } => break,
+            ToClient::Error {
+                action_id: None,
+                error,
+            } if error.code == "too_many_subscriptions" => refused += 1,
+            ToClient::Error { error, .. } => bail!("getCount failed: {error:?}"),
+            _ => {}
+        }
+    }
     tokio::time::sleep(SETTLE).await;
     let after = server.rss_kib()? as i64;
     drop(conn);
@@ -137,7 +148,10 @@ async fn subscriptions(suite: &Suite, section: &mut Section) -> Result<()> {
     let after_close = server.rss_kib()? as i64;
     let growth = mib(after - before);
     section.headline(
-        format!("RSS growth: {subscriptions} subscriptions on one connection"),
+        format!(
+            "RSS growth: {subscriptions} subscriptions on one connection ({refused} refused \
+             with connection/too_many_subscriptions)"
+        ),
         format!(
             "{growth:.1} MiB while open, {:.1} MiB after it closed",
             mib(after_close - before)
@@ -146,6 +160,66 @@ async fn subscriptions(suite: &Suite, section: &mut Section) -> Result<()> {
     section.bound(
         format!("subscriptions grow RSS by at most {SUBSCRIPTIONS_BOUND_MIB} MiB"),
         growth <= SUBSCRIPTIONS_BOUND_MIB,
+        format!("grew {growth:.1} MiB"),
+        suite.enforce_memory_bounds,
+    );
+    Ok(())
+}
+
+/// `receive` calls (`gate.waitForJob`, a queue wait no message ends) pipelined on one
+/// connection, then the socket closes: the server reads only as many as it runs at once (TCP
+/// holds the rest back), and the parked ones end with their socket.
+async fn pipelined_receives(suite: &Suite, section: &mut Section) -> Result<()> {
+    let calls = suite.size.probe_receives;
+    let data = suite.data_dir("memory-receives")?;
+    let server = Server::start(&suite.bin, &data, Options::default()).await?;
+    let api = Api::new(server.url(""), None)?;
+    let id = api.actor_id("gate", "receives").await?;
+    let mut conn = Conn::open(&server.ws_url(""), &id, Encoding::Bare).await?;
+    tokio::time::sleep(SETTLE).await;
+    let before = server.rss_kib()? as i64;
+    // A send that waits this long means the socket's buffers are full: the server reads no more.
+    let mut sent = 0usize;
+    while sent < calls {
+        let call = conn.call(sent as u64, "waitForJob", vec![]);
+        match tokio::time::timeout(Duration::from_secs(2), call).await {
+            Ok(result) => result?,
+            Err(_) => break,
+        }
+        sent += 1;
+    }
+    tokio::time::sleep(SETTLE).await;
+    let during = server.rss_kib()? as i64;
+    let parked = api.output(&id, "stats", vec![]).await?["waiting"].clone();
+    drop(conn);
+    let mut waiting = json!(null);
+    for _ in 0..100 {
+        waiting = api.output(&id, "stats", vec![]).await?["waiting"].clone();
+        if waiting == json!(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = server.rss_kib()? as i64;
+    let growth = mib(during - before);
+    section.headline(
+        format!(
+            "RSS growth: {calls} pipelined `receive` calls on one WebSocket ({sent} sent before \
+             TCP held the client back, {parked} parked at once)"
+        ),
+        format!(
+            "{growth:.1} MiB while open, {:.1} MiB after it closed",
+            mib(after - before)
+        ),
+    );
+    section.check(
+        "parked `receive` calls end with their socket",
+        waiting == json!(0),
+        format!("{waiting} still waiting after the close"),
+    );
+    section.bound(
+        format!("pipelined receives grow RSS by at most {RECEIVES_BOUND_MIB} MiB"),
+        growth <= RECEIVES_BOUND_MIB,
         format!("grew {growth:.1} MiB"),
         suite.enforce_memory_bounds,
     );
