@@ -18,6 +18,7 @@ mod error;
 mod finite;
 mod instance;
 mod kv;
+pub mod metrics;
 mod queue;
 pub mod raw;
 mod runtime;

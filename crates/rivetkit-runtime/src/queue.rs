@@ -18,6 +18,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::activity::Activity;
 use crate::context::now_ms;
+use crate::metrics;
 use crate::{ActorError, ActorResult};
 
 /// Default most messages one actor's queue holds.
@@ -84,6 +85,7 @@ impl QueueCore {
                 })
             })
             .collect::<Result<VecDeque<_>, serde_json::Error>>()?;
+        metrics::queue_messages_added(messages.len());
         Ok(Arc::new(Self {
             actor_id,
             store,
@@ -142,6 +144,7 @@ impl QueueCore {
                 body,
                 created_at,
             });
+            metrics::queue_messages_added(1);
             wait.then(|| {
                 let (sender, receiver) = oneshot::channel();
                 state.completions.insert(id, sender);
@@ -183,6 +186,7 @@ impl QueueCore {
                     }
                 }
                 state.messages = kept;
+                metrics::queue_messages_removed(taken.len());
                 taken
             }
         };
@@ -236,7 +240,9 @@ impl QueueCore {
         self.store.queue_remove(vec![id]).await?;
         let waiter = {
             let mut state = self.state.lock();
+            let before = state.messages.len();
             state.messages.retain(|message| message.id != id);
+            metrics::queue_messages_removed(before - state.messages.len());
             state.completions.remove(&id)
         };
         if let Some(waiter) = waiter {
@@ -248,7 +254,16 @@ impl QueueCore {
     pub(crate) fn len(&self) -> usize {
         self.state.lock().messages.len()
     }
+}
 
+/// The messages of a queue that is gone (its actor stopped) no longer wait in an awake actor.
+impl Drop for QueueCore {
+    fn drop(&mut self) {
+        metrics::queue_messages_removed(self.state.get_mut().messages.len());
+    }
+}
+
+impl QueueCore {
     pub(crate) fn snapshot(&self, limit: usize) -> QueueSnapshot {
         let state = self.state.lock();
         QueueSnapshot {

@@ -19,7 +19,8 @@ use rivetkit_runtime::{ActorError, Connection, HibernatedConn, Outgoing};
 use tokio::sync::mpsc;
 
 use crate::reply::{incoming_too_long, outgoing_too_long, protocol_error};
-use crate::{target, AppState};
+use crate::{metrics, target, AppState};
+use rivetkit_runtime::metrics::record_error;
 
 /// The subprotocol every RivetKit client offers first and requires the server to select.
 const SUBPROTOCOL: &str = "rivet";
@@ -44,6 +45,7 @@ fn close_message(code: u16, reason: &str) -> Message {
 }
 
 fn error_close(state: &AppState, error: &ActorError) -> Message {
+    record_error(error);
     if error.is_public() {
         tracing::debug!(%error, "websocket refused or closed with an error");
     } else {
@@ -216,6 +218,7 @@ pub fn connect(state: AppState, socket: Socket) -> Response {
         .protocols([SUBPROTOCOL])
         .max_message_size(socket_limit)
         .on_upgrade(move |mut socket| async move {
+            let _open = metrics::OpenConnection::new("protocol");
             let admitted = async {
                 let (encoding, params) = setup?;
                 let record = target::resolve(&state, &target).await?;
@@ -322,6 +325,7 @@ fn write_message(
         bare_version,
     } = dialect;
     let error_body = |error: &ActorError| {
+        record_error(error);
         let mut body = error.to_body(expose);
         body.actor = Some(actor.clone());
         body
@@ -522,6 +526,7 @@ pub fn raw(state: AppState, socket: Socket, raw_path: String) -> Response {
         .protocols([SUBPROTOCOL])
         .max_message_size(socket_limit)
         .on_upgrade(move |socket| async move {
+            let _open = metrics::OpenConnection::new("raw");
             let (inbox, incoming) = mpsc::channel(RAW_INBOX);
             let (outgoing, outbox) = mpsc::unbounded_channel();
             let raw_socket = RawWebSocket::new(raw_path, incoming, outgoing);
