@@ -12,7 +12,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics::SharedString;
+use metrics::{Counter, Histogram, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Counter: requests answered, by `route` (a template, such as
@@ -92,16 +92,13 @@ pub(crate) async fn serve(
 /// Counts and times every request under its route template (middleware, outermost).
 pub(crate) async fn record_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let matched = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| SharedString::from(path.as_str().to_owned()));
+    let matched = request.extensions().get::<MatchedPath>().cloned();
     let method = method_label(request.method());
     let response = next.run(request).await;
     let route = match (response.extensions().get::<RouteLabel>(), matched) {
-        (Some(RouteLabel(template)), _) => SharedString::const_str(template),
-        (None, Some(matched)) => matched,
-        (None, None) => SharedString::const_str("unmatched"),
+        (Some(RouteLabel(template)), _) => Route::Template(template),
+        (None, Some(matched)) => Route::Other(SharedString::from(matched.as_str().to_owned())),
+        (None, None) => Route::Template("unmatched"),
     };
     let status = match response.status().as_u16() {
         100..=199 => "1xx",
@@ -110,10 +107,51 @@ pub(crate) async fn record_request(request: Request, next: Next) -> Response {
         400..=499 => "4xx",
         _ => "5xx",
     };
-    metrics::histogram!(HTTP_REQUEST_SECONDS, "route" => route.clone()).record(started.elapsed());
-    metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status)
-        .increment(1);
+    let elapsed = started.elapsed();
+    match route {
+        Route::Template(template) => {
+            // The hot path (every actor request): handles cached per thread, so a request only
+            // updates them.
+            thread_local! {
+                static HANDLES: std::cell::RefCell<RequestHandles> = Default::default();
+            }
+            HANDLES.with_borrow_mut(|handles| {
+                let (requests, seconds) =
+                    handles
+                        .entry((template, method, status))
+                        .or_insert_with(|| {
+                            request_handles(SharedString::const_str(template), method, status)
+                        });
+                requests.increment(1);
+                seconds.record(elapsed);
+            });
+        }
+        Route::Other(route) => {
+            let (requests, seconds) = request_handles(route, method, status);
+            requests.increment(1);
+            seconds.record(elapsed);
+        }
+    }
     response
+}
+
+type RequestHandles =
+    std::collections::HashMap<(&'static str, &'static str, &'static str), (Counter, Histogram)>;
+
+enum Route {
+    Template(&'static str),
+    Other(SharedString),
+}
+
+fn request_handles(
+    route: SharedString,
+    method: &'static str,
+    status: &'static str,
+) -> (Counter, Histogram) {
+    (
+        metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status),
+        metrics::histogram!(HTTP_REQUEST_SECONDS, "route" => route),
+    )
 }
 
 fn method_label(method: &Method) -> &'static str {

@@ -13,12 +13,32 @@ pub const COMMIT_SYNC_SECONDS: &str = "rivetkit_storage_commit_sync_seconds";
 /// Counter: batches whose commit failed (every write in them was answered with the error).
 pub const COMMIT_FAILURES: &str = "rivetkit_storage_commit_failures_total";
 
-/// Records one committed (or failed) batch.
-pub(crate) fn record_commit(batch_size: usize, total: Duration, sync: Option<Duration>) {
-    metrics::histogram!(COMMIT_BATCH_SIZE).record(batch_size as f64);
-    metrics::histogram!(COMMIT_SECONDS).record(total);
-    match sync {
-        Some(sync) => metrics::histogram!(COMMIT_SYNC_SECONDS).record(sync),
-        None => metrics::counter!(COMMIT_FAILURES).increment(1),
+/// The writer's handles, registered once when its thread starts so that a commit only updates
+/// them (a registration hashes and looks up the metric's key).
+pub(crate) struct CommitMetrics {
+    batch_size: metrics::Histogram,
+    seconds: metrics::Histogram,
+    sync_seconds: metrics::Histogram,
+    failures: metrics::Counter,
+}
+
+impl CommitMetrics {
+    pub(crate) fn register() -> Self {
+        Self {
+            batch_size: metrics::histogram!(COMMIT_BATCH_SIZE),
+            seconds: metrics::histogram!(COMMIT_SECONDS),
+            sync_seconds: metrics::histogram!(COMMIT_SYNC_SECONDS),
+            failures: metrics::counter!(COMMIT_FAILURES),
+        }
+    }
+
+    /// Records one committed batch, or (`sync: None`) one whose commit failed.
+    pub(crate) fn record(&self, batch_size: usize, total: Duration, sync: Option<Duration>) {
+        self.batch_size.record(batch_size as f64);
+        self.seconds.record(total);
+        match sync {
+            Some(sync) => self.sync_seconds.record(sync),
+            None => self.failures.increment(1),
+        }
     }
 }

@@ -552,6 +552,7 @@ fn immutable_uri(path: &Path) -> String {
 /// The writer thread: block for one write, take whatever else is queued, commit once.
 fn write_loop(mut conn: Connection, queue: std_mpsc::Receiver<Write>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let metrics = crate::metrics::CommitMetrics::register();
     while let Ok(first) = queue.recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -560,14 +561,18 @@ fn write_loop(mut conn: Connection, queue: std_mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, &mut batch);
+        commit_batch(&mut conn, &mut batch, &metrics);
     }
     tracing::debug!("sqlite writer stopped: every store handle was dropped");
 }
 
 /// Applies a batch in one transaction and answers each write only after the commit: an answer
 /// is a promise that the write is durable.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Write>) {
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &mut Vec<Write>,
+    metrics: &crate::metrics::CommitMetrics,
+) {
     let started = Instant::now();
     let mut sync_time = None;
     let outcome = (|| -> rusqlite::Result<Vec<Applied>> {
@@ -581,7 +586,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Write>) {
         sync_time = Some(committing.elapsed());
         Ok(results)
     })();
-    crate::metrics::record_commit(batch.len(), started.elapsed(), sync_time);
+    metrics.record(batch.len(), started.elapsed(), sync_time);
     match outcome {
         Ok(results) => {
             for (write, result) in batch.drain(..).zip(results) {
