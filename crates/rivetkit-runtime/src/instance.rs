@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -45,6 +45,7 @@ use crate::context::ConnInfo;
 use crate::db::Db;
 use crate::definition::{Actor, HookFn};
 use crate::inspect::{Change, Inspect};
+use crate::metrics::{self, ActorActions};
 use crate::queue::{await_completion, QueueCore, QueueSnapshot, SendOutcome};
 use crate::raw::{RawWebSocket, Request, RequestInfo, Response, WsSender};
 use crate::runtime::Runtime;
@@ -343,6 +344,7 @@ pub(crate) struct ActorCell<S, V> {
     run_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Open from start to stop, if the actor declares a database.
     pub(crate) db: Option<Db>,
+    action_metrics: ActorActions,
     this: Weak<Self>,
 }
 
@@ -419,6 +421,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             inspect.clone(),
         )
         .await?;
+        let action_metrics = ActorActions::new(&meta.name, definition.handlers.actions.keys());
         let cell = Arc::new_cyclic(|this| Self {
             meta,
             vars,
@@ -442,6 +445,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             inspect,
             run_task: Mutex::new(None),
             db,
+            action_metrics,
             this: this.clone(),
         });
         let handlers = &cell.definition.handlers;
@@ -747,11 +751,14 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
 
     fn deliver(&self, event: &Arc<SharedEvent>) {
         self.inspect.event(&event.name, &event.args);
+        let mut sent = 0;
         for entry in self.conns.lock().values() {
             if entry.subscriptions.contains(&event.name) {
                 entry.send(Outgoing::Event(event.clone()));
+                sent += 1;
             }
         }
+        metrics::events_sent(sent);
     }
 
     /// Sends an event to one connection; `false` if there is no such connection.
@@ -764,6 +771,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         let held = Held::SendTo(conn_id.to_owned(), name, args);
         if let Err(Held::SendTo(_, name, args)) = hold(self.holding_key(), held) {
             entry.send(Outgoing::Event(Arc::new(SharedEvent::direct(name, args))));
+            metrics::events_sent(1);
         }
         true
     }
@@ -947,6 +955,12 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         }
         if let Some(runtime) = &runtime {
             runtime.forget_instance(&self.meta.actor_id);
+            let event = match stop {
+                Stop::Sleep => "sleep",
+                Stop::Destroy => "destroy",
+                Stop::Retire => "retire",
+            };
+            runtime.population.stopped(&self.meta.name, event);
         }
         self.activity.finish_stop();
     }
@@ -1030,8 +1044,10 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         args: Vec<Value>,
     ) -> BoxFuture<'static, ActorResult<Value>> {
         let Some(action) = self.definition.handlers.actions.get(&name).cloned() else {
+            self.action_metrics.record(&name, Duration::ZERO, false);
             return futures::future::ready(Err(ActorError::action_not_found(&name))).boxed();
         };
+        let started = Instant::now();
         let Some(busy) = self.activity.begin() else {
             return futures::future::ready(Err(stopping())).boxed();
         };
@@ -1048,9 +1064,14 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
                 self.inspect.error(format!("action {name}"), error);
             }
             // Also on error: whatever the action changed before failing must not be lost.
-            self.save().await?;
-            self.release_durable_events();
+            let saved = self.save().await;
+            if saved.is_ok() {
+                self.release_durable_events();
+            }
             drop(busy);
+            let result = saved.and(result);
+            self.action_metrics
+                .record(&name, started.elapsed(), result.is_ok());
             result
         }
         .boxed()

@@ -19,6 +19,7 @@ mod finite;
 pub mod inspect;
 mod instance;
 mod kv;
+pub mod metrics;
 mod queue;
 pub mod raw;
 mod runtime;

@@ -20,6 +20,7 @@ use crate::activity::Activity;
 use crate::conn::Signal;
 use crate::context::now_ms;
 use crate::inspect::{Change, Inspect};
+use crate::metrics;
 use crate::{ActorError, ActorResult};
 
 /// Default most messages one actor's queue holds.
@@ -89,6 +90,7 @@ impl QueueCore {
                 })
             })
             .collect::<Result<VecDeque<_>, serde_json::Error>>()?;
+        metrics::queue_messages_added(messages.len());
         Ok(Arc::new(Self {
             actor_id,
             store,
@@ -148,6 +150,7 @@ impl QueueCore {
                 body,
                 created_at,
             });
+            metrics::queue_messages_added(1);
             wait.then(|| {
                 let (sender, receiver) = oneshot::channel();
                 state.completions.insert(id, sender);
@@ -190,6 +193,7 @@ impl QueueCore {
                     }
                 }
                 state.messages = kept;
+                metrics::queue_messages_removed(taken.len());
                 taken
             }
         };
@@ -256,7 +260,9 @@ impl QueueCore {
         self.store.queue_remove(vec![id]).await?;
         let waiter = {
             let mut state = self.state.lock();
+            let before = state.messages.len();
             state.messages.retain(|message| message.id != id);
+            metrics::queue_messages_removed(before - state.messages.len());
             state.completions.remove(&id)
         };
         self.inspect.notify(Change::Queue);
@@ -269,7 +275,16 @@ impl QueueCore {
     pub(crate) fn len(&self) -> usize {
         self.state.lock().messages.len()
     }
+}
 
+/// The messages of a queue that is gone (its actor stopped) no longer wait in an awake actor.
+impl Drop for QueueCore {
+    fn drop(&mut self) {
+        metrics::queue_messages_removed(self.state.get_mut().messages.len());
+    }
+}
+
+impl QueueCore {
     pub(crate) fn snapshot(&self, limit: usize) -> QueueSnapshot {
         let state = self.state.lock();
         QueueSnapshot {

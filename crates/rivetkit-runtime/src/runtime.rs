@@ -21,6 +21,7 @@ use crate::conn::Connection;
 use crate::context::now_ms;
 use crate::definition::Actor;
 use crate::instance::{ActorCell, ActorInstance, ActorMeta, Origin, QueueSend};
+use crate::metrics::Population;
 use crate::queue::SendOutcome;
 use crate::scheduler::Scheduler;
 use crate::{ActorError, ActorResult, State};
@@ -108,6 +109,7 @@ pub struct Runtime {
     scheduler: Scheduler,
     /// Set by [`Runtime::sleep_all`]: no actor starts any more.
     closing: AtomicBool,
+    pub(crate) population: Population,
     this: Weak<Runtime>,
 }
 
@@ -130,6 +132,7 @@ impl Runtime {
         Arc::new_cyclic(|this| Self {
             registry,
             scheduler: Scheduler::start(this.clone(), store.clone()),
+            population: Population::new(store.initial_actor_count()),
             store,
             records: DashMap::new(),
             ids_by_key: DashMap::new(),
@@ -213,7 +216,10 @@ impl Runtime {
             input,
         };
         Ok(match self.store.insert_actor(record).await? {
-            Inserted::New(record) => (self.remember(record), true),
+            Inserted::New(record) => {
+                self.population.created(&record.name);
+                (self.remember(record), true)
+            }
             Inserted::Existing(record) => (self.remember(record), false),
         })
     }
@@ -299,11 +305,15 @@ impl Runtime {
             Some(saved) => Origin::Saved(saved),
             None => Origin::Created,
         };
+        let from_saved_state = matches!(origin, Origin::Saved(_));
         let started = definition
             .start(meta, origin, self.store.clone(), self.this.clone())
             .await;
-        if started.is_err() {
-            self.instances.remove(actor_id);
+        match &started {
+            Ok(_) => self.population.started(&record.name, from_saved_state),
+            Err(_) => {
+                self.instances.remove(actor_id);
+            }
         }
         tracing::debug!(actor_id, name = %record.name, "actor started");
         started

@@ -27,7 +27,8 @@ use rivetkit_runtime::{
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::reply::{incoming_too_long, outgoing_too_long, protocol_error};
-use crate::{target, AppState};
+use crate::{metrics, target, AppState};
+use rivetkit_runtime::metrics::record_error;
 
 /// The subprotocol every RivetKit client offers first and requires the server to select.
 const SUBPROTOCOL: &str = "rivet";
@@ -69,6 +70,7 @@ fn close_message(code: u16, reason: &str) -> Message {
 }
 
 fn error_close(state: &AppState, error: &ActorError) -> Message {
+    record_error(error);
     if error.is_public() {
         tracing::debug!(%error, "websocket refused or closed with an error");
     } else {
@@ -260,6 +262,7 @@ pub fn connect(state: AppState, socket: Socket) -> Response {
     lean(upgrade)
         .max_message_size(socket_limit)
         .on_upgrade(move |mut socket| async move {
+            let _open = metrics::OpenConnection::new("protocol");
             let admitted = async {
                 let (encoding, params) = setup?;
                 let record = target::resolve(&state, &target).await?;
@@ -371,6 +374,7 @@ fn write_message(
         bare_version,
     } = dialect;
     let error_body = |error: &ActorError| {
+        record_error(error);
         let mut body = error.to_body(expose);
         body.actor = Some(actor.clone());
         body
@@ -677,6 +681,7 @@ pub fn raw(state: AppState, socket: Socket, raw_path: String) -> Response {
     lean(upgrade)
         .max_message_size(socket_limit)
         .on_upgrade(move |socket| async move {
+            let _open = metrics::OpenConnection::new("raw");
             let (inbox, incoming) = mpsc::channel(RAW_INBOX);
             let (raw_socket, outbox) =
                 RawWebSocket::new(raw_path, incoming, state.config.max_outgoing_queue_bytes);

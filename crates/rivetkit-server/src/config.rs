@@ -87,6 +87,13 @@ pub struct ServerConfig {
     /// error `connection/too_many_subscriptions` (an `Error` message without action id; the
     /// connection stays open). Default 1,000.
     pub max_subscriptions: usize,
+    /// Where [`serve`](crate::serve) serves Prometheus metrics (`GET /metrics`), on a listener
+    /// of its own. `None` (the default): no metrics endpoint, and no recorder is installed, so
+    /// nothing is recorded. With a port, the host is [`metrics_host`](Self::metrics_host).
+    pub metrics_port: Option<u16>,
+    /// The address the metrics listener binds (default `127.0.0.1`: scrapes stay local unless
+    /// asked otherwise). Used only with [`metrics_port`](Self::metrics_port).
+    pub metrics_host: String,
 }
 
 impl Default for ServerConfig {
@@ -116,11 +123,19 @@ impl Default for ServerConfig {
             max_outgoing_queue_bytes: rivetkit_runtime::DEFAULT_MAX_OUTGOING_BYTES,
             max_actions_in_flight: 128,
             max_subscriptions: rivetkit_runtime::DEFAULT_MAX_SUBSCRIPTIONS,
+            metrics_port: None,
+            metrics_host: "127.0.0.1".into(),
         }
     }
 }
 
 impl ServerConfig {
+    /// The metrics listener's address, when metrics are on.
+    pub(crate) fn metrics_address(&self) -> Option<(&str, u16)> {
+        self.metrics_port
+            .map(|port| (self.metrics_host.as_str(), port))
+    }
+
     /// Refuses settings that would quietly serve something other than what was asked for: an
     /// empty [`token`](Self::token) would otherwise start a server anyone may call.
     pub fn validate(&self) -> std::io::Result<()> {

@@ -14,6 +14,7 @@ use rivetkit_protocol::message::ACTOR_SPECIFIER_BARE_VERSION;
 use rivetkit_protocol::{path, Encoding};
 use rivetkit_runtime::ActorError;
 
+use crate::metrics::RouteLabel;
 use crate::reply::{invalid_request, method_not_allowed, route_not_found, ErrorReply};
 use crate::{actor_http, actor_ws, auth, inspector, target, AppState};
 
@@ -28,6 +29,23 @@ enum Endpoint {
     RawRequest,
     RawWebSocket(String),
     Info,
+}
+
+impl Endpoint {
+    /// The route template requests to this endpoint are counted under, whichever way they
+    /// were routed (by path or by headers).
+    fn route_label(&self) -> RouteLabel {
+        RouteLabel(match self {
+            Endpoint::Action(_) => "/gateway/{actor}/action/{name}",
+            Endpoint::Inspector => "/gateway/{actor}/inspector/{path}",
+            Endpoint::Queue(Some(_)) => "/gateway/{actor}/queue/{name}",
+            Endpoint::Queue(None) => "/gateway/{actor}/queue",
+            Endpoint::Connect => "/gateway/{actor}/connect",
+            Endpoint::RawRequest => "/gateway/{actor}/request/{path}",
+            Endpoint::RawWebSocket(_) => "/gateway/{actor}/websocket/{path}",
+            Endpoint::Info => "/gateway/{actor}/{info}",
+        })
+    }
 }
 
 /// The percent-decoded `{name}` of `POST {prefix}{name}`.
@@ -209,6 +227,21 @@ async fn to_actor(state: AppState, gateway: GatewayRequest, request: Request) ->
         Ok(endpoint) => endpoint,
         Err(error) => return state.json_error(error).into_response(),
     };
+    let label = endpoint.route_label();
+    let mut response = serve_endpoint(state, target, token, &rest, endpoint, request).await;
+    response.extensions_mut().insert(label);
+    response
+}
+
+async fn serve_endpoint(
+    state: AppState,
+    target: ActorTarget,
+    token: Option<String>,
+    rest: &str,
+    endpoint: Endpoint,
+    request: Request,
+) -> Response {
+    let rest_path = rest.split('?').next().unwrap_or("/");
 
     let (mut parts, body) = request.into_parts();
     strip_routing_headers(&mut parts.headers);
@@ -271,7 +304,7 @@ async fn to_actor(state: AppState, gateway: GatewayRequest, request: Request) ->
                 Endpoint::RawRequest => match target::resolve(&state, &target).await {
                     Ok(record) => {
                         let actor_id = record.actor_id.clone();
-                        actor_http::raw_request(state, actor_id, rest, parts, body).await
+                        actor_http::raw_request(state, actor_id, rest.to_owned(), parts, body).await
                     }
                     Err(error) => state.json_error(error).into_response(),
                 },

@@ -22,6 +22,7 @@ mod host;
 mod inspector;
 mod inspector_ui;
 mod manager;
+mod metrics;
 mod reply;
 #[cfg(unix)]
 mod restart;
@@ -118,11 +119,13 @@ fn routes(runtime: Arc<Runtime>, config: ServerConfig, draining: shutdown::Drain
             Arc::new(cors::Origins::new(&state.config.cors_origins)),
             cors::cors,
         ))
-        // Outermost: a refused host learns nothing else, not even CORS headers.
+        // A refused host learns nothing else, not even CORS headers.
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(host::HostCheck::from_config(&state.config)),
             host::check,
         ))
+        // Outermost: every request is counted, refused ones too.
+        .layer(axum::middleware::from_fn(metrics::record_request))
         .with_state(state)
 }
 
@@ -181,6 +184,14 @@ pub async fn serve_with_shutdown<S: Into<Shutdown>>(
 ) -> std::io::Result<()> {
     // Bad certificate or key files fail here, before anything is opened or bound.
     let tls = tls::acceptor_for(&config)?;
+    // Before the runtime: what it records from its start on goes to this recorder.
+    let metrics = match config.metrics_address() {
+        Some(address) => Some((
+            metrics::recorder()?,
+            tokio::net::TcpListener::bind(address).await?,
+        )),
+        None => None,
+    };
     let runtime = embedded_runtime(registry, &config)?;
     let (listener, how) = match inherited_listener()? {
         Some(listener) => (
@@ -203,6 +214,19 @@ pub async fn serve_with_shutdown<S: Into<Shutdown>>(
     let shutdown_timeout = config.shutdown_timeout;
     let server = tls::Listener::new(&config, tls);
     let (drain, draining) = shutdown::channel();
+    // Scrapes go on while the server drains; the endpoint closes when serving ends.
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some((handle, metrics_listener)) = metrics {
+        tracing::info!(address = %metrics_listener.local_addr()?, "prometheus metrics at /metrics");
+        tokio::spawn(async move {
+            let stop = async {
+                let _ = metrics_stopped.await;
+            };
+            if let Err(error) = metrics::serve(metrics_listener, handle, stop).await {
+                tracing::error!(%error, "the metrics endpoint stopped");
+            }
+        });
+    }
     let app = routes(runtime.clone(), config, draining.clone());
     let stopped = tls::serve(listener, server, app, draining, async {
         shutdown.await.into()
@@ -249,6 +273,7 @@ pub async fn serve_with_shutdown<S: Into<Shutdown>>(
     // The last handle, unless work left behind holds one: dropping it closes the store and
     // releases the data dir's lock (its file is close-on-exec, so a restart releases it anyway).
     drop(runtime);
+    drop(metrics_stop);
     match listener {
         None => {
             tracing::info!("rivetkit server stopped");

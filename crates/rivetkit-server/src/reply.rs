@@ -33,6 +33,7 @@ impl ErrorReply {
 
 impl IntoResponse for ErrorReply {
     fn into_response(self) -> Response {
+        rivetkit_runtime::metrics::record_error(&self.error);
         let status =
             StatusCode::from_u16(self.error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if self.error.is_public() {

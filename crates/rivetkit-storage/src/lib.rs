@@ -16,6 +16,7 @@
 //! It must not know about the wire protocol, HTTP, or how actors are defined: keys arrive already
 //! serialized, state and input arrive as opaque bytes.
 
+pub mod metrics;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -188,6 +189,12 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the actor and everything it owns (state, KV, alarms, its database file); its key
     /// is free again. The actor's database must be closed by then.
     fn delete_actor(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// How many actors the store held when it was opened (0 if it does not know): with the
+    /// creates and destroys since, the runtime knows how many actors exist without a query.
+    fn initial_actor_count(&self) -> u64 {
+        0
+    }
 
     /// Where the actor's own SQLite database file lives, or `None` if this store keeps no local
     /// files (actors that declare a database cannot run on it then).

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Instant;
 
 use futures::future::BoxFuture;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -118,6 +119,8 @@ pub struct SqliteStore {
     reader: Arc<Mutex<Connection>>,
     /// Where actor databases live.
     actors_dir: PathBuf,
+    /// `SELECT COUNT(*) FROM actors` when the store was opened.
+    initial_actor_count: u64,
     _writer: Arc<Writer>,
 }
 
@@ -189,6 +192,8 @@ impl SqliteStore {
         let path = dir.join("rivetkit.db");
         let writer = open_wal_database(&path)?;
         writer.execute_batch(SCHEMA)?;
+        let initial_actor_count =
+            writer.query_row("SELECT COUNT(*) FROM actors", [], |row| row.get(0))?;
         let reader = open_wal_database(&path)?;
         let (writes, queue) = std_mpsc::channel();
         let thread = thread::Builder::new()
@@ -198,6 +203,7 @@ impl SqliteStore {
             writes,
             reader: Arc::new(Mutex::new(reader)),
             actors_dir,
+            initial_actor_count,
             _writer: Arc::new(Writer {
                 thread: Some(thread),
                 _lock: lock,
@@ -313,6 +319,10 @@ impl Store for SqliteStore {
 
     fn save_state(&self, actor_id: String, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>> {
         self.submit(|reply| Write::Plain(PlainWrite::SaveState { actor_id, state }, reply))
+    }
+
+    fn initial_actor_count(&self) -> u64 {
+        self.initial_actor_count
     }
 
     fn delete_actor(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>> {
@@ -542,6 +552,7 @@ fn immutable_uri(path: &Path) -> String {
 /// The writer thread: block for one write, take whatever else is queued, commit once.
 fn write_loop(mut conn: Connection, queue: std_mpsc::Receiver<Write>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let metrics = crate::metrics::CommitMetrics::register();
     while let Ok(first) = queue.recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -550,23 +561,32 @@ fn write_loop(mut conn: Connection, queue: std_mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, &mut batch);
+        commit_batch(&mut conn, &mut batch, &metrics);
     }
     tracing::debug!("sqlite writer stopped: every store handle was dropped");
 }
 
 /// Applies a batch in one transaction and answers each write only after the commit: an answer
 /// is a promise that the write is durable.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Write>) {
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &mut Vec<Write>,
+    metrics: &crate::metrics::CommitMetrics,
+) {
+    let started = Instant::now();
+    let mut sync_time = None;
     let outcome = (|| -> rusqlite::Result<Vec<Applied>> {
         let tx = conn.transaction()?;
         let mut results = Vec::with_capacity(batch.len());
         for write in batch.iter() {
             results.push(apply(&tx, write)?);
         }
+        let committing = Instant::now();
         tx.commit()?;
+        sync_time = Some(committing.elapsed());
         Ok(results)
     })();
+    metrics.record(batch.len(), started.elapsed(), sync_time);
     match outcome {
         Ok(results) => {
             for (write, result) in batch.drain(..).zip(results) {

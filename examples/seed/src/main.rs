@@ -66,6 +66,13 @@ struct Args {
         value_parser = parse_seconds
     )]
     shutdown_timeout: Duration,
+    /// Serve Prometheus metrics at `GET /metrics` on this port, on a listener of its own
+    /// (default: off, and nothing is recorded).
+    #[arg(long, env = "RIVETKIT_METRICS_PORT", value_name = "PORT")]
+    metrics_port: Option<u16>,
+    /// The address the metrics listener binds.
+    #[arg(long, env = "RIVETKIT_METRICS_HOST", default_value = "127.0.0.1")]
+    metrics_host: String,
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -102,6 +109,8 @@ async fn main() {
         allowed_hosts: args.allowed_hosts,
         cors_origins: args.cors_origins,
         shutdown_timeout: args.shutdown_timeout,
+        metrics_port: args.metrics_port,
+        metrics_host: args.metrics_host,
         ..ServerConfig::default()
     };
     // Serves until SIGTERM or SIGINT, then drains and returns: the process exits 0.
