@@ -1,5 +1,6 @@
-//! Rust implementations of the fixture actors the official driver test suite calls
-//! (`../shared/spec/FIXTURES.md`), registered under the exact names the suite uses.
+//! Rust implementations of the fixture actors the official driver test suite (npm `rivetkit`,
+//! `rivetkit/driver-test-suite`, run by `tests/conformance`) calls, registered under the exact
+//! names the suite uses.
 //!
 //! One module per test file of the suite (shared pieces in `payload`); [`registry`] registers
 //! them all.

@@ -1,5 +1,5 @@
 //! Checks this crate against the vectors recorded from the official implementation
-//! (`shared/spec/vectors`). Every record of each file is checked; where our output differs on
+//! (`spec/vectors`, copied into this repository). Every record of each file is checked; where our output differs on
 //! purpose (ToClient in BARE v2, no `undefined` in the value model, v1–v3 accepted everywhere)
 //! the test says so and checks what still applies.
 

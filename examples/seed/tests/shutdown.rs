@@ -92,35 +92,34 @@ async fn call(
     )
 }
 
-#[tokio::test]
-async fn sigterm_drains_in_flight_work_and_loses_nothing() {
-    let data = tempfile::tempdir().unwrap();
-    let args = ["--shutdown-timeout", "20"];
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let mut server = Server::start_with_args(data.path(), port, None, &args).await;
-    let base = server.url("");
-    let slow_id = server.get_or_create("counter", "graceful-slow").await;
-    let ledger_id = server.get_or_create("counter", "graceful-ledger").await;
+/// Work in flight on the slow counter when the server is told to stop: our client connected
+/// and listening to its events, a protocol WebSocket with a slow action running (x = 1, and
+/// subscribed to every slow start), and three slow stateless calls over HTTP (x = 2, 4, 8).
+struct InFlight {
+    _client: Client,
+    conn: rivetkit::client::Connection<Counter>,
+    counts: mpsc::UnboundedReceiver<f64>,
+    opens: mpsc::UnboundedReceiver<()>,
+    socket: support::Conn,
+    slow_calls: Vec<tokio::task::JoinHandle<Option<serde_json::Value>>>,
+    _subscriptions: [rivetkit::client::Subscription; 2],
+}
 
-    // Our client, connected and listening to the slow counter's events.
-    let client = reconnecting_client(&server);
-    let conn = client.get_or_create::<Counter>(["graceful-slow"]).connect();
-    let (count_tx, mut counts) = mpsc::unbounded_channel();
-    let _counts = conn.on(CountChanged, move |(count,)| {
+async fn start_in_flight(server: &Server, key: &str, slow_id: &str) -> InFlight {
+    let client = reconnecting_client(server);
+    let conn = client.get_or_create::<Counter>([key]).connect();
+    let (count_tx, counts) = mpsc::unbounded_channel();
+    let on_count = conn.on(CountChanged, move |(count,)| {
         let _ = count_tx.send(count);
     });
     let (open_tx, mut opens) = mpsc::unbounded_channel();
-    let _opens = conn.on_open(move || {
+    let on_open = conn.on_open(move || {
         let _ = open_tx.send(());
     });
     within("the client connects", opens.recv()).await.unwrap();
 
-    // A protocol WebSocket with a slow action in flight; it also sees every slow start.
     let mut socket = server
-        .connect(&slow_id, rivetkit::protocol::Encoding::Json)
+        .connect(slow_id, rivetkit::protocol::Encoding::Json)
         .await;
     socket
         .send(ToServer::SubscriptionRequest {
@@ -133,12 +132,12 @@ async fn sigterm_drains_in_flight_work_and_loses_nothing() {
         .await;
     wait_for_slow_starts(&mut socket, 1).await;
 
-    // Three slow stateless calls in flight over HTTP (x = 2, 4, 8).
     let http = reqwest::Client::new();
-    let slow_calls: Vec<_> = [2, 4, 8]
+    let base = server.url("");
+    let slow_calls = [2, 4, 8]
         .into_iter()
         .map(|x| {
-            let (http, base, id) = (http.clone(), base.clone(), slow_id.clone());
+            let (http, base, id) = (http.clone(), base.clone(), slow_id.to_owned());
             tokio::spawn(async move {
                 call(
                     &http,
@@ -152,6 +151,40 @@ async fn sigterm_drains_in_flight_work_and_loses_nothing() {
         })
         .collect();
     wait_for_slow_starts(&mut socket, 3).await;
+    InFlight {
+        _client: client,
+        conn,
+        counts,
+        opens,
+        socket,
+        slow_calls,
+        _subscriptions: [on_count, on_open],
+    }
+}
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_work_and_loses_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let args = ["--shutdown-timeout", "20"];
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut server = Server::start_with_args(data.path(), port, None, &args).await;
+    let base = server.url("");
+    let slow_id = server.get_or_create("counter", "graceful-slow").await;
+    let ledger_id = server.get_or_create("counter", "graceful-ledger").await;
+
+    let InFlight {
+        conn,
+        mut counts,
+        mut opens,
+        mut socket,
+        slow_calls,
+        _subscriptions,
+        _client,
+    } = start_in_flight(&server, "graceful-slow", &slow_id).await;
+    let http = reqwest::Client::new();
 
     // Fast increments from four clients until the server stops answering: a ledger of what
     // was acknowledged.
@@ -327,51 +360,16 @@ async fn sighup_restarts_in_place_refusing_nothing_and_losing_nothing() {
     let slow_id = server.get_or_create("counter", "restart-slow").await;
     let ledger_id = server.get_or_create("counter", "restart-ledger").await;
 
-    // Our client, connected and listening to the slow counter's events.
-    let client = reconnecting_client(&server);
-    let conn = client.get_or_create::<Counter>(["restart-slow"]).connect();
-    let (count_tx, mut counts) = mpsc::unbounded_channel();
-    let _counts = conn.on(CountChanged, move |(count,)| {
-        let _ = count_tx.send(count);
-    });
-    let (open_tx, mut opens) = mpsc::unbounded_channel();
-    let _opens = conn.on_open(move || {
-        let _ = open_tx.send(());
-    });
-    within("the client connects", opens.recv()).await.unwrap();
-
-    // A protocol WebSocket with a slow action in flight, and three slow HTTP calls.
-    let mut socket = server
-        .connect(&slow_id, rivetkit::protocol::Encoding::Json)
-        .await;
-    socket
-        .send(ToServer::SubscriptionRequest {
-            event_name: "slowIncrementStarted".into(),
-            subscribe: true,
-        })
-        .await;
-    socket
-        .call(1, "incrementSlowly", vec![json!(1), json!(SLOW_DELAY_MS)])
-        .await;
-    wait_for_slow_starts(&mut socket, 1).await;
+    let InFlight {
+        conn,
+        mut counts,
+        mut opens,
+        mut socket,
+        slow_calls,
+        _subscriptions,
+        _client,
+    } = start_in_flight(&server, "restart-slow", &slow_id).await;
     let http = reqwest::Client::new();
-    let slow_calls: Vec<_> = [2, 4, 8]
-        .into_iter()
-        .map(|x| {
-            let (http, base, id) = (http.clone(), base.clone(), slow_id.clone());
-            tokio::spawn(async move {
-                call(
-                    &http,
-                    &base,
-                    &id,
-                    "incrementSlowly",
-                    vec![json!(x), json!(SLOW_DELAY_MS)],
-                )
-                .await
-            })
-        })
-        .collect();
-    wait_for_slow_starts(&mut socket, 3).await;
 
     // Fast increments from four clients across the restart: a ledger of what was acknowledged.
     let acked = Arc::new(AtomicU64::new(0));
