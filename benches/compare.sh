@@ -5,6 +5,7 @@
 #
 #   benches/compare.sh BASE_BIN HEAD_BIN          # 3 rounds of 5 s per scenario
 #   ROUNDS=5 DURATION=10 benches/compare.sh A B
+#   ONLY="ws-c100-w1 fanout-100 fanout-1000" benches/compare.sh A B   # some scenarios only
 #
 # Needs the release load generator (cargo build --release -p rivetkit-loadgen) or LOADGEN=path.
 set -euo pipefail
@@ -35,10 +36,14 @@ SCENARIOS=(
   "http-1000actors-c16|--mode http-action --key-prefix many --actors 1000 --concurrency 16"
   "ws-w1|--mode ws --key-prefix ws --actors 1 --window 1"
   "ws-w32|--mode ws --key-prefix ws --actors 1 --window 32"
+  "ws-c100-w1|--mode ws --key-prefix ws --actors 1 --connections 100 --window 1"
+  "fanout-100|--mode fanout --key-prefix fan100 --actors 1 --subscribers 100 --window 1"
+  "fanout-1000|--mode fanout --key-prefix fan1000 --actors 1 --subscribers 1000 --window 1"
 )
+ONLY="${ONLY:-}"
 for name in base head; do
   port_var="PORT_$name"
-  for spec in "one 1" "many 1000" "ws 1"; do
+  for spec in "one 1" "many 1000" "ws 1" "fan100 1" "fan1000 1"; do
     set -- $spec
     "$LOADGEN" --url "http://127.0.0.1:${!port_var}" --mode setup --key-prefix "$1" --actors "$2" > /dev/null
   done
@@ -47,6 +52,7 @@ RESULTS="$WORK/results.jsonl"
 for round in $(seq "$ROUNDS"); do
   for entry in "${SCENARIOS[@]}"; do
     scenario=${entry%%|*}; read -r -a flags <<< "${entry#*|}"
+    [[ -n "$ONLY" && " $ONLY " != *" $scenario "* ]] && continue
     # Alternate which server goes first, so neither always follows the other.
     order=(base head); (( round % 2 == 0 )) && order=(head base)
     for name in "${order[@]}"; do
@@ -63,6 +69,7 @@ rows = {}
 for line in open(sys.argv[1]):
     r = json.loads(line); server, scenario = r["label"].split("/", 1)
     rows.setdefault(scenario, {}).setdefault(server, []).append(r)
+# Fan-out rows count events delivered, not requests.
 print("| scenario | base req/s | head req/s | head / base | base CPU µs/req | head CPU µs/req | head / base |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for scenario, by in rows.items():

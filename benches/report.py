@@ -35,6 +35,11 @@ def title(scenario, actors):
         return f"HTTP increment, 1 actor, c={scenario.rsplit('c', 1)[1]}"
     if scenario.startswith("http-manyactors-c"):
         return f"HTTP increment, {actors:,} actors, c={scenario.rsplit('c', 1)[1]}"
+    if scenario.startswith("ws-c"):
+        conns, _, window = scenario[4:].partition("-w")
+        return f"WebSocket increment, {conns} connections, window {window} each"
+    if scenario.startswith("fanout-"):
+        return f"fan-out: 1 action → {int(scenario[7:]):,} subscribers (events/s; delivery latency)"
     if scenario.startswith("ws-w"):
         return f"WebSocket increment, 1 connection, window {scenario[4:]}"
     if scenario.startswith("get-health-c"):

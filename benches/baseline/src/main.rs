@@ -4,13 +4,18 @@
 //!   `content-type: application/json`; the request body is read and dropped.
 //! * A WebSocket upgrade (any path) is accepted with subprotocol `rivet`; the server sends a fixed
 //!   `Init`, then answers every text frame that carries an `"id":` with
-//!   `{"body":{"tag":"ActionResponse","val":{"id":<that id>,"output":1}}}`.
+//!   `{"body":{"tag":"ActionResponse","val":{"id":<that id>,"output":<that id>}}}`.
+//! * A text frame that carries `SubscriptionRequest` makes its socket a subscriber: every later
+//!   action request, on any socket, first sends each subscriber the same fixed-shape event
+//!   `{"body":{"tag":"Event","val":{"name":"count","args":[<the action's id>]}}}` (the fan-out
+//!   scenario's ceiling: one shared frame per action, one queue push per subscriber).
 //!
 //! It does no routing, no parsing beyond that and no storage: it shows what the same machine, the
 //! same HTTP stack (hyper 1 / tungstenite) and the same load generator can do at best.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 use clap::Parser;
@@ -26,6 +31,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
@@ -114,6 +120,12 @@ async fn handle(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
     Ok(response)
 }
 
+/// The queues of every subscribed socket (closed ones are dropped at the next broadcast).
+fn subscribers() -> &'static Mutex<Vec<mpsc::UnboundedSender<Message>>> {
+    static SUBSCRIBERS: OnceLock<Mutex<Vec<mpsc::UnboundedSender<Message>>>> = OnceLock::new();
+    SUBSCRIBERS.get_or_init(Default::default)
+}
+
 async fn websocket<S>(
     mut ws: WebSocketStream<S>,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error>
@@ -121,14 +133,37 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     ws.send(Message::text(INIT)).await?;
-    while let Some(message) = ws.next().await {
-        match message? {
+    let (events, mut queued) = mpsc::unbounded_channel();
+    let mut events = Some(events);
+    loop {
+        let message = tokio::select! {
+            message = ws.next() => match message {
+                Some(message) => message?,
+                None => break,
+            },
+            Some(event) = queued.recv() => {
+                ws.send(event).await?;
+                continue;
+            }
+        };
+        match message {
             Message::Text(text) => {
                 if let Some(id) = find_id(text.as_str()) {
+                    let event = Message::text(format!(
+                        r#"{{"body":{{"tag":"Event","val":{{"name":"count","args":[{id}]}}}}}}"#
+                    ));
+                    subscribers()
+                        .lock()
+                        .unwrap()
+                        .retain(|subscriber| subscriber.send(event.clone()).is_ok());
                     let reply = format!(
-                        r#"{{"body":{{"tag":"ActionResponse","val":{{"id":{id},"output":1}}}}}}"#
+                        r#"{{"body":{{"tag":"ActionResponse","val":{{"id":{id},"output":{id}}}}}}}"#
                     );
                     ws.send(Message::text(reply)).await?;
+                } else if text.contains("SubscriptionRequest") {
+                    if let Some(events) = events.take() {
+                        subscribers().lock().unwrap().push(events);
+                    }
                 }
             }
             Message::Close(_) => break,

@@ -7,8 +7,11 @@
 //!   round-robin over `--actors` actors (keys `{key-prefix}-{i}`, resolved with `PUT /actors`
 //!   before the clock starts; `--no-resolve` skips that for the baseline server).
 //! * `http-get` — `GET {path}` (e.g. `/health`), same worker model.
-//! * `ws` — one WebSocket connection to one actor (`/gateway/{id}/connect`, JSON encoding),
-//!   pipelining `ActionRequest`s with up to `--window` in flight.
+//! * `ws` — `--connections` WebSocket connections (`/gateway/{id}/connect`, JSON encoding),
+//!   spread over the actors, each pipelining `ActionRequest`s with up to `--window` in flight.
+//! * `fanout` — `--subscribers` WebSocket connections subscribe to `--event` on one actor, and
+//!   one more calls the action (`--window` in flight): events delivered per second and the
+//!   delivery latency (action sent → event received).
 //! * `setup` — get-or-create `--actors` actors and report how long it took.
 //! * `fsync` — the disk's `pwrite(4 KiB) + fdatasync` latency in `--dir` (overwrite in place, as
 //!   a reused SQLite WAL does, and append).
@@ -42,6 +45,7 @@ enum Mode {
     HttpAction,
     HttpGet,
     Ws,
+    Fanout,
     Setup,
     Fsync,
 }
@@ -80,9 +84,18 @@ struct Args {
     /// Path for `http-get`.
     #[arg(long, default_value = "/health")]
     path: String,
-    /// Requests in flight on the WebSocket (`ws`).
+    /// Requests in flight on each WebSocket (`ws`; the driver of `fanout`).
     #[arg(long, default_value_t = 1)]
     window: usize,
+    /// WebSocket connections (`ws`), spread round-robin over the actors.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// Subscribers of `fanout`.
+    #[arg(long, default_value_t = 100)]
+    subscribers: usize,
+    /// The event `fanout`'s subscribers subscribe to.
+    #[arg(long, default_value = "count")]
+    event: String,
     /// Measured seconds (after the warm-up).
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
@@ -123,6 +136,7 @@ async fn async_main(args: Args) -> Result<()> {
         Mode::Setup => setup(&args, &target).await,
         Mode::HttpAction | Mode::HttpGet => http_load(&args, &target).await,
         Mode::Ws => ws_load(&args, &target).await,
+        Mode::Fanout => fanout_load(&args, &target).await,
         Mode::Fsync => unreachable!(),
     }
 }
@@ -389,7 +403,7 @@ fn report(
     clock: &Clock,
     hist: &Histogram<u64>,
     tally: &Tally,
-    cpu: Value,
+    extra: Value,
 ) {
     let elapsed = tally
         .last_done
@@ -419,8 +433,8 @@ fn report(
         "p999_ms": ms(hist.value_at_quantile(0.999)),
         "max_ms": ms(hist.max()),
     });
-    if let Value::Object(cpu) = cpu {
-        for (k, v) in cpu {
+    if let Value::Object(extra) = extra {
+        for (k, v) in extra {
             out[k] = v;
         }
     }
@@ -516,14 +530,7 @@ async fn http_load(args: &Args, target: &Target) -> Result<()> {
     let mut hist = new_histogram();
     let mut tally = Tally::default();
     for task in tasks {
-        let (h, t) = task.await?;
-        hist.add(&h).ok();
-        tally.requests += t.requests;
-        tally.errors += t.errors;
-        tally.last_done = tally.last_done.max(t.last_done);
-        if tally.first_error.is_none() {
-            tally.first_error = t.first_error;
-        }
+        merge(&mut hist, &mut tally, task.await?);
     }
     let mode = if args.mode == Mode::HttpAction {
         "http-action"
@@ -537,17 +544,32 @@ async fn http_load(args: &Args, target: &Target) -> Result<()> {
 
 // ---------------------------------------------------------------- WebSocket load
 
-/// `["$BigInt","7"]` → 7, from the `"id":` of an `ActionResponse` or an `Error`'s `"actionId":`.
-fn find_big_int(text: &str, field: &str) -> Option<u64> {
-    let start = text.find(field)? + field.len();
-    let rest = text[start..].strip_prefix(r#"["$BigInt",""#)?;
-    let end = rest.find('"')?;
-    rest[..end].parse().ok()
+type WsStream = tokio_tungstenite::WebSocketStream<TcpStream>;
+type WsSink = futures::stream::SplitSink<WsStream, Message>;
+type WsSource = futures::stream::SplitStream<WsStream>;
+
+/// An integer at the start of `text`: `7` or `["$BigInt","7"]` (how JSON carries a bigint).
+fn leading_int(text: &str) -> Option<i64> {
+    let digits = match text.strip_prefix(r#"["$BigInt",""#) {
+        Some(rest) => &rest[..rest.find('"')?],
+        None => {
+            let end = text
+                .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+                .unwrap_or(text.len());
+            &text[..end]
+        }
+    };
+    digits.parse().ok()
 }
 
-async fn ws_load(args: &Args, target: &Target) -> Result<()> {
-    let actors = resolve_actors(args, target).await?;
-    let url = format!("ws://{}/gateway/{}/connect", target.authority, actors[0]);
+/// The integer after `field` (e.g. `"id":`) in a JSON message.
+fn int_after(text: &str, field: &str) -> Option<i64> {
+    leading_int(&text[text.find(field)? + field.len()..])
+}
+
+/// A protocol WebSocket to `actor_id` (JSON encoding), once its `Init` arrived.
+async fn ws_connect(target: &Target, actor_id: &str) -> Result<(WsSink, WsSource)> {
+    let url = format!("ws://{}/gateway/{actor_id}/connect", target.authority);
     let mut request = url.as_str().into_client_request()?;
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
@@ -558,8 +580,7 @@ async fn ws_load(args: &Args, target: &Target) -> Result<()> {
     let (ws, _) = tokio_tungstenite::client_async(request, stream)
         .await
         .context("WebSocket handshake")?;
-    let (mut sink, mut stream) = ws.split();
-    // Wait for Init.
+    let (sink, mut stream) = ws.split();
     let init = tokio::time::timeout(Duration::from_secs(10), stream.next())
         .await
         .context("no Init within 10 s")?
@@ -568,10 +589,51 @@ async fn ws_load(args: &Args, target: &Target) -> Result<()> {
     if !init.contains(r#""tag":"Init""#) {
         bail!("first message is not Init: {init}");
     }
+    Ok((sink, stream))
+}
 
+/// When each action of a fan-out's driver was sent (indexed by action id), and how the
+/// events' values map to ids: the driver is the only writer, so the value its action `id`
+/// produces is `id + offset`, the offset read from the first response.
+struct SendTimes {
+    epoch: Instant,
+    sent_ns: Vec<AtomicU64>,
+    offset: std::sync::OnceLock<i64>,
+}
+
+impl SendTimes {
+    fn new(epoch: Instant, capacity: usize) -> Self {
+        Self {
+            epoch,
+            sent_ns: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            offset: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn sent(&self, id: u64, at: Instant) {
+        if let Some(slot) = self.sent_ns.get(id as usize) {
+            slot.store((at - self.epoch).as_nanos() as u64, Ordering::Release);
+        }
+    }
+
+    /// When the action whose event carries `value` was sent.
+    fn sent_at(&self, value: i64) -> Option<Instant> {
+        let id = usize::try_from(value - *self.offset.get()?).ok()?;
+        let ns = self.sent_ns.get(id)?.load(Ordering::Acquire);
+        (ns > 0).then(|| self.epoch + Duration::from_nanos(ns))
+    }
+}
+
+/// Runs `ActionRequest`s on one socket with up to `window` in flight until the clock ends;
+/// the latency of each is send → response. With `times`, records when each was sent and the
+/// offset of the values the actions produce.
+async fn ws_drive(
+    args: &Args,
+    clock: Arc<Clock>,
+    (mut sink, mut stream): (WsSink, WsSource),
+    times: Option<Arc<SendTimes>>,
+) -> (Histogram<u64>, Tally) {
     let window = args.window.max(1);
-    let clock = Arc::new(Clock::new(args));
-    let cpu = spawn_cpu_sampler(args, &clock);
     let permits = Arc::new(Semaphore::new(window));
     let sent_at: Arc<Mutex<HashMap<u64, Instant>>> =
         Arc::new(Mutex::new(HashMap::with_capacity(window * 2)));
@@ -579,12 +641,13 @@ async fn ws_load(args: &Args, target: &Target) -> Result<()> {
     let writer_done = Arc::new(tokio::sync::Notify::new());
 
     let writer = {
-        let (clock, permits, sent_at, sent_total, writer_done, args) = (
+        let (clock, permits, sent_at, sent_total, writer_done, times, args) = (
             clock.clone(),
             permits.clone(),
             sent_at.clone(),
             sent_total.clone(),
             writer_done.clone(),
+            times.clone(),
             args.clone(),
         );
         tokio::spawn(async move {
@@ -608,6 +671,9 @@ async fn ws_load(args: &Args, target: &Target) -> Result<()> {
                             args.action
                         );
                         sent_at.lock().unwrap().insert(id, now);
+                        if let Some(times) = &times {
+                            times.sent(id, now);
+                        }
                         sink.feed(Message::text(frame)).await?;
                         id += 1;
                         sent_total.store(id, Ordering::Release);
@@ -666,19 +732,24 @@ async fn ws_load(args: &Args, target: &Target) -> Result<()> {
             _ => continue,
         };
         let (id, ok) = if text.contains(r#""tag":"ActionResponse""#) {
-            (find_big_int(text, r#""id":"#), true)
+            (int_after(text, r#""id":"#), true)
         } else if text.contains(r#""tag":"Error""#) {
             tally.first_error.get_or_insert_with(|| text.to_string());
-            (find_big_int(text, r#""actionId":"#), false)
+            (int_after(text, r#""actionId":"#), false)
         } else {
             continue; // events
         };
-        let Some(id) = id else {
+        let Some(id) = id.and_then(|id| u64::try_from(id).ok()) else {
             tally
                 .first_error
                 .get_or_insert_with(|| format!("response without an id: {text}"));
             continue;
         };
+        if let (Some(times), true) = (&times, ok) {
+            if let Some(output) = int_after(text, r#""output":"#) {
+                let _ = times.offset.set(output - id as i64);
+            }
+        }
         let Some(started) = sent_at.lock().unwrap().remove(&id) else {
             continue;
         };
@@ -698,10 +769,156 @@ async fn ws_load(args: &Args, target: &Target) -> Result<()> {
         }
         let _ = sink.send(Message::Close(None)).await;
     }
+    (hist, tally)
+}
+
+/// Adds one worker's results to the totals.
+fn merge(hist: &mut Histogram<u64>, tally: &mut Tally, (h, t): (Histogram<u64>, Tally)) {
+    hist.add(&h).ok();
+    tally.requests += t.requests;
+    tally.errors += t.errors;
+    tally.last_done = tally.last_done.max(t.last_done);
+    if tally.first_error.is_none() {
+        tally.first_error = t.first_error;
+    }
+}
+
+/// `--connections` sockets to the first actor, each pipelining up to `--window` actions.
+async fn ws_load(args: &Args, target: &Target) -> Result<()> {
+    let actors = resolve_actors(args, target).await?;
+    let mut sockets = Vec::with_capacity(args.connections);
+    for i in 0..args.connections.max(1) {
+        sockets.push(ws_connect(target, &actors[i % actors.len()]).await?);
+    }
+    let clock = Arc::new(Clock::new(args));
+    let cpu = spawn_cpu_sampler(args, &clock);
+    let drivers: Vec<_> = sockets
+        .into_iter()
+        .map(|socket| {
+            let (args, clock) = (args.clone(), clock.clone());
+            tokio::spawn(async move { ws_drive(&args, clock, socket, None).await })
+        })
+        .collect();
+    let mut hist = new_histogram();
+    let mut tally = Tally::default();
+    for driver in drivers {
+        merge(&mut hist, &mut tally, driver.await?);
+    }
     let mut args = args.clone();
-    args.concurrency = 1;
+    args.concurrency = args.connections;
     let cpu = cpu.await.unwrap_or(Value::Null);
     report(&args, "ws", &clock, &hist, &tally, cpu);
+    Ok(())
+}
+
+/// One subscriber of a fan-out: what it received, as (value, arrival) pairs, checked later.
+async fn subscriber(mut stream: WsSource, stop: Instant) -> (Vec<(i64, Instant)>, Option<String>) {
+    let mut events = Vec::new();
+    loop {
+        let next = tokio::select! {
+            m = stream.next() => m,
+            _ = tokio::time::sleep_until(stop.into()) => return (events, None),
+        };
+        let at = Instant::now();
+        let text = match next {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => {
+                let error = (at < stop).then(|| format!("socket closed by server: {frame:?}"));
+                return (events, error);
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return (events, Some(format!("subscriber socket error: {e}"))),
+            None => {
+                return (
+                    events,
+                    (at < stop).then(|| "subscriber socket closed".into()),
+                )
+            }
+        };
+        if at >= stop {
+            return (events, None);
+        }
+        if text.contains(r#""tag":"Event""#) {
+            match int_after(text.as_str(), r#""args":["#) {
+                Some(value) => events.push((value, at)),
+                None => return (events, Some(format!("event without a value: {text}"))),
+            }
+        }
+    }
+}
+
+/// `--subscribers` sockets subscribe to `--event` on one actor; one more socket (the driver)
+/// calls `--action` with up to `--window` in flight. Reports the events delivered per second
+/// (all subscribers together) and the delivery latency: from the driver sending the action to
+/// a subscriber receiving its event.
+async fn fanout_load(args: &Args, target: &Target) -> Result<()> {
+    let actors = resolve_actors(args, target).await?;
+    let actor = &actors[0];
+    let subscribe = format!(
+        r#"{{"body":{{"tag":"SubscriptionRequest","val":{{"eventName":"{}","subscribe":true}}}}}}"#,
+        args.event
+    );
+    let mut streams = Vec::with_capacity(args.subscribers);
+    for _ in 0..args.subscribers {
+        let (mut sink, stream) = ws_connect(target, actor).await?;
+        sink.send(Message::text(subscribe.clone())).await?;
+        // The subscriber only reads from here on; its sink stays open with it.
+        streams.push((sink, stream));
+    }
+    let driver_socket = ws_connect(target, actor).await?;
+    // Subscriptions take effect in the order the server reads them; give the last ones time.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let clock = Arc::new(Clock::new(args));
+    let cpu = spawn_cpu_sampler(args, &clock);
+    let times = Arc::new(SendTimes::new(Instant::now(), 1 << 22));
+    let subscribers: Vec<_> = streams
+        .into_iter()
+        .map(|(sink, stream)| {
+            let end = clock.end;
+            tokio::spawn(async move {
+                let received = subscriber(stream, end).await;
+                drop(sink);
+                received
+            })
+        })
+        .collect();
+    let (driver_hist, driver_tally) =
+        ws_drive(args, clock.clone(), driver_socket, Some(times.clone())).await;
+    let mut hist = new_histogram();
+    let mut tally = Tally {
+        first_error: driver_tally.first_error,
+        ..Tally::default()
+    };
+    let mut received = Vec::with_capacity(args.subscribers);
+    for subscriber in subscribers {
+        let (events, error) = subscriber.await?;
+        if tally.first_error.is_none() {
+            tally.first_error = error;
+        }
+        received.push(events);
+    }
+    for (value, at) in received.into_iter().flatten() {
+        match times.sent_at(value) {
+            Some(sent) if at >= clock.measure_start => tally.record(&mut hist, true, sent, at),
+            Some(_) => {}
+            None => {
+                tally.errors += 1;
+                tally
+                    .first_error
+                    .get_or_insert_with(|| format!("an event nobody sent: {value}"));
+            }
+        }
+    }
+    // Events are counted over the whole measured window, whether or not the run ended early.
+    tally.last_done = Some(clock.end);
+    let mut args = args.clone();
+    args.concurrency = args.subscribers;
+    // The driver's own figures: how many actions it made and their latency (send → response).
+    let mut extra = cpu.await.unwrap_or_else(|_| json!({}));
+    extra["actions"] = json!(driver_tally.requests);
+    extra["action_p50_ms"] = json!(round3(driver_hist.value_at_quantile(0.5) as f64 / 1e6));
+    extra["action_p99_ms"] = json!(round3(driver_hist.value_at_quantile(0.99) as f64 / 1e6));
+    report(&args, "fanout", &clock, &hist, &tally, extra);
     Ok(())
 }
 
