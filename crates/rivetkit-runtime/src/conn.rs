@@ -429,6 +429,14 @@ impl Connection {
         Some(item)
     }
 
+    /// The next item if one is queued already, without waiting: a server writes what is queued
+    /// in one go.
+    pub fn try_next_outgoing(&mut self) -> Option<Outgoing> {
+        let (item, size) = self.outgoing.try_recv().ok()?;
+        self.sender.link.release(size);
+        Some(item)
+    }
+
     /// A handle that tells when this connection's queue went over its budget
     /// ([`ConnLimits::max_outgoing_bytes`]): the client does not read fast enough, and the
     /// connection is to be closed. It can be awaited while a write to the socket is pending.

@@ -48,14 +48,19 @@ const SLOW_CONSUMER_REASON: &str = "ws.slow_consumer";
 /// The socket layer's read buffer. Its default (128 KiB, zero-filled on first read) made up
 /// most of an idle socket's memory; a larger message still grows the buffer as it needs.
 const WS_READ_BUFFER: usize = 4 * 1024;
+/// What the socket layer gathers of the messages fed to it before it writes them out (a flush
+/// writes what is gathered at once). A connection feeds what is queued for it, up to
+/// [`MAX_WRITE_BATCH`] messages, and flushes once: one write system call for the batch instead
+/// of one per message, which a fan-out profile showed as most of a subscriber's cost. The
+/// buffer is allocated on first write and holds at most this plus one message.
+const WS_WRITE_BUFFER: usize = 8 * 1024;
 
 /// A WebSocket upgrade with the server's socket buffers.
 fn lean(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
-    // Every write is flushed right away, so a write buffer only ever holds the message in hand.
     upgrade
         .protocols([SUBPROTOCOL])
         .read_buffer_size(WS_READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WS_WRITE_BUFFER)
 }
 
 fn close_message(code: u16, reason: &str) -> Message {
@@ -138,11 +143,17 @@ async fn close_for_shutdown(
 
 /// Keeps a socket's peer honest: the server pings it once it has been silent for the ping
 /// interval and gives it up once it has sent nothing (no message, no pong) for the idle timeout.
+///
+/// One timer per socket, moved lazily: hearing from the peer only notes the time, and a timer
+/// that fires early is set again to the deadline it should have had. Creating a timer in every
+/// round of the socket's loop registered and removed a timer-wheel entry per message, which a
+/// fan-out profile showed per subscriber and event.
 struct Liveness {
     ping_interval: std::time::Duration,
     idle_timeout: std::time::Duration,
     last_heard: tokio::time::Instant,
     pinged: bool,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 /// How often a connection held back at its cap of actions in flight is pinged, to learn soon
@@ -157,12 +168,17 @@ enum Due {
 
 impl Liveness {
     fn new(state: &AppState) -> Self {
-        Self {
+        let now = tokio::time::Instant::now();
+        let mut liveness = Self {
             ping_interval: state.config.websocket_ping_interval,
             idle_timeout: state.config.websocket_idle_timeout,
-            last_heard: tokio::time::Instant::now(),
+            last_heard: now,
             pinged: false,
-        }
+            timer: Box::pin(tokio::time::sleep_until(now)),
+        };
+        let deadline = liveness.deadline();
+        liveness.timer.as_mut().reset(deadline);
+        liveness
     }
 
     fn heard(&mut self) {
@@ -170,15 +186,39 @@ impl Liveness {
         self.pinged = false;
     }
 
-    /// Waits for the next thing due; cancel-safe (it only reads the clock), so it may be
-    /// started afresh in every round of a `select!`.
+    fn pings_first(&self) -> bool {
+        !self.pinged && self.ping_interval < self.idle_timeout
+    }
+
+    /// When the next thing is due.
+    fn deadline(&self) -> tokio::time::Instant {
+        if self.pings_first() {
+            self.last_heard + self.ping_interval
+        } else {
+            self.last_heard + self.idle_timeout
+        }
+    }
+
+    /// Waits for the next thing due; cancel-safe (it changes nothing until it returns), so it
+    /// may be started afresh in every round of a `select!`.
     async fn due(&mut self) -> Due {
-        if !self.pinged && self.ping_interval < self.idle_timeout {
-            tokio::time::sleep_until(self.last_heard + self.ping_interval).await;
+        loop {
+            let deadline = self.deadline();
+            if self.timer.deadline() > deadline {
+                self.timer.as_mut().reset(deadline);
+            }
+            self.timer.as_mut().await;
+            // The peer may have been heard since the timer was set: then it is early.
+            let deadline = self.deadline();
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            self.timer.as_mut().reset(deadline);
+        }
+        if self.pings_first() {
             self.pinged = true;
             Due::Ping
         } else {
-            tokio::time::sleep_until(self.last_heard + self.idle_timeout).await;
             Due::Close
         }
     }
@@ -434,12 +474,18 @@ fn conn_limits(state: &AppState) -> ConnLimits {
     }
 }
 
-/// Resolves once `watch`'s queue overflowed; never without a watch.
-async fn overflowed(watch: Option<&OverflowWatch>) {
-    match watch {
-        Some(watch) => watch.overflowed().await,
-        None => std::future::pending().await,
-    }
+/// Resolves once a connection's queue overflowed; made once per connection (and again when the
+/// connection changes), not per write: waiting on it registers with the connection's signal.
+type Overflow = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// An [`Overflow`] of `watch`'s queue; one that never resolves without a watch.
+fn overflow_signal(watch: Option<OverflowWatch>) -> Overflow {
+    Box::pin(async move {
+        match watch {
+            Some(watch) => watch.overflowed().await,
+            None => std::future::pending().await,
+        }
+    })
 }
 
 /// How a write to the client ended.
@@ -451,21 +497,24 @@ enum Written {
     Overflowed,
 }
 
-/// Writes `message`, unless the connection's queue overflows first: a client that stopped
-/// reading holds the write forever, and the overflow is what ends it.
+/// Runs `write` (a send, feed or flush of the socket), unless the connection's queue overflows
+/// first: a client that stopped reading holds the write forever, and the overflow ends it.
 async fn write_watching(
-    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
-    message: Message,
-    watch: Option<&OverflowWatch>,
+    write: impl std::future::Future<Output = Result<(), axum::Error>>,
+    overflow: &mut Overflow,
 ) -> Written {
     tokio::select! {
-        sent = sink.send(message) => match sent {
+        sent = write => match sent {
             Ok(()) => Written::Sent,
             Err(_) => Written::Failed,
         },
-        () = overflowed(watch) => Written::Overflowed,
+        () = overflow.as_mut() => Written::Overflowed,
     }
 }
+
+/// Items one round of a connection's loop writes before it flushes them in one go and looks at
+/// its other duties (reads, pings, shutdown) again.
+const MAX_WRITE_BATCH: usize = 64;
 
 /// Closes a slow consumer's socket: its queue is already dropped. The close frame waits behind
 /// what the client has not read yet, so it gets as long as a silent peer would.
@@ -508,7 +557,7 @@ async fn serve_connection(
     if sink.send(frame_message(init)).await.is_err() {
         return;
     }
-    let mut watch = Some(connection.overflow_watch());
+    let mut overflow = overflow_signal(Some(connection.overflow_watch()));
     let mut live = Some(connection);
     let mut hibernated: Option<HibernatedConn> = None;
     let mut liveness = Liveness::new(state);
@@ -521,6 +570,9 @@ async fn serve_connection(
     let mut in_flight = 0usize;
     let mut drain_deadline: Option<tokio::time::Instant> = None;
     let mut answered_while_draining = false;
+    // Made once: a fresh wait in every round registered with the shutdown signal every time.
+    let draining = state.draining.started();
+    tokio::pin!(draining);
     loop {
         if drain_deadline.is_some() && in_flight == 0 {
             close_for_shutdown(&mut sink, answered_while_draining).await;
@@ -533,7 +585,7 @@ async fn serve_connection(
             }
         };
         tokio::select! {
-            deadline = state.draining.started(), if drain_deadline.is_none() => {
+            deadline = &mut draining, if drain_deadline.is_none() => {
                 drain_deadline = Some(deadline);
             }
             () = sleep_until_some(drain_deadline) => {
@@ -583,7 +635,7 @@ async fn serve_connection(
                 if let Some(snapshot) = hibernated.take() {
                     match resume(state, &actor_id, snapshot).await {
                         Ok(connection) => {
-                            watch = Some(connection.overflow_watch());
+                            overflow = overflow_signal(Some(connection.overflow_watch()));
                             live = Some(connection);
                         }
                         Err(error) => {
@@ -604,30 +656,48 @@ async fn serve_connection(
                     }
                 }
             }
-            () = overflowed(watch.as_ref()) => {
+            () = overflow.as_mut() => {
                 slow_consumer = true;
                 break;
             }
             Some(item) = outgoing => {
-                if let Outgoing::Hibernate(snapshot) = item {
-                    if let Some(connection) = live.take() {
-                        connection.detach();
+                // This item and what is queued behind it (up to a batch) go out in one write.
+                let mut next = Some(item);
+                let mut written_events = Vec::new();
+                let mut batched = 0;
+                let mut closing = false;
+                let mut written = Written::Sent;
+                while let Some(item) = next.take() {
+                    if let Outgoing::Hibernate(snapshot) = item {
+                        if let Some(connection) = live.take() {
+                            connection.detach();
+                        }
+                        overflow = overflow_signal(None);
+                        hibernated = Some(*snapshot);
+                        break;
                     }
-                    watch = None;
-                    hibernated = Some(*snapshot);
-                    continue;
+                    if matches!(item, Outgoing::ActionResponse { .. }) {
+                        in_flight = in_flight.saturating_sub(1);
+                        answered_while_draining |= drain_deadline.is_some();
+                    }
+                    if let Outgoing::Event(event) = &item {
+                        if event.awaits_write() {
+                            written_events.push(event.clone());
+                        }
+                    }
+                    let message = write_message(state, dialect, &actor, item);
+                    closing = matches!(message, Message::Close(_));
+                    written = write_watching(sink.feed(message), &mut overflow).await;
+                    batched += 1;
+                    if closing || !matches!(written, Written::Sent) || batched == MAX_WRITE_BATCH {
+                        break;
+                    }
+                    next = live.as_mut().and_then(Connection::try_next_outgoing);
                 }
-                if matches!(item, Outgoing::ActionResponse { .. }) {
-                    in_flight = in_flight.saturating_sub(1);
-                    answered_while_draining |= drain_deadline.is_some();
+                if matches!(written, Written::Sent) {
+                    written = write_watching(sink.flush(), &mut overflow).await;
                 }
-                let written = match &item {
-                    Outgoing::Event(event) if event.awaits_write() => Some(event.clone()),
-                    _ => None,
-                };
-                let message = write_message(state, dialect, &actor, item);
-                let closing = matches!(message, Message::Close(_));
-                match write_watching(&mut sink, message, watch.as_ref()).await {
+                match written {
                     Written::Sent if !closing => {}
                     Written::Sent | Written::Failed => break,
                     Written::Overflowed => {
@@ -635,7 +705,7 @@ async fn serve_connection(
                         break;
                     }
                 }
-                if let Some(event) = written {
+                for event in written_events {
                     event.mark_written();
                 }
             }
@@ -711,6 +781,7 @@ async fn pump_raw(
     let (mut sink, mut stream) = socket.split();
     let mut liveness = Liveness::new(state);
     let watch = outbox.overflow_watch();
+    let mut overflow = overflow_signal(Some(watch.clone()));
     let mut slow_consumer = false;
     loop {
         tokio::select! {
@@ -738,12 +809,12 @@ async fn pump_raw(
                 // A handler that stopped reading just misses the message.
                 let _ = inbox.send(message).await;
             }
-            () = watch.overflowed() => {
+            () = overflow.as_mut() => {
                 slow_consumer = true;
                 break;
             }
             Some(message) = outbox.recv() => {
-                match send_raw(&mut sink, message, &watch).await {
+                match send_raw(&mut sink, message, &mut overflow).await {
                     Written::Sent => {}
                     Written::Failed => break,
                     Written::Overflowed => {
@@ -756,7 +827,7 @@ async fn pump_raw(
                 // What the handler sent before it returned goes out first.
                 let mut written = Written::Sent;
                 while let Some(message) = outbox.try_recv() {
-                    written = send_raw(&mut sink, message, &watch).await;
+                    written = send_raw(&mut sink, message, &mut overflow).await;
                     if !matches!(written, Written::Sent) {
                         break;
                     }
@@ -803,7 +874,7 @@ async fn answer_close(sink: &mut futures::stream::SplitSink<WebSocket, Message>)
 async fn send_raw(
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
     message: WsMessage,
-    watch: &OverflowWatch,
+    overflow: &mut Overflow,
 ) -> Written {
     let message = match message {
         WsMessage::Text(text) => Message::Text(text.into()),
@@ -813,5 +884,5 @@ async fn send_raw(
             return Written::Failed;
         }
     };
-    write_watching(sink, message, Some(watch)).await
+    write_watching(sink.send(message), overflow).await
 }
