@@ -39,6 +39,7 @@ SCENARIOS=(
   "ws-c100-w1|--mode ws --key-prefix ws --actors 1 --connections 100 --window 1"
   "fanout-100|--mode fanout --key-prefix fan100 --actors 1 --subscribers 100 --window 1"
   "fanout-1000|--mode fanout --key-prefix fan1000 --actors 1 --subscribers 1000 --window 1"
+  "fanout-1000-w8|--mode fanout --key-prefix fan1000 --actors 1 --subscribers 1000 --window 8"
 )
 ONLY="${ONLY:-}"
 for name in base head; do
@@ -70,12 +71,13 @@ for line in open(sys.argv[1]):
     r = json.loads(line); server, scenario = r["label"].split("/", 1)
     rows.setdefault(scenario, {}).setdefault(server, []).append(r)
 # Fan-out rows count events delivered, not requests.
-print("| scenario | base req/s | head req/s | head / base | base CPU µs/req | head CPU µs/req | head / base |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("| scenario | base req/s | head req/s | head / base | base CPU µs/req | head CPU µs/req | head / base | base p50 ms | head p50 ms |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for scenario, by in rows.items():
     def med(server, f): return statistics.median(f(r) for r in by[server])
     rps = {s: med(s, lambda r: r["rps"]) for s in ("base", "head")}
     cpu = {s: med(s, lambda r: r["server_cores"] / r["rps"] * 1e6) for s in ("base", "head")}
+    p50 = {s: med(s, lambda r: r["p50_ms"]) for s in ("base", "head")}
     print(f"| {scenario} | {rps['base']:,.0f} | {rps['head']:,.0f} | {rps['head']/rps['base']:.2f} | "
-          f"{cpu['base']:.1f} | {cpu['head']:.1f} | {cpu['head']/cpu['base']:.2f} |")
+          f"{cpu['base']:.1f} | {cpu['head']:.1f} | {cpu['head']/cpu['base']:.2f} | {p50['base']:.3f} | {p50['head']:.3f} |")
 PY

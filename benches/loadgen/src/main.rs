@@ -38,6 +38,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -577,7 +578,11 @@ async fn ws_connect(target: &Target, actor_id: &str) -> Result<(WsSink, WsSource
     );
     let stream = TcpStream::connect(target.addr).await?;
     stream.set_nodelay(true)?;
-    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+    // tungstenite zero-fills its read buffer up to this size before every read; at its default
+    // (128 KiB) that made a fan-out subscriber's reads cost the load generator more than the
+    // server spent sending, on the cores they share.
+    let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
         .await
         .context("WebSocket handshake")?;
     let (sink, mut stream) = ws.split();
