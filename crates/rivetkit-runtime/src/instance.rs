@@ -1059,7 +1059,7 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         let failure = ctx.failure.clone();
         let call = DirectWrites::around(action(ctx, args));
         let span = trace.span.clone();
-        async move {
+        let call = async move {
             let result = tokio::time::timeout(self.definition.options.action_timeout, call)
                 .await
                 .unwrap_or_else(|_| Err(self.timed_out()));
@@ -1080,9 +1080,13 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
             self.inspect
                 .span(trace::finish(&trace, name, start, elapsed, &result));
             result
+        };
+        // Not wrapped when the span is off: moving the call into the wrapper costs a copy.
+        if span.is_disabled() {
+            call.boxed()
+        } else {
+            call.instrument(span).boxed()
         }
-        .instrument(span)
-        .boxed()
     }
 
     fn call_stateless(

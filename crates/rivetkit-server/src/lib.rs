@@ -125,8 +125,7 @@ fn routes(runtime: Arc<Runtime>, config: ServerConfig, draining: shutdown::Drain
             Arc::new(host::HostCheck::from_config(&state.config)),
             host::check,
         ))
-        .layer(axum::middleware::from_fn(telemetry::trace_request))
-        // Outermost: every request is counted, refused ones too.
+        // Outermost: every request is counted and traced, refused ones too.
         .layer(axum::middleware::from_fn(metrics::record_request))
         .with_state(state)
 }

@@ -89,12 +89,12 @@ pub(crate) async fn serve(
         .await
 }
 
-/// Counts and times every request under its route template (middleware, outermost).
+/// Counts, times and traces every request under its route template (middleware, outermost).
 pub(crate) async fn record_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let method = method_label(request.method());
-    let response = next.run(request).await;
+    let response = crate::telemetry::run_in_span(request, next, matched.as_ref()).await;
     let route = route_of(&response, matched.as_ref());
     let status = match response.status().as_u16() {
         100..=199 => "1xx",

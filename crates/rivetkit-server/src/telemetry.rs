@@ -118,10 +118,15 @@ fn binary_name() -> Option<String> {
     Some(path.file_stem()?.to_string_lossy().into_owned())
 }
 
-/// Runs the request in a span named by its method and route template (middleware). The route
-/// is known once the response is (the gateway chooses it), so it is recorded then; the path,
-/// which carries actor ids, is a span field, never a metric label.
-pub(crate) async fn trace_request(request: Request, next: Next) -> Response {
+/// Runs `next` on `request` in a span named by its method and route template (called by
+/// [`crate::metrics::record_request`], so that one middleware, not two, wraps every request).
+/// The route is known once the response is (the gateway chooses it), so it is recorded then;
+/// the path, which carries actor ids, is a span field, never a metric label.
+pub(crate) async fn run_in_span(
+    request: Request,
+    next: Next,
+    matched: Option<&MatchedPath>,
+) -> Response {
     let span = tracing::debug_span!(
         target: REQUEST_TARGET,
         "request",
@@ -135,9 +140,8 @@ pub(crate) async fn trace_request(request: Request, next: Next) -> Response {
         return next.run(request).await;
     }
     let method = request.method().clone();
-    let matched = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).instrument(span.clone()).await;
-    let route = route_of(&response, matched.as_ref());
+    let route = route_of(&response, matched);
     // Not through an `otel.name` field: the exporter ignores it once a child span has read
     // this span's ids (an action does, for the inspector).
     span.context()
