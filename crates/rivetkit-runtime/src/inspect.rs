@@ -1,11 +1,13 @@
 //! What the inspector watches on a running actor: a bounded broadcast of changes (state,
-//! connections, queue, schedules, broadcast events, errors) and a small ring of recent errors.
+//! connections, queue, schedules, broadcast events, errors), a small ring of recent errors and
+//! one of recent action spans.
 //!
 //! Watching must never slow the actor down: nothing is sent while nobody listens, sending never
 //! waits, and a listener that falls more than [`CHANNEL_CAPACITY`] changes behind is told so
 //! ([`tokio::sync::broadcast::error::RecvError::Lagged`]) instead of holding the actor back.
 
 use std::collections::VecDeque;
+use std::time::SystemTime;
 
 use parking_lot::Mutex;
 use rivetkit_protocol::Value;
@@ -19,6 +21,26 @@ use crate::ActorError;
 pub const CHANNEL_CAPACITY: usize = 256;
 /// How many errors an actor keeps for the inspector, newest last.
 pub const RECENT_ERRORS: usize = 20;
+/// How many finished action spans an actor keeps for the inspector, newest last.
+pub const RECENT_SPANS: usize = 100;
+
+/// A finished action of this actor, as the inspector's `/traces` shows it. Its ids are those of
+/// the action's exported span when traces are exported (so both views agree), fresh random ones
+/// otherwise.
+#[derive(Clone, Debug)]
+pub struct ActionSpan {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    /// The span this action ran in (a request, or another actor's action calling this one),
+    /// when traces are exported.
+    pub parent_span_id: Option<[u8; 8]>,
+    /// The action's name.
+    pub action: String,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    /// `group.code` and message of the error it answered, if it failed.
+    pub error: Option<(String, String)>,
+}
 
 /// One change of a running actor, as the inspector is told of it.
 #[derive(Clone, Debug)]
@@ -62,6 +84,9 @@ pub struct RecordedError {
 pub struct Inspect {
     changes: broadcast::Sender<Change>,
     errors: Mutex<VecDeque<RecordedError>>,
+    /// Every action is kept, watched or not: the span moves in the name the call owned and the
+    /// ring's room is taken once, so keeping one costs a lock and a copy (see BENCHMARKS.md).
+    spans: Mutex<VecDeque<ActionSpan>>,
 }
 
 impl Default for Inspect {
@@ -69,6 +94,7 @@ impl Default for Inspect {
         Self {
             changes: broadcast::channel(CHANNEL_CAPACITY).0,
             errors: Mutex::new(VecDeque::with_capacity(RECENT_ERRORS)),
+            spans: Mutex::new(VecDeque::new()),
         }
     }
 }
@@ -82,6 +108,24 @@ impl Inspect {
     /// The last [`RECENT_ERRORS`] errors, oldest first.
     pub fn recent_errors(&self) -> Vec<RecordedError> {
         self.errors.lock().iter().cloned().collect()
+    }
+
+    /// The last [`RECENT_SPANS`] finished actions, oldest first.
+    pub fn recent_spans(&self) -> Vec<ActionSpan> {
+        self.spans.lock().iter().cloned().collect()
+    }
+
+    /// Keeps a finished action among the recent spans.
+    pub(crate) fn span(&self, span: ActionSpan) {
+        let mut spans = self.spans.lock();
+        if spans.len() == RECENT_SPANS {
+            spans.pop_front();
+        } else if spans.capacity() == 0 {
+            // Taken at the first action, not per instance: most actors woken to read state
+            // never run one.
+            spans.reserve_exact(RECENT_SPANS);
+        }
+        spans.push_back(span);
     }
 
     /// Tells the listeners, if any, of `change`.
@@ -140,6 +184,29 @@ mod tests {
         assert_eq!(
             errors.last().map(|error| error.source.as_str()),
             Some(format!("action a{}", RECENT_ERRORS + 2).as_str())
+        );
+    }
+
+    #[test]
+    fn keeps_only_the_most_recent_spans() {
+        let inspect = Inspect::default();
+        for n in 0..RECENT_SPANS + 3 {
+            inspect.span(ActionSpan {
+                trace_id: [1; 16],
+                span_id: [2; 8],
+                parent_span_id: None,
+                action: format!("a{n}"),
+                start: SystemTime::UNIX_EPOCH,
+                end: SystemTime::UNIX_EPOCH,
+                error: None,
+            });
+        }
+        let spans = inspect.recent_spans();
+        assert_eq!(spans.len(), RECENT_SPANS);
+        assert_eq!(spans[0].action, "a3");
+        assert_eq!(
+            spans.last().map(|span| span.action.as_str()),
+            Some(format!("a{}", RECENT_SPANS + 2).as_str())
         );
     }
 

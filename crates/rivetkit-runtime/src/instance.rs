@@ -28,13 +28,14 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use parking_lot::Mutex;
 use rivetkit_protocol::Value;
 use rivetkit_storage::Store;
+use tracing::Instrument;
 
 use crate::activity::{Activity, ActivityGuard, Stop};
 use crate::conn::{
@@ -49,6 +50,7 @@ use crate::metrics::{self, ActorActions};
 use crate::queue::{await_completion, QueueCore, QueueSnapshot, SendOutcome};
 use crate::raw::{RawWebSocket, Request, RequestInfo, Response, WsSender};
 use crate::runtime::Runtime;
+use crate::trace;
 use crate::{ActorError, ActorResult, Ctx, State};
 
 /// What actor code sent from inside an `update` or `state` closure, held until the closure
@@ -1051,10 +1053,13 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
         let Some(busy) = self.activity.begin() else {
             return futures::future::ready(Err(stopping())).boxed();
         };
+        let trace = trace::action_span(&self.meta, &name);
+        let start = SystemTime::now();
         let ctx = self.ctx(conn_id, None);
         let failure = ctx.failure.clone();
         let call = DirectWrites::around(action(ctx, args));
-        async move {
+        let span = trace.span.clone();
+        let call = async move {
             let result = tokio::time::timeout(self.definition.options.action_timeout, call)
                 .await
                 .unwrap_or_else(|_| Err(self.timed_out()));
@@ -1070,11 +1075,18 @@ impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
             }
             drop(busy);
             let result = saved.and(result);
-            self.action_metrics
-                .record(&name, started.elapsed(), result.is_ok());
+            let elapsed = started.elapsed();
+            self.action_metrics.record(&name, elapsed, result.is_ok());
+            self.inspect
+                .span(trace::finish(&trace, name, start, elapsed, &result));
             result
+        };
+        // Not wrapped when the span is off: moving the call into the wrapper costs a copy.
+        if span.is_disabled() {
+            call.boxed()
+        } else {
+            call.instrument(span).boxed()
         }
-        .boxed()
     }
 
     fn call_stateless(

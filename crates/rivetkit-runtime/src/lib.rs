@@ -24,6 +24,7 @@ mod queue;
 pub mod raw;
 mod runtime;
 mod scheduler;
+pub mod trace;
 
 pub use activity::{Activity, ActivityGuard};
 pub use args::Args;

@@ -159,6 +159,77 @@ fn errors_json(actor: &dyn ActorInstance) -> Value {
     json!(actor.inspect().recent_errors())
 }
 
+/// How many spans `/traces` answers unless asked otherwise (all an actor keeps).
+const DEFAULT_TRACES_LIMIT: usize = rivetkit_runtime::inspect::RECENT_SPANS;
+
+/// The actor's recent action spans as the official inspector answers `/traces` (rivetkit's
+/// traces package, v2.3: `{ otlp, clamped }`, where `otlp` is an OTLP/JSON
+/// `ExportTraceServiceRequest` with hex ids and nanosecond times as decimal strings, and
+/// `clamped` tells that `limit` cut spans off). It takes the same query: `startMs` and `endMs`
+/// (milliseconds since the epoch; a span is in when it overlaps them) and `limit`; unlike the
+/// official one, which keeps the earliest, it keeps the most recent spans, as it keeps only
+/// a few.
+fn traces_json(actor: &dyn ActorInstance, parts: &Parts) -> Value {
+    let millis = |name| query_param(parts, name).and_then(|value| value.parse::<u64>().ok());
+    let start_ns = u128::from(millis("startMs").unwrap_or(0)) * 1_000_000;
+    let end_ns = millis("endMs").map_or(u128::MAX, |end| u128::from(end) * 1_000_000);
+    let limit = query_param(parts, "limit")
+        .and_then(|limit| limit.parse().ok())
+        .unwrap_or(DEFAULT_TRACES_LIMIT);
+    let unix_ns = |time: std::time::SystemTime| {
+        time.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos())
+    };
+    let in_range: Vec<_> = actor
+        .inspect()
+        .recent_spans()
+        .into_iter()
+        .filter(|span| unix_ns(span.start) <= end_ns && unix_ns(span.end) >= start_ns)
+        .collect();
+    let clamped = in_range.len() > limit;
+    let meta = actor.meta();
+    let string = |key: &str, value: &str| json!({ "key": key, "value": { "stringValue": value } });
+    let spans: Vec<Value> = in_range[in_range.len().saturating_sub(limit)..]
+        .iter()
+        .map(|span| {
+            let mut otlp = json!({
+                "traceId": hex::encode(span.trace_id),
+                "spanId": hex::encode(span.span_id),
+                "name": span.action,
+                // SPAN_KIND_INTERNAL
+                "kind": 1,
+                "startTimeUnixNano": unix_ns(span.start).to_string(),
+                "endTimeUnixNano": unix_ns(span.end).to_string(),
+                "attributes": [
+                    string("rivet.actor.name", &meta.name),
+                    string("rivet.actor.id", &meta.actor_id),
+                    string("rivet.actor.key", &key::serialize_key(&meta.key)),
+                    string("rivet.action.name", &span.action),
+                ],
+                // STATUS_CODE_OK
+                "status": { "code": 1 },
+            });
+            if let Some(parent) = span.parent_span_id {
+                otlp["parentSpanId"] = json!(hex::encode(parent));
+            }
+            if let Some((code, message)) = &span.error {
+                // STATUS_CODE_ERROR
+                otlp["status"] = json!({ "code": 2, "message": format!("{code}: {message}") });
+            }
+            otlp
+        })
+        .collect();
+    json!({
+        "otlp": {
+            "resourceSpans": [{
+                "resource": { "attributes": [string("service.name", "rivetkit")] },
+                "scopeSpans": [{ "scope": { "name": "rivetkit" }, "spans": spans }],
+            }],
+        },
+        "clamped": clamped,
+    })
+}
+
 async fn respond(
     state: &AppState,
     actor_id: &str,
@@ -200,10 +271,7 @@ async fn respond(
             Ok(json!({ "schedules": schedules_json(state, actor_id).await? }))
         }
         (Method::GET, "/errors") => Ok(json!({ "errors": errors_json(actor.as_ref()) })),
-        // No spans are recorded yet: an empty OTLP export is the truthful answer.
-        (Method::GET, "/traces") => {
-            Ok(json!({ "otlp": { "resourceSpans": [] }, "clamped": false }))
-        }
+        (Method::GET, "/traces") => Ok(traces_json(actor.as_ref(), &parts)),
         (Method::GET, "/workflow-history") => {
             Ok(json!({ "history": null, "isWorkflowEnabled": false }))
         }

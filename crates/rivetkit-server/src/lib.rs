@@ -28,6 +28,7 @@ mod reply;
 mod restart;
 mod shutdown;
 mod target;
+mod telemetry;
 mod tls;
 
 use std::future::Future;
@@ -124,7 +125,7 @@ fn routes(runtime: Arc<Runtime>, config: ServerConfig, draining: shutdown::Drain
             Arc::new(host::HostCheck::from_config(&state.config)),
             host::check,
         ))
-        // Outermost: every request is counted, refused ones too.
+        // Outermost: every request is counted and traced, refused ones too.
         .layer(axum::middleware::from_fn(metrics::record_request))
         .with_state(state)
 }
@@ -182,6 +183,7 @@ pub async fn serve_with_shutdown<S: Into<Shutdown>>(
     config: ServerConfig,
     shutdown: impl Future<Output = S>,
 ) -> std::io::Result<()> {
+    let telemetry = telemetry::install()?;
     // Bad certificate or key files fail here, before anything is opened or bound.
     let tls = tls::acceptor_for(&config)?;
     // Before the runtime: what it records from its start on goes to this recorder.
@@ -274,6 +276,8 @@ pub async fn serve_with_shutdown<S: Into<Shutdown>>(
     // releases the data dir's lock (its file is close-on-exec, so a restart releases it anyway).
     drop(runtime);
     drop(metrics_stop);
+    // Before a restart too: the new process starts with an empty batch.
+    telemetry.shutdown().await;
     match listener {
         None => {
             tracing::info!("rivetkit server stopped");

@@ -89,17 +89,13 @@ pub(crate) async fn serve(
         .await
 }
 
-/// Counts and times every request under its route template (middleware, outermost).
+/// Counts, times and traces every request under its route template (middleware, outermost).
 pub(crate) async fn record_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let method = method_label(request.method());
-    let response = next.run(request).await;
-    let route = match (response.extensions().get::<RouteLabel>(), matched) {
-        (Some(RouteLabel(template)), _) => Route::Template(template),
-        (None, Some(matched)) => Route::Other(SharedString::from(matched.as_str().to_owned())),
-        (None, None) => Route::Template("unmatched"),
-    };
+    let response = crate::telemetry::run_in_span(request, next, matched.as_ref()).await;
+    let route = route_of(&response, matched.as_ref());
     let status = match response.status().as_u16() {
         100..=199 => "1xx",
         200..=299 => "2xx",
@@ -138,9 +134,27 @@ pub(crate) async fn record_request(request: Request, next: Next) -> Response {
 type RequestHandles =
     std::collections::HashMap<(&'static str, &'static str, &'static str), (Counter, Histogram)>;
 
-enum Route {
+/// The route template that answered `response`: the gateway's choice, else the router's match.
+pub(crate) enum Route {
     Template(&'static str),
     Other(SharedString),
+}
+
+impl Route {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Route::Template(template) => template,
+            Route::Other(route) => route,
+        }
+    }
+}
+
+pub(crate) fn route_of(response: &Response, matched: Option<&MatchedPath>) -> Route {
+    match (response.extensions().get::<RouteLabel>(), matched) {
+        (Some(RouteLabel(template)), _) => Route::Template(template),
+        (None, Some(matched)) => Route::Other(SharedString::from(matched.as_str().to_owned())),
+        (None, None) => Route::Template("unmatched"),
+    }
 }
 
 fn request_handles(

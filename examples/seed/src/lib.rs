@@ -1,7 +1,8 @@
 //! The actors the RivetKit client guide talks to, written with rivetkit-rs.
 //!
 //! * `counter` — a number; `increment` broadcasts `count`; `incrementSlowly` waits first (an
-//!   action still running when the server is stopped).
+//!   action still running when the server is stopped); `incrementOther` increments another
+//!   counter (an actor calling an actor).
 //! * `chatRoom` — messages, connection params with an auth token, raw HTTP history and a raw
 //!   WebSocket stream.
 //! * `game` — created with an input.
@@ -38,6 +39,9 @@ rivetkit::interface! {
         /// Broadcasts [`SlowIncrementStarted`], waits `delay_ms` milliseconds (at most
         /// [`MAX_SLOW_DELAY_MS`]), then increments as `increment` does.
         action IncrementSlowly = "incrementSlowly", fn increment_slowly(x: f64, delay_ms: u64) -> f64;
+        /// Increments the counter of key `key` by `x` (an actor calling another one: what
+        /// traces follow) and returns its new count.
+        action IncrementOther = "incrementOther", fn increment_other(key: Vec<String>, x: f64) -> f64;
     }
     /// The count after an increment.
     pub event CountChanged = "count", (f64,);
@@ -67,6 +71,9 @@ pub fn counter() -> Actor<Counter> {
             let delay = std::time::Duration::from_millis(delay_ms.min(MAX_SLOW_DELAY_MS));
             tokio::time::sleep(delay).await;
             Ok(add(&c, x))
+        })
+        .handle(IncrementOther, |c, (key, x)| async move {
+            c.call_actor("counter", &key, "increment", (x,)).await
         })
 }
 

@@ -91,11 +91,7 @@ fn empty_token_from_env() -> Option<String> {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    // Logs (RUST_LOG, default info) and the OTLP trace export are set up by `serve`.
     let args = Args::parse();
     let config = ServerConfig {
         host: args.host,
