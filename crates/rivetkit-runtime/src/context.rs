@@ -290,17 +290,19 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
         let args = args::to_arg_list(&args)?;
         self.cell.refuse_if_retired()?;
         self.runtime()?
-            .schedule(self.actor_id(), timestamp_ms, action, &args)
+            .schedule(
+                &*self.cell.store,
+                self.actor_id(),
+                timestamp_ms,
+                action,
+                &args,
+            )
             .await
     }
 
     /// The actor's own key-value store.
     pub fn kv(&self) -> Kv<'_> {
-        Kv::new(
-            self.cell.store.as_ref(),
-            &self.cell.meta.actor_id,
-            &self.cell.retired,
-        )
+        Kv::new(self.cell.store.as_ref(), &self.cell.retired)
     }
 
     /// The actor's own SQLite database; fails unless the actor declares one

@@ -1,7 +1,8 @@
 //! Each actor's private SQLite database (`c.db()`), for actors that declare one with
 //! [`Actor::database`](crate::Actor::database).
 //!
-//! The file is the store's to place ([`Store::actor_database_path`]) and to delete with the actor.
+//! The file is the backend's to place ([`ActorStore::database_file`]) and to delete with the
+//! actor.
 //! An instance opens it when it starts, before `on_create`/`on_wake`, runs the migration, and
 //! closes it when it stops, after the stop hooks and the last `on_disconnect`: hooks can use it,
 //! and nothing is left open on a file that destruction is about to delete.
@@ -13,7 +14,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rivetkit_protocol::Value;
-use rivetkit_storage::{open_wal_database, Store};
+use rivetkit_storage::sqlite::open_wal_database;
+use rivetkit_storage::ActorStore;
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Batch, Connection};
@@ -68,10 +70,10 @@ impl Database {
 
     /// Opens and migrates the database of `actor_id`. On a failed migration the connection is
     /// closed again (and observed as such) before the error is returned.
-    pub(crate) async fn open(&self, store: &dyn Store, actor_id: &str) -> ActorResult<Db> {
-        let path = store.actor_database_path(actor_id).ok_or_else(|| {
+    pub(crate) async fn open(&self, store: &dyn ActorStore, actor_id: &str) -> ActorResult<Db> {
+        let path = store.database_file().ok_or_else(|| {
             ActorError::internal(format!(
-                "actor {actor_id} declares a database, but the store keeps no local files"
+                "actor {actor_id} declares a database, but this server's storage backend offers no actor databases"
             ))
         })?;
         let migrate = self.migrate.clone();

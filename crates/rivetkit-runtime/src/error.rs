@@ -12,7 +12,7 @@
 use std::fmt;
 
 use rivetkit_protocol::{ErrorBody, Value};
-use rivetkit_storage::{Failure, StoreError};
+use rivetkit_storage::{ErrorKind, Failure, StoreError};
 
 /// The message of a masked internal error, as the official server words it.
 pub const MASKED_MESSAGE: &str = "Internal error. Read the server logs for more details.";
@@ -205,9 +205,9 @@ fn storage_failure(error: &(dyn std::error::Error + Send + Sync + 'static)) -> O
     if let Some(error) = error.downcast_ref::<StoreError>() {
         error.failure()
     } else if let Some(error) = error.downcast_ref::<rusqlite::Error>() {
-        rivetkit_storage::sqlite_failure(error)
+        rivetkit_storage::sqlite::error_kind(error).failure()
     } else if let Some(error) = error.downcast_ref::<std::io::Error>() {
-        rivetkit_storage::io_failure(error)
+        ErrorKind::of_io(error).failure()
     } else {
         None
     }
@@ -233,21 +233,23 @@ mod tests {
         let cases = [
             (convert(sqlite(ffi::SQLITE_FULL)), "full"),
             (
-                convert(StoreError::Sqlite(sqlite(ffi::SQLITE_FULL))),
+                convert(StoreError::with_source(
+                    ErrorKind::Full,
+                    "x",
+                    sqlite(ffi::SQLITE_FULL),
+                )),
                 "full",
             ),
+            (convert(StoreError::new(ErrorKind::Full, "x")), "full"),
             (
-                convert(StoreError::Commit {
-                    message: "x".into(),
-                    failure: Some(Failure::Full),
-                }),
-                "full",
+                convert(StoreError::new(ErrorKind::Corrupt, "x")),
+                "unavailable",
             ),
             (convert(std::io::Error::from_raw_os_error(28)), "full"),
             (convert(sqlite(ffi::SQLITE_READONLY)), "unavailable"),
             (convert(sqlite(ffi::SQLITE_IOERR_WRITE)), "unavailable"),
             (
-                convert(StoreError::Io(std::io::Error::from_raw_os_error(30))),
+                convert(StoreError::from(std::io::Error::from_raw_os_error(30))),
                 "unavailable",
             ),
         ];
@@ -266,11 +268,9 @@ mod tests {
     fn other_errors_stay_internal() {
         for error in [
             convert(sqlite(ffi::SQLITE_CONSTRAINT)),
-            convert(StoreError::Closed),
-            convert(StoreError::Commit {
-                message: "x".into(),
-                failure: None,
-            }),
+            convert(StoreError::closed()),
+            convert(StoreError::new(ErrorKind::Conflict, "x")),
+            convert(StoreError::new(ErrorKind::Other, "x")),
             convert(std::io::Error::other("x")),
             convert(std::fmt::Error),
         ] {

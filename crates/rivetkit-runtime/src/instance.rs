@@ -34,7 +34,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use parking_lot::Mutex;
 use rivetkit_protocol::Value;
-use rivetkit_storage::Store;
+use rivetkit_storage::ActorStore;
 use tracing::Instrument;
 
 use crate::activity::{Activity, ActivityGuard, Stop};
@@ -335,7 +335,7 @@ pub(crate) struct ActorCell<S, V> {
     /// Set when a save failed, to its error: the instance is retired (see the module doc), and
     /// every later write of it answers this error.
     pub(crate) retired: OnceLock<ActorError>,
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn ActorStore>,
     pub(crate) runtime: Weak<Runtime>,
     conns: Mutex<HashMap<Arc<str>, ConnEntry>>,
     raw_sockets: Mutex<Vec<WsSender>>,
@@ -365,7 +365,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         definition: Arc<Actor<S, V>>,
         meta: ActorMeta,
         origin: Origin,
-        store: Arc<dyn Store>,
+        store: Arc<dyn ActorStore>,
         runtime: Weak<Runtime>,
     ) -> ActorResult<Arc<Self>> {
         let db = match &definition.database {
@@ -385,7 +385,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         definition: Arc<Actor<S, V>>,
         meta: ActorMeta,
         origin: Origin,
-        store: Arc<dyn Store>,
+        store: Arc<dyn ActorStore>,
         runtime: Weak<Runtime>,
         db: Option<Db>,
     ) -> ActorResult<Arc<Self>> {
@@ -416,7 +416,6 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         let activity = Activity::new();
         let inspect = Arc::new(Inspect::default());
         let queue = QueueCore::load(
-            meta.actor_id.clone(),
             store.clone(),
             definition.options.queue_limits,
             activity.clone(),
@@ -636,10 +635,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             let state = self.state.lock();
             (state.saved.clone(), state.version)
         };
-        let saved = self
-            .store
-            .save_state(self.meta.actor_id.clone(), bytes)
-            .await;
+        let saved = self.store.save_state(bytes).await;
         if let Err(error) = saved {
             let error = ActorError::from_storage(
                 &error,
@@ -946,11 +942,11 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
                 tracing::info!(actor = %self.meta.actor_id, "retired instance stopped; the next request loads the saved state");
             }
             Stop::Destroy => {
-                if let Err(error) = self.store.delete_actor(self.meta.actor_id.clone()).await {
-                    tracing::error!(actor = %self.meta.actor_id, %error, "deleting a destroyed actor failed");
-                }
-                if let Some(runtime) = &runtime {
-                    runtime.forget_actor(&self.meta.actor_id);
+                match &runtime {
+                    Some(runtime) => runtime.delete_destroyed(&self.meta.actor_id).await,
+                    None => {
+                        tracing::error!(actor = %self.meta.actor_id, "the runtime was gone before the destroyed actor was deleted; its data stays")
+                    }
                 }
                 tracing::debug!(actor = %self.meta.actor_id, "actor destroyed");
             }

@@ -3,7 +3,7 @@
 //! This crate owns what an actor *is* while it runs: how it is defined ([`actor`], [`Actor`]),
 //! what its code sees ([`Ctx`]), its running instances, connections and subscriptions, and the
 //! rule that a state change is durable before anything that depends on it leaves the server.
-//! [`Runtime`] finds, creates and starts actors over a [`rivetkit_storage::Store`].
+//! [`Runtime`] finds, creates and starts actors over a storage [`rivetkit_storage::Backend`].
 //!
 //! It must not know about HTTP frameworks, sockets or the server's routes: the server crate
 //! drives it with decoded protocol values and drains [`Connection`]s.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use rivetkit_protocol::{value, Value};
-use rivetkit_storage::{QueuedMessage, Store};
+use rivetkit_storage::ActorStore;
 use serde::Serialize;
 use tokio::sync::{oneshot, Notify};
 
@@ -51,8 +51,7 @@ struct QueueState {
 
 /// One actor's queue: the messages (mirrored in memory, durable in the store) and the waits.
 pub(crate) struct QueueCore {
-    actor_id: String,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ActorStore>,
     limits: QueueLimits,
     state: Mutex<QueueState>,
     arrived: Notify,
@@ -71,14 +70,13 @@ pub enum SendOutcome {
 
 impl QueueCore {
     pub(crate) async fn load(
-        actor_id: String,
-        store: Arc<dyn Store>,
+        store: Arc<dyn ActorStore>,
         limits: QueueLimits,
         activity: Arc<Activity>,
         inspect: Arc<Inspect>,
     ) -> ActorResult<Arc<Self>> {
         let messages = store
-            .queue_load(&actor_id)
+            .queue_load()
             .await?
             .into_iter()
             .map(|stored| {
@@ -92,7 +90,6 @@ impl QueueCore {
             .collect::<Result<VecDeque<_>, serde_json::Error>>()?;
         metrics::queue_messages_added(messages.len());
         Ok(Arc::new(Self {
-            actor_id,
             store,
             limits,
             state: Mutex::new(QueueState {
@@ -134,13 +131,7 @@ impl QueueCore {
         let created_at = now_ms();
         let id = self
             .store
-            .queue_push(QueuedMessage {
-                message_id: 0,
-                actor_id: self.actor_id.clone(),
-                name: name.to_owned(),
-                body: encoded,
-                created_at,
-            })
+            .queue_push(name.to_owned(), encoded, created_at)
             .await?;
         let completion = {
             let mut state = self.state.lock();

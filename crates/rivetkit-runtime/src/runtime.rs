@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 
 use dashmap::DashMap;
 use rivetkit_protocol::{cbor, key, Value};
-use rivetkit_storage::{ActorRecord, Alarm, Inserted, Store};
+use rivetkit_storage::{ActorRecord, ActorStore, Alarm, Backend, Directory, Inserted};
 use tokio::sync::OnceCell;
 
 use crate::activity::ActivityGuard;
@@ -32,7 +32,7 @@ trait Definition: Send + Sync {
         &self,
         meta: ActorMeta,
         origin: Origin,
-        store: Arc<dyn Store>,
+        store: Arc<dyn ActorStore>,
         runtime: Weak<Runtime>,
     ) -> BoxFuture<'static, ActorResult<Arc<dyn ActorInstance>>>;
 }
@@ -42,7 +42,7 @@ impl<S: State, V: Send + Sync + 'static> Definition for Arc<Actor<S, V>> {
         &self,
         meta: ActorMeta,
         origin: Origin,
-        store: Arc<dyn Store>,
+        store: Arc<dyn ActorStore>,
         runtime: Weak<Runtime>,
     ) -> BoxFuture<'static, ActorResult<Arc<dyn ActorInstance>>> {
         let definition = self.clone();
@@ -102,7 +102,8 @@ impl Registry {
 /// Finds, creates and runs actors.
 pub struct Runtime {
     registry: Registry,
-    store: Arc<dyn Store>,
+    backend: Arc<dyn Backend>,
+    directory: Arc<dyn Directory>,
     records: DashMap<String, Arc<ActorRecord>>,
     ids_by_key: DashMap<String, String>,
     instances: DashMap<String, Arc<OnceCell<Arc<dyn ActorInstance>>>>,
@@ -128,12 +129,14 @@ fn new_actor_id() -> String {
 impl Runtime {
     /// Builds a runtime and starts its alarm scheduler (which loads the stored alarms), so it
     /// must be called inside a tokio runtime.
-    pub fn new(registry: Registry, store: Arc<dyn Store>) -> Arc<Self> {
+    pub fn new(registry: Registry, backend: Arc<dyn Backend>) -> Arc<Self> {
+        let directory = backend.directory();
         Arc::new_cyclic(|this| Self {
             registry,
-            scheduler: Scheduler::start(this.clone(), store.clone()),
-            population: Population::new(store.initial_actor_count()),
-            store,
+            scheduler: Scheduler::start(this.clone(), backend.clone()),
+            population: Population::new(directory.initial_actor_count()),
+            backend,
+            directory,
             records: DashMap::new(),
             ids_by_key: DashMap::new(),
             instances: DashMap::new(),
@@ -161,8 +164,8 @@ impl Runtime {
             return Ok(Some(record.clone()));
         }
         Ok(self
-            .store
-            .actor_by_id(actor_id)
+            .directory
+            .by_id(actor_id)
             .await?
             .map(|record| self.remember(record)))
     }
@@ -182,8 +185,8 @@ impl Runtime {
             return Ok(cached);
         }
         Ok(self
-            .store
-            .actor_by_key(namespace, name, key)
+            .directory
+            .by_key(namespace, name, key)
             .await?
             .map(|record| self.remember(record)))
     }
@@ -194,7 +197,7 @@ impl Runtime {
         name: &str,
         limit: usize,
     ) -> ActorResult<Vec<ActorRecord>> {
-        Ok(self.store.actors_by_name(namespace, name, limit).await?)
+        Ok(self.directory.list(namespace, name, limit).await?)
     }
 
     /// Creates the actor unless its key is taken; the boolean says whether it was created
@@ -215,7 +218,7 @@ impl Runtime {
             create_ts: now_ms(),
             input,
         };
-        Ok(match self.store.insert_actor(record).await? {
+        Ok(match self.directory.insert(record).await? {
             Inserted::New(record) => {
                 self.population.created(&record.name);
                 (self.remember(record), true)
@@ -301,13 +304,15 @@ impl Runtime {
             key: key::parse_key(&record.key),
             input,
         };
-        let origin = match self.store.load_state(actor_id).await? {
+        // The actor's store is made once per start; every write of the instance goes through it.
+        let store = self.backend.actor_store(actor_id);
+        let origin = match store.load_state().await? {
             Some(saved) => Origin::Saved(saved),
             None => Origin::Created,
         };
         let from_saved_state = matches!(origin, Origin::Saved(_));
         let started = definition
-            .start(meta, origin, self.store.clone(), self.this.clone())
+            .start(meta, origin, store, self.this.clone())
             .await;
         match &started {
             Ok(_) => self.population.started(&record.name, from_saved_state),
@@ -361,41 +366,45 @@ impl Runtime {
         self.instances.remove(actor_id);
     }
 
-    /// Called when an actor is destroyed: its id and key no longer resolve.
-    pub(crate) fn forget_actor(&self, actor_id: &str) {
+    /// Called when a destroyed actor has stopped: deletes it and all its data from the
+    /// directory; its id and key no longer resolve.
+    pub(crate) async fn delete_destroyed(&self, actor_id: &str) {
+        if let Err(error) = self.directory.destroy(actor_id.to_owned()).await {
+            tracing::error!(actor = %actor_id, %error, "deleting a destroyed actor failed");
+        }
         if let Some((_, record)) = self.records.remove(actor_id) {
             self.ids_by_key
                 .remove(&directory_key(&record.namespace, &record.name, &record.key));
         }
     }
 
-    /// Stores an alarm durably and arms it.
+    /// Stores an alarm of the actor whose store is `store` durably and arms it.
     pub(crate) async fn schedule(
         &self,
+        store: &dyn ActorStore,
         actor_id: &str,
         fire_at: i64,
         action: &str,
         args: &[Value],
     ) -> ActorResult<()> {
-        let alarm = Alarm {
-            alarm_id: 0,
+        let args = serde_json::to_vec(args)?;
+        let alarm_id = store
+            .add_alarm(fire_at, action.to_owned(), args.clone())
+            .await?;
+        self.scheduler.arm(Alarm {
+            alarm_id,
             actor_id: actor_id.to_owned(),
             fire_at,
             action: action.to_owned(),
-            args: serde_json::to_vec(args)?,
-        };
-        let alarm_id = self.store.add_alarm(alarm.clone()).await?;
-        self.scheduler.arm(Alarm { alarm_id, ..alarm });
+            args,
+        });
         self.tell_inspector(actor_id, crate::inspect::Change::Schedules);
         Ok(())
     }
 
-    /// The stored alarms of actor `actor_id`, soonest first. For the inspector: the store
-    /// reads every alarm, so this is not for a hot path.
+    /// The stored alarms of actor `actor_id`, soonest first (for the inspector).
     pub async fn alarms_of(&self, actor_id: &str) -> ActorResult<Vec<Alarm>> {
-        let mut alarms = self.store.alarms().await?;
-        alarms.retain(|alarm| alarm.actor_id == actor_id);
-        Ok(alarms)
+        Ok(self.backend.actor_store(actor_id).alarms().await?)
     }
 
     /// Tells the inspector of actor `actor_id` of `change`, if the actor is running.

@@ -2,6 +2,9 @@
 //! calls its action on the actor when it is due — waking the actor if it sleeps, and after a
 //! restart too, since every stored alarm is loaded when the runtime starts.
 //!
+//! This in-process scan of every actor's alarms is a single-node host's job
+//! ([`Backend::all_alarms`]); on the Rivet Engine, the engine wakes actors for their alarms.
+//!
 //! An alarm is deleted only after its action ran, so a crash in between runs it again on the
 //! next start (at-least-once).
 
@@ -11,7 +14,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use rivetkit_protocol::Value;
-use rivetkit_storage::{Alarm, Store};
+use rivetkit_storage::{ActorStore, Alarm, Backend};
 use tokio::sync::mpsc;
 
 use crate::context::now_ms;
@@ -43,9 +46,9 @@ impl Ord for Due {
 }
 
 impl Scheduler {
-    pub(crate) fn start(runtime: Weak<Runtime>, store: Arc<dyn Store>) -> Self {
+    pub(crate) fn start(runtime: Weak<Runtime>, backend: Arc<dyn Backend>) -> Self {
         let (arm, armed) = mpsc::unbounded_channel();
-        tokio::spawn(run(runtime, store, armed));
+        tokio::spawn(run(runtime, backend, armed));
         Self { arm }
     }
 
@@ -58,11 +61,11 @@ impl Scheduler {
 
 async fn run(
     runtime: Weak<Runtime>,
-    store: Arc<dyn Store>,
+    backend: Arc<dyn Backend>,
     mut armed: mpsc::UnboundedReceiver<Alarm>,
 ) {
     let mut queue = BinaryHeap::new();
-    match store.alarms().await {
+    match backend.all_alarms().await {
         Ok(stored) => queue.extend(stored.into_iter().map(|alarm| Reverse(Due(alarm)))),
         Err(error) => {
             tracing::error!(%error, "loading stored alarms failed; they fire after the next restart")
@@ -82,14 +85,15 @@ async fn run(
                 while queue.peek().is_some_and(|Reverse(Due(alarm))| alarm.fire_at <= now) {
                     let Some(Reverse(Due(alarm))) = queue.pop() else { break };
                     let Some(runtime) = runtime.upgrade() else { return };
-                    tokio::spawn(fire(runtime, store.clone(), alarm));
+                    let store = backend.actor_store(&alarm.actor_id);
+                    tokio::spawn(fire(runtime, store, alarm));
                 }
             }
         }
     }
 }
 
-async fn fire(runtime: Arc<Runtime>, store: Arc<dyn Store>, alarm: Alarm) {
+async fn fire(runtime: Arc<Runtime>, store: Arc<dyn ActorStore>, alarm: Alarm) {
     let args: Vec<Value> = serde_json::from_slice(&alarm.args).unwrap_or_default();
     match runtime.instance(&alarm.actor_id).await {
         Ok(active) => {

@@ -1,6 +1,7 @@
-//! Actor databases over a real SQLite store: the file outlives sleep and goes with destruction,
-//! a failing migration fails the start yet closes the file, and `execute` runs multi-statement
-//! SQL with its parameters.
+//! Actor databases over the SQLite backend (the one that offers them): the file outlives sleep
+//! and goes with destruction, a failing migration fails the start yet closes the file, and
+//! `execute` runs multi-statement SQL with its parameters. On a backend without actor databases
+//! (in-memory), such an actor is refused with a clear error.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rivetkit_protocol::Value;
 use rivetkit_runtime::{actor, ActorError, Database, DbEvent, Registry, Runtime};
-use rivetkit_storage::{SqliteStore, Store};
+use rivetkit_storage::{Backend, MemoryBackend, SqliteBackend};
 use serde_json::json;
 
 type Events = Arc<Mutex<Vec<DbEvent>>>;
@@ -57,14 +58,14 @@ fn notes_registry(events: &Events) -> Registry {
 
 struct Setup {
     _dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
+    store: Arc<SqliteBackend>,
     runtime: Arc<Runtime>,
     events: Events,
 }
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let store = Arc::new(SqliteBackend::open(dir.path()).unwrap());
     let events = Events::default();
     let runtime = Runtime::new(notes_registry(&events), store.clone());
     Setup {
@@ -123,7 +124,7 @@ async fn the_database_survives_sleep_and_is_deleted_on_destroy() {
     let t = setup();
     let id = t.actor("notes").await;
     assert_eq!(t.call(&id, "add", vec![json!("kept")]).await, Ok(json!(1)));
-    let file = t.store.actor_database_path(&id).unwrap();
+    let file = t.store.actor_store(&id).database_file().unwrap();
     assert!(file.exists());
 
     t.stop(&id, "sleep").await;
@@ -153,6 +154,22 @@ async fn the_database_survives_sleep_and_is_deleted_on_destroy() {
         Ok(json!([])),
         "a new actor under the same key starts empty"
     );
+}
+
+#[tokio::test]
+async fn a_backend_without_actor_databases_refuses_such_actors_clearly() {
+    let events = Events::default();
+    let runtime = Runtime::new(notes_registry(&events), Arc::new(MemoryBackend::new()));
+    let (record, _) = runtime
+        .get_or_create("default", "notes", "k", None)
+        .await
+        .unwrap();
+    let error = runtime.instance(&record.actor_id).await.err().unwrap();
+    assert!(
+        error.to_string().contains("offers no actor databases"),
+        "{error}"
+    );
+    assert!(events.lock().is_empty(), "nothing was opened");
 }
 
 #[tokio::test]

@@ -7,10 +7,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::GatedStore;
+use common::{Backing, GatedBackend};
 use rivetkit_protocol::Value;
 use rivetkit_runtime::{actor, ActorError, Connection, Outgoing, Registry, Runtime};
-use rivetkit_storage::{SqliteStore, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -66,8 +65,8 @@ async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
         .expect("finished in time")
 }
 
-async fn float_actor(dir: &std::path::Path) -> (Arc<Runtime>, String) {
-    let runtime = Runtime::new(float_registry(), Arc::new(common::open_store(dir).await));
+async fn float_actor(backing: &Backing) -> (Arc<Runtime>, String) {
+    let runtime = Runtime::new(float_registry(), backing.open().await);
     let (record, _) = runtime
         .get_or_create("default", "float", "f", None)
         .await
@@ -100,10 +99,8 @@ async fn response(conn: &mut Connection) -> Result<Value, ActorError> {
     }
 }
 
-#[tokio::test]
-async fn an_overflowing_state_is_refused_rolled_back_and_still_loads() {
-    let dir = tempfile::tempdir().unwrap();
-    let (runtime, id) = float_actor(dir.path()).await;
+async fn an_overflowing_state_is_refused_rolled_back_and_still_loads(backing: Backing) {
+    let (runtime, id) = float_actor(&backing).await;
     let active = runtime.instance(&id).await.unwrap();
     let mut conn = active.instance().connect(Value::Null, None).await.unwrap();
     conn.set_subscription("count", true);
@@ -139,16 +136,18 @@ async fn an_overflowing_state_is_refused_rolled_back_and_still_loads() {
     drop((conn, active));
     runtime.sleep_all().await;
     drop(runtime);
-    let (reopened, _) = float_actor(dir.path()).await;
+    let (reopened, _) = float_actor(&backing).await;
     assert_eq!(
         call(&reopened, &id, "getCount", vec![]).await.unwrap(),
         json!(f64::MAX)
     );
     reopened.sleep_all().await;
     drop(reopened);
-    let saved = common::open_store(dir.path())
+    let saved = backing
+        .open()
         .await
-        .load_state(&id)
+        .actor_store(&id)
+        .load_state()
         .await
         .unwrap()
         .unwrap();
@@ -156,10 +155,8 @@ async fn an_overflowing_state_is_refused_rolled_back_and_still_loads() {
     assert_eq!(saved["count"], json!(f64::MAX));
 }
 
-#[tokio::test]
-async fn a_refused_call_changes_nothing_more_and_sends_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (runtime, id) = float_actor(dir.path()).await;
+async fn a_refused_call_changes_nothing_more_and_sends_nothing(backing: Backing) {
+    let (runtime, id) = float_actor(&backing).await;
     let active = runtime.instance(&id).await.unwrap();
     let mut conn = active.instance().connect(Value::Null, None).await.unwrap();
     conn.set_subscription("count", true);
@@ -193,10 +190,8 @@ async fn a_refused_call_changes_nothing_more_and_sends_nothing() {
     );
 }
 
-#[tokio::test]
-async fn non_finite_outputs_and_event_arguments_are_typed_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let (runtime, id) = float_actor(dir.path()).await;
+async fn non_finite_outputs_and_event_arguments_are_typed_errors(backing: Backing) {
+    let (runtime, id) = float_actor(&backing).await;
 
     let error = call(&runtime, &id, "divide", vec![json!(1), json!(0)])
         .await
@@ -247,8 +242,7 @@ struct Named {
     name: String,
 }
 
-#[tokio::test]
-async fn a_state_that_would_not_load_back_is_refused() {
+async fn a_state_that_would_not_load_back_is_refused(backing: Backing) {
     let named = rivetkit_runtime::Actor::new("named", |_: Option<()>| Named { name: "a".into() })
         .action("rename", |c, (name,): (String,)| async move {
             c.update(|s| s.name = name);
@@ -258,11 +252,7 @@ async fn a_state_that_would_not_load_back_is_refused() {
             "name",
             |c, ()| async move { Ok(c.state(|s| s.name.clone())) },
         );
-    let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(
-        Registry::new().register(named),
-        Arc::new(SqliteStore::open(dir.path()).unwrap()),
-    );
+    let runtime = Runtime::new(Registry::new().register(named), backing.open().await);
     let (record, _) = runtime
         .get_or_create("default", "named", "n", None)
         .await
@@ -291,7 +281,6 @@ async fn a_state_that_would_not_load_back_is_refused() {
 
     runtime.sleep_all().await;
     drop(runtime);
-    let store = common::open_store(dir.path()).await;
     let reopened = Runtime::new(
         Registry::new().register(
             rivetkit_runtime::Actor::new("named", |_: Option<()>| Named { name: "a".into() })
@@ -300,7 +289,7 @@ async fn a_state_that_would_not_load_back_is_refused() {
                     |c, ()| async move { Ok(c.state(|s| s.name.clone())) },
                 ),
         ),
-        Arc::new(store),
+        backing.open().await,
     );
     assert_eq!(
         call(&reopened, &id, "name", vec![]).await.unwrap(),
@@ -362,13 +351,11 @@ where
         .expect("the test finished (a deadlock, or it failed: see its output)");
 }
 
-#[test]
-fn a_broadcast_inside_update_leaves_after_the_closure_once_the_change_is_durable() {
-    without_deadlock(|| async {
-        let dir = tempfile::tempdir().unwrap();
+fn a_broadcast_inside_update_leaves_after_the_closure_once_the_change_is_durable(backing: Backing) {
+    without_deadlock(move || async move {
         let saves = Arc::new(Semaphore::new(1)); // the initial state of the new actor
-        let store = GatedStore {
-            inner: SqliteStore::open(dir.path()).unwrap(),
+        let store = GatedBackend {
+            inner: backing.open().await,
             saves: saves.clone(),
             save_failure: Default::default(),
         };
@@ -406,14 +393,9 @@ fn a_broadcast_inside_update_leaves_after_the_closure_once_the_change_is_durable
     });
 }
 
-#[test]
-fn send_to_and_disconnect_inside_update_happen_in_order_after_the_closure() {
-    without_deadlock(|| async {
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = Runtime::new(
-            loud_registry(),
-            Arc::new(SqliteStore::open(dir.path()).unwrap()),
-        );
+fn send_to_and_disconnect_inside_update_happen_in_order_after_the_closure(backing: Backing) {
+    without_deadlock(move || async move {
+        let runtime = Runtime::new(loud_registry(), backing.open().await);
         let (record, _) = runtime
             .get_or_create("default", "loud", "greet", None)
             .await
@@ -442,8 +424,7 @@ fn send_to_and_disconnect_inside_update_happen_in_order_after_the_closure() {
 /// What each `on_disconnect` saw: the leaving connection's params, and the listed ids.
 type Seen = std::sync::Mutex<Vec<(Value, Vec<String>)>>;
 
-#[tokio::test]
-async fn on_disconnect_no_longer_lists_the_leaving_connection() {
+async fn on_disconnect_no_longer_lists_the_leaving_connection(backing: Backing) {
     let watcher = actor::<Count>("watcher")
         .vars(Seen::default)
         .on_disconnect(|c| async move {
@@ -464,11 +445,7 @@ async fn on_disconnect_no_longer_lists_the_leaving_connection() {
         .action("seen", |c, ()| async move {
             Ok(c.vars().lock().unwrap().clone())
         });
-    let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(
-        Registry::new().register(watcher),
-        Arc::new(SqliteStore::open(dir.path()).unwrap()),
-    );
+    let runtime = Runtime::new(Registry::new().register(watcher), backing.open().await);
     let (record, _) = runtime
         .get_or_create("default", "watcher", "w", None)
         .await
@@ -512,8 +489,7 @@ async fn on_disconnect_no_longer_lists_the_leaving_connection() {
     drop(staying);
 }
 
-#[tokio::test]
-async fn in_a_run_handler_a_refused_change_drops_only_itself() {
+async fn in_a_run_handler_a_refused_change_drops_only_itself(backing: Backing) {
     let runner = actor::<Float>("runner")
         .run(|c| async move {
             c.update(|s| s.count = f64::INFINITY); // refused and rolled back
@@ -526,11 +502,7 @@ async fn in_a_run_handler_a_refused_change_drops_only_itself() {
         .action("get", |c, ()| async move {
             Ok(c.state(|s| (s.count, s.touched)))
         });
-    let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(
-        Registry::new().register(runner),
-        Arc::new(SqliteStore::open(dir.path()).unwrap()),
-    );
+    let runtime = Runtime::new(Registry::new().register(runner), backing.open().await);
     let (record, _) = runtime
         .get_or_create("default", "runner", "r", None)
         .await
@@ -549,3 +521,8 @@ async fn in_a_run_handler_a_refused_change_drops_only_itself() {
     .await;
     assert_eq!(seen[0].as_f64(), Some(3.0));
 }
+
+on_every_backend!(
+    async [a_state_that_would_not_load_back_is_refused, on_disconnect_no_longer_lists_the_leaving_connection, in_a_run_handler_a_refused_change_drops_only_itself, an_overflowing_state_is_refused_rolled_back_and_still_loads, a_refused_call_changes_nothing_more_and_sends_nothing, non_finite_outputs_and_event_arguments_are_typed_errors]
+    blocking [a_broadcast_inside_update_leaves_after_the_closure_once_the_change_is_durable, send_to_and_disconnect_inside_update_happen_in_order_after_the_closure]
+);

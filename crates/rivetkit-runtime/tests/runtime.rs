@@ -7,10 +7,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::GatedStore;
+use common::{Backing, GatedBackend};
 use rivetkit_protocol::Value;
 use rivetkit_runtime::{actor, Outgoing, Registry, Runtime};
-use rivetkit_storage::SqliteStore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
@@ -48,13 +47,8 @@ async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
         .expect("finished in time")
 }
 
-#[tokio::test]
-async fn an_awaiting_action_does_not_block_the_next_one_on_the_same_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(
-        counter_registry(),
-        Arc::new(SqliteStore::open(dir.path()).unwrap()),
-    );
+async fn an_awaiting_action_does_not_block_the_next_one_on_the_same_connection(backing: Backing) {
+    let runtime = Runtime::new(counter_registry(), backing.open().await);
     let (record, _) = runtime
         .get_or_create("default", "counter", "a", None)
         .await
@@ -78,12 +72,10 @@ async fn an_awaiting_action_does_not_block_the_next_one_on_the_same_connection()
     assert_eq!(answered, vec![(0, json!("released")), (1, Value::Null)]);
 }
 
-#[tokio::test]
-async fn responses_and_events_wait_until_the_change_is_durable() {
-    let dir = tempfile::tempdir().unwrap();
+async fn responses_and_events_wait_until_the_change_is_durable(backing: Backing) {
     let saves = Arc::new(Semaphore::new(0));
-    let store = GatedStore {
-        inner: SqliteStore::open(dir.path()).unwrap(),
+    let store = GatedBackend {
+        inner: backing.open().await,
         saves: saves.clone(),
         save_failure: Default::default(),
     };
@@ -137,10 +129,7 @@ async fn responses_and_events_wait_until_the_change_is_durable() {
     saves.add_permits(Semaphore::MAX_PERMITS - saves.available_permits());
     runtime.sleep_all().await;
     drop(runtime);
-    let reopened = Runtime::new(
-        counter_registry(),
-        Arc::new(common::open_store(dir.path()).await),
-    );
+    let reopened = Runtime::new(counter_registry(), backing.open().await);
     let reloaded = reopened.instance(&record.actor_id).await.unwrap();
     let count = reloaded
         .instance()
@@ -150,13 +139,8 @@ async fn responses_and_events_wait_until_the_change_is_durable() {
     assert_eq!(count, json!(2));
 }
 
-#[tokio::test]
-async fn racing_creators_of_one_key_get_one_actor() {
-    let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(
-        counter_registry(),
-        Arc::new(SqliteStore::open(dir.path()).unwrap()),
-    );
+async fn racing_creators_of_one_key_get_one_actor(backing: Backing) {
+    let runtime = Runtime::new(counter_registry(), backing.open().await);
     let racers = (0..16).map(|_| {
         let runtime = runtime.clone();
         tokio::spawn(async move {
@@ -193,17 +177,14 @@ async fn racing_creators_of_one_key_get_one_actor() {
     assert_eq!(error.code(), "not_found");
 }
 
-#[tokio::test]
-async fn an_answer_waits_until_the_events_its_action_sent_to_one_connection_are_written() {
-    let dir = tempfile::tempdir().unwrap();
+async fn an_answer_waits_until_the_events_its_action_sent_to_one_connection_are_written(
+    backing: Backing,
+) {
     let whisperer = actor::<Count>("whisperer")
         .action("whisper", |c, (to,): (String,)| async move {
             c.send_to(&to, "whisper", ("psst",))
         });
-    let runtime = Runtime::new(
-        Registry::new().register(whisperer),
-        Arc::new(SqliteStore::open(dir.path()).unwrap()),
-    );
+    let runtime = Runtime::new(Registry::new().register(whisperer), backing.open().await);
     let record = runtime
         .get_or_create("default", "whisperer", "w", None)
         .await
@@ -233,11 +214,9 @@ async fn an_answer_waits_until_the_events_its_action_sent_to_one_connection_are_
 /// A state save that meets a full or failing disk answers the action with `storage/full` or
 /// `storage/unavailable` (public, 503), not a masked internal error; once the disk recovers,
 /// the actor goes on from its last acknowledged state.
-#[tokio::test]
-async fn a_failed_save_answers_a_storage_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = GatedStore {
-        inner: SqliteStore::open(dir.path()).unwrap(),
+async fn a_failed_save_answers_a_storage_error(backing: Backing) {
+    let store = GatedBackend {
+        inner: backing.open().await,
         saves: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
         save_failure: Default::default(),
     };
@@ -276,3 +255,8 @@ async fn a_failed_save_answers_a_storage_error() {
     // The two refused increments were not made.
     assert_eq!(increment(1).await.unwrap(), json!(2));
 }
+
+on_every_backend!(
+    async [an_awaiting_action_does_not_block_the_next_one_on_the_same_connection, responses_and_events_wait_until_the_change_is_durable, racing_creators_of_one_key_get_one_actor, an_answer_waits_until_the_events_its_action_sent_to_one_connection_are_written, a_failed_save_answers_a_storage_error]
+    blocking []
+);

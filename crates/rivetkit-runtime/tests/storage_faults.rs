@@ -8,10 +8,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::GatedStore;
+use common::{Backing, GatedBackend};
 use rivetkit_protocol::Value;
 use rivetkit_runtime::{actor, ActorError, Outgoing, Registry, Runtime};
-use rivetkit_storage::{Failure, SqliteStore, Store};
+use rivetkit_storage::Failure;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
@@ -58,17 +58,16 @@ async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
 
 /// A runtime over a store that fails saves on demand, with one counter actor.
 struct Fixture {
-    store: Arc<GatedStore>,
+    store: Arc<GatedBackend>,
     runtime: Arc<Runtime>,
     actor_id: String,
     proceed: Arc<Notify>,
 }
 
 impl Fixture {
-    async fn new() -> (Self, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(GatedStore {
-            inner: SqliteStore::open(dir.path()).unwrap(),
+    async fn new(backing: &Backing) -> Self {
+        let store = Arc::new(GatedBackend {
+            inner: backing.open().await,
             saves: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
             save_failure: Default::default(),
         });
@@ -78,13 +77,12 @@ impl Fixture {
             .get_or_create("default", "counter", "faults", None)
             .await
             .unwrap();
-        let fixture = Self {
+        Self {
             store,
             runtime,
             actor_id: record.actor_id.clone(),
             proceed,
-        };
-        (fixture, dir)
+        }
     }
 
     fn fail_saves(&self, failure: Option<Failure>) {
@@ -107,7 +105,8 @@ impl Fixture {
         let bytes = self
             .store
             .inner
-            .load_state(&self.actor_id)
+            .actor_store(&self.actor_id)
+            .load_state()
             .await
             .unwrap()
             .expect("the actor has a saved state");
@@ -129,9 +128,8 @@ fn assert_storage_error(result: Result<Value, ActorError>, code: &str) {
     assert_eq!(error.status(), 503);
 }
 
-#[tokio::test]
-async fn a_refused_write_is_never_made_later() {
-    let (fixture, _dir) = Fixture::new().await;
+async fn a_refused_write_is_never_made_later(backing: Backing) {
+    let fixture = Fixture::new(&backing).await;
     assert_eq!(
         fixture.call("increment", vec![json!(1)]).await.unwrap(),
         json!(1)
@@ -149,9 +147,8 @@ async fn a_refused_write_is_never_made_later() {
     assert_eq!(fixture.saved_count().await, 2);
 }
 
-#[tokio::test]
-async fn reads_work_after_a_refused_write_while_the_store_still_refuses() {
-    let (fixture, _dir) = Fixture::new().await;
+async fn reads_work_after_a_refused_write_while_the_store_still_refuses(backing: Backing) {
+    let fixture = Fixture::new(&backing).await;
     assert_eq!(
         fixture.call("increment", vec![json!(5)]).await.unwrap(),
         json!(5)
@@ -176,9 +173,8 @@ async fn reads_work_after_a_refused_write_while_the_store_still_refuses() {
 /// Actions whose changes were in memory when a save failed are all refused, also one still
 /// running then: it may not be acknowledged by a later save, nor write what it derived from
 /// the lost change elsewhere (its KV).
-#[tokio::test]
-async fn no_concurrent_action_in_the_lost_range_is_acknowledged() {
-    let (fixture, _dir) = Fixture::new().await;
+async fn no_concurrent_action_in_the_lost_range_is_acknowledged(backing: Backing) {
+    let fixture = Fixture::new(&backing).await;
     assert_eq!(
         fixture.call("increment", vec![json!(1)]).await.unwrap(),
         json!(1)
@@ -243,7 +239,8 @@ async fn no_concurrent_action_in_the_lost_range_is_acknowledged() {
         fixture
             .store
             .inner
-            .kv_get(&fixture.actor_id, KV_KEY)
+            .actor_store(&fixture.actor_id)
+            .kv_get(KV_KEY)
             .await
             .unwrap(),
         None
@@ -276,9 +273,8 @@ async fn received_until(
     }
 }
 
-#[tokio::test]
-async fn events_of_a_refused_change_are_never_delivered() {
-    let (fixture, _dir) = Fixture::new().await;
+async fn events_of_a_refused_change_are_never_delivered(backing: Backing) {
+    let fixture = Fixture::new(&backing).await;
     let active = fixture.runtime.instance(&fixture.actor_id).await.unwrap();
     let mut conn = active.instance().connect(Value::Null, None).await.unwrap();
     drop(active);
@@ -306,3 +302,8 @@ async fn events_of_a_refused_change_are_never_delivered() {
     );
     assert_eq!(fixture.call("get", vec![]).await.unwrap(), json!(1));
 }
+
+on_every_backend!(
+    async [a_refused_write_is_never_made_later, reads_work_after_a_refused_write_while_the_store_still_refuses, no_concurrent_action_in_the_lost_range_is_acknowledged, events_of_a_refused_change_are_never_delivered]
+    blocking []
+);

@@ -3,7 +3,7 @@
 //! It owns the routes (manager API, gateway, actor endpoints), WebSocket handling, the optional
 //! server token and CORS, and turns runtime results into wire messages in the client's encoding.
 //! It must not know how actors are defined or stored: it drives a
-//! [`rivetkit_runtime::Runtime`] built from a [`Registry`] over a [`rivetkit_storage::Store`].
+//! [`rivetkit_runtime::Runtime`] built from a [`Registry`] over a storage [`rivetkit_storage::Backend`].
 //!
 //! Use [`serve`] for a standalone server that stops gracefully on SIGTERM or SIGINT and
 //! restarts in place on SIGHUP, [`serve_with_shutdown`] to stop or restart it on a future of
@@ -37,7 +37,7 @@ use std::sync::Arc;
 use axum::routing::{any, delete, get};
 use axum::Router;
 use rivetkit_runtime::{ActorError, Registry, Runtime};
-use rivetkit_storage::SqliteStore;
+use rivetkit_storage::SqliteBackend;
 
 pub use config::ServerConfig;
 pub use shutdown::{shutdown_signal, termination_signal, Shutdown};
@@ -130,7 +130,7 @@ fn routes(runtime: Arc<Runtime>, config: ServerConfig, draining: shutdown::Drain
         .with_state(state)
 }
 
-/// Opens the embedded store under `config.data_dir` and starts a runtime for `registry` on it.
+/// Opens the embedded SQLite backend under `config.data_dir` and starts a runtime for `registry` on it.
 /// Call it inside a tokio runtime: the runtime starts its alarm scheduler as a task.
 /// Fails with `InvalidInput` when `config` is invalid ([`ServerConfig::validate`]).
 pub fn embedded_runtime(
@@ -138,8 +138,8 @@ pub fn embedded_runtime(
     config: &ServerConfig,
 ) -> std::io::Result<Arc<Runtime>> {
     config.validate()?;
-    let store = SqliteStore::open(&config.data_dir).map_err(std::io::Error::other)?;
-    Ok(Runtime::new(registry, Arc::new(store)))
+    let backend = SqliteBackend::open(&config.data_dir).map_err(std::io::Error::other)?;
+    Ok(Runtime::new(registry, Arc::new(backend)))
 }
 
 /// Serves `registry` on `config.host:config.port` (or on the listening socket handed over by

@@ -1,29 +1,37 @@
-//! Durable storage for RivetKit actors.
+//! Durable storage for RivetKit actors, behind a contract any backend can keep.
 //!
-//! This crate owns what must survive a crash: the **actor directory** (namespace + name + key →
-//! actor id, creation time, create input) and each actor's **state**. It offers one contract,
-//! [`Store`], and one driver, [`SqliteStore`] (embedded, bundled SQLite), so that a multi-node
-//! driver on a real distributed database can be added beside it later.
+//! The contract has three parts, along the lines of the official rivetkit's split between a
+//! manager driver and an actor driver (see `ARCHITECTURE.md` at the repository root):
 //!
-//! The contract every driver keeps: when a write's future resolves `Ok`, the write is durable
-//! (committed and fsync'd). Drivers are expected to group concurrent writes from many actors into
-//! one commit so that this stays cheap.
+//! * a [`Directory`]: namespace + name + key → actor id, creation with its input, lookup by id
+//!   or key, listing, destruction;
+//! * an [`ActorStore`]: one actor's state, KV, alarms, queue and database, obtained once when
+//!   the actor starts, so no call carries the actor id;
+//! * a [`Backend`]: the factory that makes both.
 //!
-//! Actors that declare a SQLite database get a file of their own, placed by the store
-//! ([`Store::actor_database_path`]) and removed with the actor ([`Store::delete_actor`]); the
-//! runtime opens it.
+//! Two backends are here: [`SqliteBackend`] (embedded, bundled SQLite; the default) and
+//! [`MemoryBackend`] (nothing durable: tests and ephemeral use).
+//!
+//! The contract every backend keeps: when a write's future resolves `Ok`, the write is durable
+//! (for [`SqliteBackend`]: committed and fsync'd). Backends are expected to group concurrent
+//! writes from many actors into one commit so that this stays cheap. Errors are
+//! [`StoreError`]s, whose [`ErrorKind`] says what went wrong whatever the backend.
 //!
 //! It must not know about the wire protocol, HTTP, or how actors are defined: keys arrive already
 //! serialized, state and input arrive as opaque bytes.
 
+mod memory;
 pub mod metrics;
-mod sqlite;
+pub mod sqlite;
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-pub use sqlite::{open_wal_database, SqliteStore};
+pub use memory::MemoryBackend;
+pub use sqlite::SqliteBackend;
 
 /// One entry of the actor directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +50,7 @@ pub struct ActorRecord {
 /// A durable timer: call `action` with `args` (JSON) on the actor at `fire_at` (ms epoch).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Alarm {
+    /// Given by the backend; unique among the alarms of the backend.
     pub alarm_id: i64,
     pub actor_id: String,
     pub fire_at: i64,
@@ -52,9 +61,8 @@ pub struct Alarm {
 /// A message in an actor's queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueuedMessage {
-    /// Increasing with send order, across all queue names of all actors.
+    /// Increasing with send order, across all queue names of the actor.
     pub message_id: i64,
-    pub actor_id: String,
     pub name: String,
     /// The body as JSON.
     pub body: Vec<u8>,
@@ -62,7 +70,7 @@ pub struct QueuedMessage {
     pub created_at: i64,
 }
 
-/// What [`Store::insert_actor`] found.
+/// What [`Directory::insert`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted {
     /// The record was written.
@@ -71,102 +79,140 @@ pub enum Inserted {
     Existing(ActorRecord),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("storage error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The batch this write was part of failed to commit; nothing of it was written.
-    /// `failure` says why, when it is one clients are told about.
-    #[error("storage commit failed: {message}")]
-    Commit {
-        message: String,
-        failure: Option<Failure>,
-    },
-    #[error("storage is shut down")]
+/// What kind of failure a [`StoreError`] is, whatever the backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No room left: a disk, a quota, a page limit. The write was not made.
+    Full,
+    /// The storage cannot be written or read now: read-only, an I/O error, a file or service
+    /// that cannot be reached. The write was not made.
+    Unavailable,
+    /// What is stored does not read back as what was written (a damaged file).
+    Corrupt,
+    /// The write collides with other data or another owner: a taken id, or a data dir held by
+    /// another process.
+    Conflict,
+    /// The backend is shut down.
     Closed,
-    /// Another store (in this process or another) has the data dir open: two stores sharing
-    /// one dir can lose writes, as each caches actor state and saves over the other's.
-    #[error(
-        "data dir {} is in use by another rivetkit server (its lock file {} is held); \
-         stop that one first, or give this one a data dir of its own",
-        dir.display(),
-        dir.join(crate::sqlite::LOCK_FILE).display()
-    )]
-    Locked { dir: PathBuf },
-    #[error("storage I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    /// Anything else (usually a bug).
+    Other,
 }
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A storage failure that is not a bug and that a caller can be told about: the write that
 /// met it was not made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
-    /// No room left: the disk, a quota, or SQLite's page limit (`SQLITE_FULL`, `ENOSPC`,
-    /// `EDQUOT`).
+    /// [`ErrorKind::Full`].
     Full,
-    /// The storage cannot be written or read: read-only (`SQLITE_READONLY`, `EROFS`), an I/O
-    /// error, a file that cannot be opened, locked or is corrupt.
+    /// [`ErrorKind::Unavailable`] or [`ErrorKind::Corrupt`].
     Unavailable,
 }
 
-impl StoreError {
-    /// Why this error happened, when it is a [`Failure`] rather than a bug or a shut-down.
-    pub fn failure(&self) -> Option<Failure> {
+impl ErrorKind {
+    /// The [`Failure`] clients are told about, when this kind is one.
+    pub fn failure(self) -> Option<Failure> {
         match self {
-            Self::Sqlite(error) => sqlite_failure(error),
-            Self::Commit { failure, .. } => *failure,
-            Self::Io(error) => io_failure(error),
-            Self::Closed | Self::Locked { .. } => None,
+            Self::Full => Some(Failure::Full),
+            Self::Unavailable | Self::Corrupt => Some(Failure::Unavailable),
+            Self::Conflict | Self::Closed | Self::Other => None,
+        }
+    }
+
+    /// The kind of an I/O error.
+    pub fn of_io(error: &std::io::Error) -> Self {
+        use std::io::ErrorKind as Io;
+        match error.kind() {
+            Io::StorageFull | Io::QuotaExceeded => Self::Full,
+            Io::ReadOnlyFilesystem => Self::Unavailable,
+            _ => Self::Other,
         }
     }
 }
 
-/// The [`Failure`] a SQLite error reports, if any.
-pub fn sqlite_failure(error: &rusqlite::Error) -> Option<Failure> {
-    use rusqlite::ErrorCode;
-    let rusqlite::Error::SqliteFailure(error, _) = error else {
-        return None;
-    };
-    match error.code {
-        ErrorCode::DiskFull => Some(Failure::Full),
-        ErrorCode::ReadOnly
-        | ErrorCode::SystemIoFailure
-        | ErrorCode::CannotOpen
-        | ErrorCode::DatabaseCorrupt
-        | ErrorCode::NotADatabase
-        | ErrorCode::FileLockingProtocolFailed => Some(Failure::Unavailable),
-        _ => None,
+/// A storage error of any backend: its [`ErrorKind`], a message, and the backend's own error
+/// behind it when there is one.
+#[derive(Debug)]
+pub struct StoreError {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn with_source(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            source: Some(Box::new(source)),
+            ..Self::new(kind, message)
+        }
+    }
+
+    /// The backend is shut down.
+    pub fn closed() -> Self {
+        Self::new(ErrorKind::Closed, "storage is shut down")
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Why this error happened, when it is a [`Failure`] rather than a bug or a shut-down.
+    pub fn failure(&self) -> Option<Failure> {
+        self.kind.failure()
     }
 }
 
-/// The [`Failure`] an I/O error reports, if any.
-pub fn io_failure(error: &std::io::Error) -> Option<Failure> {
-    use std::io::ErrorKind;
-    match error.kind() {
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => Some(Failure::Full),
-        ErrorKind::ReadOnlyFilesystem => Some(Failure::Unavailable),
-        _ => None,
+impl fmt::Display for StoreError {
+    // The source's text is part of the message: most of these errors end up in a log line,
+    // where a chain of sources would not be printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.message),
+            None => f.write_str(&self.message),
+        }
     }
 }
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(error: std::io::Error) -> Self {
+        Self::with_source(ErrorKind::of_io(&error), "storage I/O error", error)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
 
 /// KV entries as (key, value) pairs.
 pub type KvEntries = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// A durable store for the actor directory and actor state.
+/// The actor directory: which actors exist, under which namespace + name + key.
 ///
-/// Futures are boxed so that the runtime can hold any driver as `Arc<dyn Store>`.
-pub trait Store: Send + Sync + 'static {
+/// Futures are boxed so that the runtime can hold any backend behind `dyn`.
+pub trait Directory: Send + Sync + 'static {
     /// Writes `record` unless its namespace + name + key is taken; durable when it resolves.
-    fn insert_actor(&self, record: ActorRecord) -> BoxFuture<'_, StoreResult<Inserted>>;
+    fn insert(&self, record: ActorRecord) -> BoxFuture<'_, StoreResult<Inserted>>;
 
-    fn actor_by_id<'a>(
-        &'a self,
-        actor_id: &'a str,
-    ) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>>;
+    fn by_id<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>>;
 
-    fn actor_by_key<'a>(
+    fn by_key<'a>(
         &'a self,
         namespace: &'a str,
         name: &'a str,
@@ -174,141 +220,115 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>>;
 
     /// Actors of one name, oldest first, at most `limit`.
-    fn actors_by_name<'a>(
+    fn list<'a>(
         &'a self,
         namespace: &'a str,
         name: &'a str,
         limit: usize,
     ) -> BoxFuture<'a, StoreResult<Vec<ActorRecord>>>;
 
-    fn load_state<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>>;
+    /// Removes the actor and everything it owns (state, KV, alarms, queue, its database); its
+    /// key is free again; durable when it resolves. The actor must be stopped (its database
+    /// closed) by then.
+    fn destroy(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>>;
 
-    /// Replaces the actor's state; durable when it resolves.
-    fn save_state(&self, actor_id: String, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>>;
-
-    /// Removes the actor and everything it owns (state, KV, alarms, its database file); its key
-    /// is free again. The actor's database must be closed by then.
-    fn delete_actor(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>>;
-
-    /// How many actors the store held when it was opened (0 if it does not know): with the
+    /// How many actors the directory held when it was opened (0 if it does not know): with the
     /// creates and destroys since, the runtime knows how many actors exist without a query.
     fn initial_actor_count(&self) -> u64 {
         0
     }
+}
 
-    /// Where the actor's own SQLite database file lives, or `None` if this store keeps no local
-    /// files (actors that declare a database cannot run on it then).
-    fn actor_database_path(&self, _actor_id: &str) -> Option<PathBuf> {
-        None
-    }
+/// One actor's own storage, obtained once when the actor starts ([`Backend::actor_store`]), for
+/// an actor that is in the [`Directory`].
+///
+/// Every write is durable when its future resolves `Ok`.
+pub trait ActorStore: Send + Sync + 'static {
+    /// The saved state, `None` for an actor that never saved one.
+    fn load_state(&self) -> BoxFuture<'_, StoreResult<Option<Vec<u8>>>>;
 
-    /// Stores an alarm (its `alarm_id` is ignored) and returns the id it was given.
-    fn add_alarm(&self, alarm: Alarm) -> BoxFuture<'_, StoreResult<i64>>;
+    /// Replaces the state. This is the hot path: one call per durable change.
+    fn save_state(&self, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>>;
+
+    fn kv_get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>>;
+
+    /// Entries whose key starts with `prefix`, in key order.
+    fn kv_list<'a>(&'a self, prefix: &'a [u8]) -> BoxFuture<'a, StoreResult<KvEntries>>;
+
+    /// Writes (`Some`) or deletes (`None`) one key.
+    fn kv_set(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Stores an alarm of this actor and returns the id it was given.
+    fn add_alarm(
+        &self,
+        fire_at: i64,
+        action: String,
+        args: Vec<u8>,
+    ) -> BoxFuture<'_, StoreResult<i64>>;
 
     fn delete_alarm(&self, alarm_id: i64) -> BoxFuture<'_, StoreResult<()>>;
 
-    /// Every stored alarm, soonest first (read once at startup).
+    /// This actor's alarms, soonest first.
     fn alarms(&self) -> BoxFuture<'_, StoreResult<Vec<Alarm>>>;
 
-    fn kv_get<'a>(
-        &'a self,
-        actor_id: &'a str,
-        key: &'a [u8],
-    ) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>>;
+    /// Appends a message and returns the id it was given.
+    fn queue_push(
+        &self,
+        name: String,
+        body: Vec<u8>,
+        created_at: i64,
+    ) -> BoxFuture<'_, StoreResult<i64>>;
 
-    /// Entries whose key starts with `prefix`, in key order.
-    fn kv_list<'a>(
-        &'a self,
-        actor_id: &'a str,
-        prefix: &'a [u8],
-    ) -> BoxFuture<'a, StoreResult<KvEntries>>;
-
-    /// Appends a message (its `message_id` is ignored) and returns the id it was given.
-    fn queue_push(&self, message: QueuedMessage) -> BoxFuture<'_, StoreResult<i64>>;
-
-    /// Removes messages (received, or completed); durable when it resolves.
+    /// Removes messages (received, or completed).
     fn queue_remove(&self, message_ids: Vec<i64>) -> BoxFuture<'_, StoreResult<()>>;
 
-    /// An actor's queued messages in send order.
-    fn queue_load<'a>(
-        &'a self,
-        actor_id: &'a str,
-    ) -> BoxFuture<'a, StoreResult<Vec<QueuedMessage>>>;
+    /// The queued messages in send order.
+    fn queue_load(&self) -> BoxFuture<'_, StoreResult<Vec<QueuedMessage>>>;
 
-    /// Writes (`Some`) or deletes (`None`) one key; durable when it resolves.
-    fn kv_set(
-        &self,
-        actor_id: String,
-        key: Vec<u8>,
-        value: Option<Vec<u8>>,
-    ) -> BoxFuture<'_, StoreResult<()>>;
+    /// Where the actor's own SQLite database file lives, or `None` if this backend offers no
+    /// actor databases (actors that declare one are then refused with a clear error).
+    fn database_file(&self) -> Option<PathBuf>;
+}
+
+/// A storage backend: makes the [`Directory`] and each actor's [`ActorStore`].
+pub trait Backend: Send + Sync + 'static {
+    fn directory(&self) -> Arc<dyn Directory>;
+
+    /// The store of actor `actor_id`; cheap, called once per actor start.
+    fn actor_store(&self, actor_id: &str) -> Arc<dyn ActorStore>;
+
+    /// Every stored alarm of every actor, soonest first. A single-node host reads them once at
+    /// start and wakes actors itself when they are due; a host whose platform wakes actors for
+    /// their alarms (the Rivet Engine) does not scan.
+    fn all_alarms(&self) -> BoxFuture<'_, StoreResult<Vec<Alarm>>>;
 }
 
 #[cfg(test)]
-mod failure_tests {
+mod error_tests {
     use super::*;
-    use rusqlite::ffi;
-
-    fn sqlite(code: std::os::raw::c_int) -> rusqlite::Error {
-        rusqlite::Error::SqliteFailure(ffi::Error::new(code), None)
-    }
 
     #[test]
-    fn sqlite_codes_are_classified() {
-        assert_eq!(
-            sqlite_failure(&sqlite(ffi::SQLITE_FULL)),
-            Some(Failure::Full)
-        );
-        for code in [
-            ffi::SQLITE_READONLY,
-            ffi::SQLITE_IOERR,
-            ffi::SQLITE_IOERR_WRITE,
-            ffi::SQLITE_IOERR_FSYNC,
-            ffi::SQLITE_CANTOPEN,
-            ffi::SQLITE_CORRUPT,
-            ffi::SQLITE_NOTADB,
-        ] {
-            assert_eq!(
-                sqlite_failure(&sqlite(code)),
-                Some(Failure::Unavailable),
-                "{code}"
-            );
-        }
-        // Bugs and contention stay internal errors.
-        for code in [
-            ffi::SQLITE_ERROR,
-            ffi::SQLITE_CONSTRAINT,
-            ffi::SQLITE_MISUSE,
-        ] {
-            assert_eq!(sqlite_failure(&sqlite(code)), None, "{code}");
-        }
-        assert_eq!(sqlite_failure(&rusqlite::Error::QueryReturnedNoRows), None);
-    }
-
-    #[test]
-    fn io_errors_and_store_errors_are_classified() {
+    fn io_errors_are_classified() {
         let enospc = std::io::Error::from_raw_os_error(28);
         let erofs = std::io::Error::from_raw_os_error(30);
-        assert_eq!(io_failure(&enospc), Some(Failure::Full));
-        assert_eq!(io_failure(&erofs), Some(Failure::Unavailable));
-        assert_eq!(io_failure(&std::io::Error::other("x")), None);
-        assert_eq!(StoreError::Io(enospc).failure(), Some(Failure::Full));
+        assert_eq!(ErrorKind::of_io(&enospc), ErrorKind::Full);
+        assert_eq!(ErrorKind::of_io(&erofs), ErrorKind::Unavailable);
         assert_eq!(
-            StoreError::Sqlite(sqlite(ffi::SQLITE_READONLY)).failure(),
-            Some(Failure::Unavailable)
+            ErrorKind::of_io(&std::io::Error::other("x")),
+            ErrorKind::Other
         );
-        assert_eq!(StoreError::Closed.failure(), None);
+        assert_eq!(StoreError::from(enospc).failure(), Some(Failure::Full));
+        assert_eq!(StoreError::closed().failure(), None);
     }
 
-    /// A real SQLITE_FULL: a database whose page limit a write exceeds.
     #[test]
-    fn a_full_database_is_reported_as_full() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (v BLOB); PRAGMA max_page_count = 2;")
-            .unwrap();
-        let error = conn
-            .execute("INSERT INTO t VALUES (zeroblob(100000))", [])
-            .unwrap_err();
-        assert_eq!(sqlite_failure(&error), Some(Failure::Full), "{error}");
+    fn a_store_error_shows_its_source() {
+        let error = StoreError::with_source(
+            ErrorKind::Unavailable,
+            "storage I/O error",
+            std::io::Error::other("disk gone"),
+        );
+        assert_eq!(error.to_string(), "storage I/O error: disk gone");
+        assert!(std::error::Error::source(&error).is_some());
     }
 }

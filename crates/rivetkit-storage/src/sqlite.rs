@@ -10,7 +10,9 @@
 //!
 //! On a data dir that cannot be written (a read-only mount) the store still opens and serves
 //! reads; every write fails as `SQLITE_READONLY`, which callers report as
-//! [`Failure::Unavailable`](crate::Failure::Unavailable). See [`open_wal_database`].
+//! [`ErrorKind::Unavailable`]. See [`open_wal_database`].
+//!
+//! Single-node assumptions: one process per data dir (held by a lock file), every file local.
 
 use std::ffi::OsString;
 use std::fs::{File, TryLockError};
@@ -25,10 +27,11 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
 use crate::{
-    ActorRecord, Alarm, Inserted, KvEntries, QueuedMessage, Store, StoreError, StoreResult,
+    ActorRecord, ActorStore, Alarm, Backend, Directory, ErrorKind, Inserted, KvEntries,
+    QueuedMessage, StoreError, StoreResult,
 };
 
-/// The file in the data dir whose exclusive lock a [`SqliteStore`] holds for its whole life.
+/// The file in the data dir whose exclusive lock a [`SqliteBackend`] holds for its whole life.
 pub(crate) const LOCK_FILE: &str = "rivetkit.lock";
 
 /// The most writes one commit carries; bounds the latency a single transaction adds.
@@ -75,15 +78,31 @@ CREATE INDEX IF NOT EXISTS queue_by_actor ON queue_messages (actor_id, message_i
 /// A write waiting for the writer thread, with where to send its outcome.
 enum Write {
     InsertActor(ActorRecord, oneshot::Sender<StoreResult<Inserted>>),
-    AddAlarm(Alarm, oneshot::Sender<StoreResult<i64>>),
-    QueuePush(QueuedMessage, oneshot::Sender<StoreResult<i64>>),
+    AddAlarm(NewAlarm, oneshot::Sender<StoreResult<i64>>),
+    QueuePush(NewMessage, oneshot::Sender<StoreResult<i64>>),
     /// Writes that answer nothing but "done".
     Plain(PlainWrite, oneshot::Sender<StoreResult<()>>),
 }
 
+/// The actor id of per-actor writes is the store handle's own `Arc<str>`: a write clones no
+/// string.
+struct NewAlarm {
+    actor_id: Arc<str>,
+    fire_at: i64,
+    action: String,
+    args: Vec<u8>,
+}
+
+struct NewMessage {
+    actor_id: Arc<str>,
+    name: String,
+    body: Vec<u8>,
+    created_at: i64,
+}
+
 enum PlainWrite {
     SaveState {
-        actor_id: String,
+        actor_id: Arc<str>,
         state: Vec<u8>,
     },
     DeleteActor {
@@ -96,7 +115,7 @@ enum PlainWrite {
         alarm_id: i64,
     },
     KvSet {
-        actor_id: String,
+        actor_id: Arc<str>,
         key: Vec<u8>,
         value: Option<Vec<u8>>,
     },
@@ -110,9 +129,9 @@ enum Applied {
     Done,
 }
 
-/// SQLite-backed [`Store`]. Cheap to clone.
+/// The SQLite [`Backend`], and its [`Directory`]. Cheap to clone.
 #[derive(Clone)]
-pub struct SqliteStore {
+pub struct SqliteBackend {
     // Declared before `_writer`, so that it is dropped first: when the last clone goes, the
     // queue closes before `Writer::drop` (of `_writer`) waits for the writer thread to finish it.
     writes: std_mpsc::Sender<Write>,
@@ -172,29 +191,59 @@ fn lock_dir(dir: &Path) -> StoreResult<Option<File>> {
     };
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
-        Err(TryLockError::WouldBlock) => Err(StoreError::Locked {
-            dir: dir.to_path_buf(),
-        }),
+        Err(TryLockError::WouldBlock) => Err(StoreError::new(
+            ErrorKind::Conflict,
+            format!(
+                "data dir {} is in use by another rivetkit server (its lock file {} is held); \
+                 stop that one first, or give this one a data dir of its own",
+                dir.display(),
+                path.display()
+            ),
+        )),
         Err(TryLockError::Error(error)) => Err(error.into()),
     }
 }
 
-impl SqliteStore {
+/// The [`ErrorKind`] of a SQLite error.
+pub fn error_kind(error: &rusqlite::Error) -> ErrorKind {
+    use rusqlite::ErrorCode;
+    let rusqlite::Error::SqliteFailure(error, _) = error else {
+        return ErrorKind::Other;
+    };
+    match error.code {
+        ErrorCode::DiskFull => ErrorKind::Full,
+        ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => ErrorKind::Corrupt,
+        ErrorCode::ReadOnly
+        | ErrorCode::SystemIoFailure
+        | ErrorCode::CannotOpen
+        | ErrorCode::FileLockingProtocolFailed => ErrorKind::Unavailable,
+        ErrorCode::ConstraintViolation => ErrorKind::Conflict,
+        _ => ErrorKind::Other,
+    }
+}
+
+/// A SQLite error as a [`StoreError`] of its kind.
+fn store_error(error: rusqlite::Error) -> StoreError {
+    StoreError::with_source(error_kind(&error), "sqlite error", error)
+}
+
+impl SqliteBackend {
     /// Opens (creating if needed) `dir/rivetkit.db` and the folder of actor databases.
     ///
-    /// The store holds an exclusive lock on `dir` (`dir/rivetkit.lock`) until its last clone is
-    /// dropped; opening a dir that another store holds, in this process or another, fails with
-    /// [`StoreError::Locked`].
+    /// The backend holds an exclusive lock on `dir` (`dir/rivetkit.lock`) until its last clone
+    /// is dropped; opening a dir that another backend holds, in this process or another, fails
+    /// with an [`ErrorKind::Conflict`] error naming the dir.
     pub fn open(dir: &Path) -> StoreResult<Self> {
         let actors_dir = dir.join("actors");
         std::fs::create_dir_all(&actors_dir)?;
         let lock = lock_dir(dir)?;
         let path = dir.join("rivetkit.db");
-        let writer = open_wal_database(&path)?;
-        writer.execute_batch(SCHEMA)?;
-        let initial_actor_count =
-            writer.query_row("SELECT COUNT(*) FROM actors", [], |row| row.get(0))?;
-        let reader = open_wal_database(&path)?;
+        let writer = open_wal_database(&path).map_err(store_error)?;
+        writer.execute_batch(SCHEMA).map_err(store_error)?;
+        let initial_actor_count = writer
+            .query_row("SELECT COUNT(*) FROM actors", [], |row| row.get(0))
+            .map_err(store_error)?;
+        let reader = open_wal_database(&path).map_err(store_error)?;
         let (writes, queue) = std_mpsc::channel();
         let thread = thread::Builder::new()
             .name("rivetkit-sqlite-writer".into())
@@ -221,8 +270,8 @@ impl SqliteStore {
         let (tx, rx) = oneshot::channel();
         let sent = self.writes.send(make(tx));
         Box::pin(async move {
-            sent.map_err(|_| StoreError::Closed)?;
-            rx.await.map_err(|_| StoreError::Closed)?
+            sent.map_err(|_| StoreError::closed())?;
+            rx.await.map_err(|_| StoreError::closed())?
         })
     }
 
@@ -256,23 +305,41 @@ impl SqliteStore {
                 let conn = reader
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
-                query(&conn).map_err(StoreError::from)
+                query(&conn).map_err(store_error)
             })
             .await
-            .map_err(|_| StoreError::Closed)?
+            .map_err(|_| StoreError::closed())?
         })
     }
 }
 
-impl Store for SqliteStore {
-    fn insert_actor(&self, record: ActorRecord) -> BoxFuture<'_, StoreResult<Inserted>> {
+impl Backend for SqliteBackend {
+    fn directory(&self) -> Arc<dyn Directory> {
+        Arc::new(self.clone())
+    }
+
+    fn actor_store(&self, actor_id: &str) -> Arc<dyn ActorStore> {
+        Arc::new(SqliteActorStore {
+            backend: self.clone(),
+            actor_id: actor_id.into(),
+        })
+    }
+
+    fn all_alarms(&self) -> BoxFuture<'_, StoreResult<Vec<Alarm>>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!("{SELECT_ALARM} ORDER BY fire_at, alarm_id"))?
+                .query_map([], row_to_alarm)?
+                .collect()
+        })
+    }
+}
+
+impl Directory for SqliteBackend {
+    fn insert(&self, record: ActorRecord) -> BoxFuture<'_, StoreResult<Inserted>> {
         self.submit(|reply| Write::InsertActor(record, reply))
     }
 
-    fn actor_by_id<'a>(
-        &'a self,
-        actor_id: &'a str,
-    ) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>> {
+    fn by_id<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>> {
         let actor_id = actor_id.to_owned();
         self.read(move |conn| {
             conn.prepare_cached(&format!("{SELECT_ACTOR} WHERE actor_id = ?1"))?
@@ -281,7 +348,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn actor_by_key<'a>(
+    fn by_key<'a>(
         &'a self,
         namespace: &'a str,
         name: &'a str,
@@ -291,7 +358,7 @@ impl Store for SqliteStore {
         self.read(move |conn| select_by_key(conn, &args.0, &args.1, &args.2))
     }
 
-    fn actors_by_name<'a>(
+    fn list<'a>(
         &'a self,
         namespace: &'a str,
         name: &'a str,
@@ -308,24 +375,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn load_state<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>> {
-        let actor_id = actor_id.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT state FROM actor_state WHERE actor_id = ?1")?
-                .query_row([actor_id], |row| row.get(0))
-                .optional()
-        })
-    }
-
-    fn save_state(&self, actor_id: String, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>> {
-        self.submit(|reply| Write::Plain(PlainWrite::SaveState { actor_id, state }, reply))
-    }
-
-    fn initial_actor_count(&self) -> u64 {
-        self.initial_actor_count
-    }
-
-    fn delete_actor(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>> {
+    fn destroy(&self, actor_id: String) -> BoxFuture<'_, StoreResult<()>> {
         let database = self.database_file(&actor_id);
         let deleted =
             self.submit(|reply| Write::Plain(PlainWrite::DeleteActor { actor_id }, reply));
@@ -347,105 +397,62 @@ impl Store for SqliteStore {
         })
     }
 
-    fn actor_database_path(&self, actor_id: &str) -> Option<PathBuf> {
-        Some(self.database_file(actor_id))
+    fn initial_actor_count(&self) -> u64 {
+        self.initial_actor_count
     }
+}
 
-    fn add_alarm(&self, alarm: Alarm) -> BoxFuture<'_, StoreResult<i64>> {
-        self.submit(|reply| Write::AddAlarm(alarm, reply))
-    }
+/// One actor's store on a [`SqliteBackend`]: its rows in the shared database, written by the
+/// shared writer (so its writes join other actors' commits), and its database file.
+struct SqliteActorStore {
+    backend: SqliteBackend,
+    actor_id: Arc<str>,
+}
 
-    fn delete_alarm(&self, alarm_id: i64) -> BoxFuture<'_, StoreResult<()>> {
-        self.submit(|reply| Write::Plain(PlainWrite::DeleteAlarm { alarm_id }, reply))
-    }
-
-    fn alarms(&self) -> BoxFuture<'_, StoreResult<Vec<Alarm>>> {
-        self.read(|conn| {
-            conn.prepare_cached("SELECT alarm_id, actor_id, fire_at, action, args FROM alarms ORDER BY fire_at, alarm_id")?
-                .query_map([], |row| {
-                    Ok(Alarm {
-                        alarm_id: row.get(0)?,
-                        actor_id: row.get(1)?,
-                        fire_at: row.get(2)?,
-                        action: row.get(3)?,
-                        args: row.get(4)?,
-                    })
-                })?
-                .collect()
-        })
-    }
-
-    fn queue_push(&self, message: QueuedMessage) -> BoxFuture<'_, StoreResult<i64>> {
-        self.submit(|reply| Write::QueuePush(message, reply))
-    }
-
-    fn queue_remove(&self, message_ids: Vec<i64>) -> BoxFuture<'_, StoreResult<()>> {
-        self.submit(|reply| Write::Plain(PlainWrite::QueueRemove { message_ids }, reply))
-    }
-
-    fn queue_load<'a>(
-        &'a self,
-        actor_id: &'a str,
-    ) -> BoxFuture<'a, StoreResult<Vec<QueuedMessage>>> {
-        let actor_id = actor_id.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT message_id, actor_id, name, body, created_at FROM queue_messages
-                 WHERE actor_id = ?1 ORDER BY message_id",
-            )?
-            .query_map([actor_id], |row| {
-                Ok(QueuedMessage {
-                    message_id: row.get(0)?,
-                    actor_id: row.get(1)?,
-                    name: row.get(2)?,
-                    body: row.get(3)?,
-                    created_at: row.get(4)?,
-                })
-            })?
-            .collect()
-        })
-    }
-
-    fn kv_get<'a>(
-        &'a self,
-        actor_id: &'a str,
-        key: &'a [u8],
-    ) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>> {
-        let (actor_id, key) = (actor_id.to_owned(), key.to_vec());
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT value FROM actor_kv WHERE actor_id = ?1 AND key = ?2")?
-                .query_row(params![actor_id, key], |row| row.get(0))
+impl ActorStore for SqliteActorStore {
+    fn load_state(&self) -> BoxFuture<'_, StoreResult<Option<Vec<u8>>>> {
+        let actor_id = self.actor_id.clone();
+        self.backend.read(move |conn| {
+            conn.prepare_cached("SELECT state FROM actor_state WHERE actor_id = ?1")?
+                .query_row([&*actor_id], |row| row.get(0))
                 .optional()
         })
     }
 
-    fn kv_list<'a>(
-        &'a self,
-        actor_id: &'a str,
-        prefix: &'a [u8],
-    ) -> BoxFuture<'a, StoreResult<KvEntries>> {
-        let (actor_id, prefix) = (actor_id.to_owned(), prefix.to_vec());
-        self.read(move |conn| {
+    fn save_state(&self, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>> {
+        let actor_id = self.actor_id.clone();
+        self.backend
+            .submit(|reply| Write::Plain(PlainWrite::SaveState { actor_id, state }, reply))
+    }
+
+    fn kv_get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>> {
+        let (actor_id, key) = (self.actor_id.clone(), key.to_vec());
+        self.backend.read(move |conn| {
+            conn.prepare_cached("SELECT value FROM actor_kv WHERE actor_id = ?1 AND key = ?2")?
+                .query_row(params![&*actor_id, key], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    fn kv_list<'a>(&'a self, prefix: &'a [u8]) -> BoxFuture<'a, StoreResult<KvEntries>> {
+        let (actor_id, prefix) = (self.actor_id.clone(), prefix.to_vec());
+        self.backend.read(move |conn| {
             // Keys are compared as bytes: `substr` on a BLOB takes bytes, so this is an exact
             // prefix test (LIKE would treat `%` and `_` in keys as wildcards).
             conn.prepare_cached(
                 "SELECT key, value FROM actor_kv
                  WHERE actor_id = ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
             )?
-            .query_map(params![actor_id, prefix], |row| {
+            .query_map(params![&*actor_id, prefix], |row| {
                 Ok((row.get(0)?, row.get(1)?))
             })?
             .collect()
         })
     }
 
-    fn kv_set(
-        &self,
-        actor_id: String,
-        key: Vec<u8>,
-        value: Option<Vec<u8>>,
-    ) -> BoxFuture<'_, StoreResult<()>> {
-        self.submit(|reply| {
+    fn kv_set(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> BoxFuture<'_, StoreResult<()>> {
+        let actor_id = self.actor_id.clone();
+        self.backend.submit(|reply| {
             Write::Plain(
                 PlainWrite::KvSet {
                     actor_id,
@@ -456,6 +463,93 @@ impl Store for SqliteStore {
             )
         })
     }
+
+    fn add_alarm(
+        &self,
+        fire_at: i64,
+        action: String,
+        args: Vec<u8>,
+    ) -> BoxFuture<'_, StoreResult<i64>> {
+        let alarm = NewAlarm {
+            actor_id: self.actor_id.clone(),
+            fire_at,
+            action,
+            args,
+        };
+        self.backend.submit(|reply| Write::AddAlarm(alarm, reply))
+    }
+
+    fn delete_alarm(&self, alarm_id: i64) -> BoxFuture<'_, StoreResult<()>> {
+        self.backend
+            .submit(|reply| Write::Plain(PlainWrite::DeleteAlarm { alarm_id }, reply))
+    }
+
+    fn alarms(&self) -> BoxFuture<'_, StoreResult<Vec<Alarm>>> {
+        let actor_id = self.actor_id.clone();
+        self.backend.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "{SELECT_ALARM} WHERE actor_id = ?1 ORDER BY fire_at, alarm_id"
+            ))?
+            .query_map([&*actor_id], row_to_alarm)?
+            .collect()
+        })
+    }
+
+    fn queue_push(
+        &self,
+        name: String,
+        body: Vec<u8>,
+        created_at: i64,
+    ) -> BoxFuture<'_, StoreResult<i64>> {
+        let message = NewMessage {
+            actor_id: self.actor_id.clone(),
+            name,
+            body,
+            created_at,
+        };
+        self.backend
+            .submit(|reply| Write::QueuePush(message, reply))
+    }
+
+    fn queue_remove(&self, message_ids: Vec<i64>) -> BoxFuture<'_, StoreResult<()>> {
+        self.backend
+            .submit(|reply| Write::Plain(PlainWrite::QueueRemove { message_ids }, reply))
+    }
+
+    fn queue_load(&self) -> BoxFuture<'_, StoreResult<Vec<QueuedMessage>>> {
+        let actor_id = self.actor_id.clone();
+        self.backend.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT message_id, name, body, created_at FROM queue_messages
+                 WHERE actor_id = ?1 ORDER BY message_id",
+            )?
+            .query_map([&*actor_id], |row| {
+                Ok(QueuedMessage {
+                    message_id: row.get(0)?,
+                    name: row.get(1)?,
+                    body: row.get(2)?,
+                    created_at: row.get(3)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn database_file(&self) -> Option<PathBuf> {
+        Some(self.backend.database_file(&self.actor_id))
+    }
+}
+
+const SELECT_ALARM: &str = "SELECT alarm_id, actor_id, fire_at, action, args FROM alarms";
+
+fn row_to_alarm(row: &rusqlite::Row<'_>) -> rusqlite::Result<Alarm> {
+    Ok(Alarm {
+        alarm_id: row.get(0)?,
+        actor_id: row.get(1)?,
+        fire_at: row.get(2)?,
+        action: row.get(3)?,
+        args: row.get(4)?,
+    })
 }
 
 const SELECT_ACTOR: &str = "SELECT actor_id, namespace, name, key, create_ts, input FROM actors";
@@ -491,7 +585,7 @@ fn select_by_key(
 /// is opened *immutable* — read-only, every write failing as `SQLITE_READONLY` — provided no
 /// `-wal` file holds commits that reading the main file alone would miss (after a crash the
 /// `-shm` file is still there, and the normal open reads both).
-pub fn open_wal_database(path: &Path) -> StoreResult<Connection> {
+pub fn open_wal_database(path: &Path) -> rusqlite::Result<Connection> {
     let opened = Connection::open(path).and_then(|conn| {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -504,9 +598,9 @@ pub fn open_wal_database(path: &Path) -> StoreResult<Connection> {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
                 | OpenFlags::SQLITE_OPEN_URI
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            Ok(Connection::open_with_flags(immutable_uri(path), flags)?)
+            Connection::open_with_flags(immutable_uri(path), flags)
         }
-        Err(error) => Err(error.into()),
+        Err(error) => Err(error),
     }
 }
 
@@ -607,10 +701,8 @@ fn commit_batch(
         }
         Err(error) => {
             tracing::error!(%error, writes = batch.len(), "sqlite commit failed");
-            let failure = || StoreError::Commit {
-                message: error.to_string(),
-                failure: crate::sqlite_failure(&error),
-            };
+            let kind = error_kind(&error);
+            let failure = || StoreError::new(kind, format!("storage commit failed: {error}"));
             for write in batch.drain(..) {
                 match write {
                     Write::InsertActor(_, reply) => drop(reply.send(Err(failure()))),
@@ -654,7 +746,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<Appl
                 "INSERT INTO alarms (actor_id, fire_at, action, args) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![
-                alarm.actor_id,
+                &*alarm.actor_id,
                 alarm.fire_at,
                 alarm.action,
                 alarm.args
@@ -663,7 +755,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<Appl
         }
         Write::QueuePush(message, _) => {
             tx.prepare_cached("INSERT INTO queue_messages (actor_id, name, body, created_at) VALUES (?1, ?2, ?3, ?4)")?
-                .execute(params![message.actor_id, message.name, message.body, message.created_at])?;
+                .execute(params![&*message.actor_id, message.name, message.body, message.created_at])?;
             Ok(Applied::RowId(tx.last_insert_rowid()))
         }
         Write::Plain(write, _) => {
@@ -673,7 +765,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<Appl
                         "INSERT INTO actor_state (actor_id, state) VALUES (?1, ?2)
                          ON CONFLICT (actor_id) DO UPDATE SET state = excluded.state",
                     )?
-                    .execute(params![actor_id, state])?;
+                    .execute(params![&**actor_id, state])?;
                 }
                 PlainWrite::DeleteActor { actor_id } => {
                     for table in [
@@ -707,7 +799,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<Appl
                         "INSERT INTO actor_kv (actor_id, key, value) VALUES (?1, ?2, ?3)
                          ON CONFLICT (actor_id, key) DO UPDATE SET value = excluded.value",
                     )?
-                    .execute(params![actor_id, key, value])?;
+                    .execute(params![&**actor_id, key, value])?;
                 }
                 PlainWrite::KvSet {
                     actor_id,
@@ -715,7 +807,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<Appl
                     value: None,
                 } => {
                     tx.prepare_cached("DELETE FROM actor_kv WHERE actor_id = ?1 AND key = ?2")?
-                        .execute(params![actor_id, key])?;
+                        .execute(params![&**actor_id, key])?;
                 }
             }
             Ok(Applied::Done)
@@ -726,6 +818,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<Appl
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::ffi;
 
     #[test]
     fn an_immutable_uri_escapes_what_uris_would_read_as_syntax() {
@@ -739,199 +832,49 @@ mod tests {
         );
     }
 
-    fn record(id: &str, key: &str) -> ActorRecord {
-        ActorRecord {
-            actor_id: id.into(),
-            namespace: "default".into(),
-            name: "counter".into(),
-            key: key.into(),
-            create_ts: 1,
-            input: Some(vec![7]),
+    fn sqlite(code: std::os::raw::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn sqlite_codes_are_classified() {
+        let cases = [
+            (ffi::SQLITE_FULL, ErrorKind::Full),
+            (ffi::SQLITE_READONLY, ErrorKind::Unavailable),
+            (ffi::SQLITE_IOERR, ErrorKind::Unavailable),
+            (ffi::SQLITE_IOERR_WRITE, ErrorKind::Unavailable),
+            (ffi::SQLITE_IOERR_FSYNC, ErrorKind::Unavailable),
+            (ffi::SQLITE_CANTOPEN, ErrorKind::Unavailable),
+            (ffi::SQLITE_CORRUPT, ErrorKind::Corrupt),
+            (ffi::SQLITE_NOTADB, ErrorKind::Corrupt),
+            (ffi::SQLITE_CONSTRAINT, ErrorKind::Conflict),
+            (ffi::SQLITE_ERROR, ErrorKind::Other),
+            (ffi::SQLITE_MISUSE, ErrorKind::Other),
+        ];
+        for (code, kind) in cases {
+            assert_eq!(error_kind(&sqlite(code)), kind, "{code}");
         }
-    }
-
-    #[tokio::test]
-    async fn insert_is_unique_per_key_and_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = SqliteStore::open(dir.path()).unwrap();
-            assert_eq!(
-                store.insert_actor(record("a", "k")).await.unwrap(),
-                Inserted::New(record("a", "k"))
-            );
-            assert_eq!(
-                store.insert_actor(record("b", "k")).await.unwrap(),
-                Inserted::Existing(record("a", "k"))
-            );
-            store
-                .save_state("a".into(), b"{\"count\":3}".to_vec())
-                .await
-                .unwrap();
-        }
-        let store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(
-            store.actor_by_id("a").await.unwrap(),
-            Some(record("a", "k"))
+            error_kind(&rusqlite::Error::QueryReturnedNoRows),
+            ErrorKind::Other
         );
+        // Bugs and contention stay internal errors; corruption is reported as unavailable.
+        assert_eq!(store_error(sqlite(ffi::SQLITE_CONSTRAINT)).failure(), None);
         assert_eq!(
-            store.actor_by_key("default", "counter", "k").await.unwrap(),
-            Some(record("a", "k"))
-        );
-        assert_eq!(
-            store.actor_by_key("other", "counter", "k").await.unwrap(),
-            None
-        );
-        assert_eq!(
-            store.load_state("a").await.unwrap(),
-            Some(b"{\"count\":3}".to_vec())
-        );
-        assert_eq!(store.load_state("b").await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn a_dir_is_open_in_one_store_at_a_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let clone = store.clone();
-        drop(store);
-        // A clone still holds the dir.
-        let error = SqliteStore::open(dir.path())
-            .err()
-            .expect("a second store opened");
-        assert!(matches!(&error, StoreError::Locked { dir: locked } if locked == dir.path()));
-        let message = error.to_string();
-        assert!(
-            message.contains(&dir.path().display().to_string()) && message.contains("in use"),
-            "{message}"
-        );
-        // Once the last clone is gone the dir opens again, with what it wrote.
-        clone.insert_actor(record("a", "k")).await.unwrap();
-        drop(clone);
-        let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(
-            store.actor_by_id("a").await.unwrap(),
-            Some(record("a", "k"))
+            store_error(sqlite(ffi::SQLITE_NOTADB)).failure(),
+            Some(crate::Failure::Unavailable)
         );
     }
 
-    #[tokio::test]
-    async fn kv_alarms_and_deletion() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        store.insert_actor(record("a", "k")).await.unwrap();
-        for (key, value) in [("p%1", "x"), ("p_2", "y"), ("q", "z")] {
-            store
-                .kv_set("a".into(), key.into(), Some(value.into()))
-                .await
-                .unwrap();
-        }
-        let listed = store.kv_list("a", b"p%").await.unwrap();
-        assert_eq!(
-            listed,
-            vec![(b"p%1".to_vec(), b"x".to_vec())],
-            "no wildcards in prefixes"
-        );
-        store.kv_set("a".into(), b"q".to_vec(), None).await.unwrap();
-        assert_eq!(store.kv_get("a", b"q").await.unwrap(), None);
-
-        let alarm = |fire_at| Alarm {
-            alarm_id: 0,
-            actor_id: "a".into(),
-            fire_at,
-            action: "tick".into(),
-            args: b"[]".to_vec(),
-        };
-        let late = store.add_alarm(alarm(20)).await.unwrap();
-        let early = store.add_alarm(alarm(10)).await.unwrap();
-        let ids: Vec<i64> = store
-            .alarms()
-            .await
-            .unwrap()
-            .iter()
-            .map(|a| a.alarm_id)
-            .collect();
-        assert_eq!(ids, vec![early, late]);
-        store.delete_alarm(early).await.unwrap();
-        assert_eq!(store.alarms().await.unwrap().len(), 1);
-
-        let queued = |name: &str| QueuedMessage {
-            message_id: 0,
-            actor_id: "a".into(),
-            name: name.into(),
-            body: b"1".to_vec(),
-            created_at: 5,
-        };
-        let first = store.queue_push(queued("x")).await.unwrap();
-        let second = store.queue_push(queued("y")).await.unwrap();
-        assert!(first < second);
-        store.queue_remove(vec![first]).await.unwrap();
-        let left: Vec<String> = store
-            .queue_load("a")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| m.name)
-            .collect();
-        assert_eq!(left, vec!["y".to_owned()]);
-
-        store.save_state("a".into(), b"{}".to_vec()).await.unwrap();
-        store.delete_actor("a".into()).await.unwrap();
-        assert!(store.queue_load("a").await.unwrap().is_empty());
-        assert_eq!(store.actor_by_id("a").await.unwrap(), None);
-        assert_eq!(store.load_state("a").await.unwrap(), None);
-        assert_eq!(store.kv_list("a", b"").await.unwrap(), vec![]);
-        assert!(store.alarms().await.unwrap().is_empty());
-        assert_eq!(
-            store.insert_actor(record("b", "k")).await.unwrap(),
-            Inserted::New(record("b", "k")),
-            "the key is free again"
-        );
-    }
-
-    #[tokio::test]
-    async fn actor_databases_live_under_the_data_dir_and_go_with_the_actor() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let path = store.actor_database_path("0a1b").unwrap();
-        assert_eq!(path, dir.path().join("actors").join("0a1b.sqlite"));
-        let odd = store.actor_database_path("../x").unwrap();
-        assert_eq!(odd.parent(), path.parent(), "no id escapes the folder");
-
-        store.insert_actor(record("0a1b", "k")).await.unwrap();
-        for file in ["0a1b.sqlite", "0a1b.sqlite-wal"] {
-            std::fs::write(dir.path().join("actors").join(file), b"x").unwrap();
-        }
-        store.delete_actor("0a1b".into()).await.unwrap();
-        assert!(!path.exists());
-        assert!(!dir.path().join("actors/0a1b.sqlite-wal").exists());
-        // An actor that never had a database is deleted all the same.
-        store.insert_actor(record("c", "k2")).await.unwrap();
-        store.delete_actor("c".into()).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn concurrent_writes_are_all_answered() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let writes = (0..200).map(|i| {
-            let store = store.clone();
-            async move {
-                store
-                    .insert_actor(record(&format!("id{i}"), &format!("k{i}")))
-                    .await
-                    .unwrap();
-                store
-                    .save_state(format!("id{i}"), vec![i as u8])
-                    .await
-                    .unwrap();
-            }
-        });
-        futures::future::join_all(writes).await;
-        let listed = store
-            .actors_by_name("default", "counter", 1000)
-            .await
+    /// A real SQLITE_FULL: a database whose page limit a write exceeds.
+    #[test]
+    fn a_full_database_is_reported_as_full() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v BLOB); PRAGMA max_page_count = 2;")
             .unwrap();
-        assert_eq!(listed.len(), 200);
-        assert_eq!(store.load_state("id199").await.unwrap(), Some(vec![199]));
+        let error = conn
+            .execute("INSERT INTO t VALUES (zeroblob(100000))", [])
+            .unwrap_err();
+        assert_eq!(error_kind(&error), ErrorKind::Full, "{error}");
     }
 }

@@ -48,9 +48,12 @@ pub mod server {
     };
 }
 
-/// Storage drivers.
+/// The storage contract ([`storage::Backend`], [`storage::Directory`], [`storage::ActorStore`])
+/// and its backends.
 pub mod storage {
-    pub use rivetkit_storage::{SqliteStore, Store};
+    pub use rivetkit_storage::{
+        ActorStore, Backend, Directory, ErrorKind, MemoryBackend, SqliteBackend, StoreError,
+    };
 }
 
 /// What actor definitions usually need.
