@@ -10,11 +10,8 @@
 //! `Access-Control-Expose-Headers: *` together with credentials, and answers preflights with
 //! 200 rather than the 204 the official server sends.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rivetkit_runtime::ActorError;
 
@@ -52,7 +49,12 @@ fn normalize(origin: &str) -> String {
     origin.trim().trim_end_matches('/').to_ascii_lowercase()
 }
 
-pub async fn cors(State(origins): State<Arc<Origins>>, request: Request, next: Next) -> Response {
+/// Answers preflights and adds CORS headers to what `inner` answers for `request`.
+pub(crate) async fn cors(
+    origins: &Origins,
+    request: Request,
+    inner: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
     let refused = origin
         .as_ref()
@@ -84,7 +86,7 @@ pub async fn cors(State(origins): State<Arc<Origins>>, request: Request, next: N
     } else if is_preflight {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        next.run(request).await
+        inner(request).await
     };
     let Some(origin) = origin else {
         return response;

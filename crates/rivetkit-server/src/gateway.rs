@@ -156,11 +156,7 @@ fn path_and_query(request: &Request) -> String {
 /// (or a WebSocket offering `rivet_target.actor`) goes to the actor named by `x-rivet-actor`
 /// (or `rivet_actor.{id}`), whatever its path. A gateway path wins over the headers, as in the
 /// official gateway: the official Rust client sends both. Other requests go on to the routes.
-pub async fn by_header(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn by_header(state: &AppState, mut request: Request, next: Next) -> Response {
     let protocols = request
         .headers()
         .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
@@ -203,7 +199,7 @@ pub async fn by_header(
         token: None,
         rest: path_and_query(&request),
     };
-    to_actor(state, gateway, request).await
+    to_actor(state.clone(), gateway, request).await
 }
 
 const TARGET_HEADER: &str = "x-rivet-target";

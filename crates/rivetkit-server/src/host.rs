@@ -9,14 +9,11 @@
 //! the server is meant to be reached under names it cannot guess, and checks only when
 //! `allowed_hosts` lists some. `/health` stays open for probes.
 
-use std::net::IpAddr;
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rivetkit_runtime::ActorError;
+use std::net::IpAddr;
 
 use crate::reply::ErrorReply;
 use crate::ServerConfig;
@@ -64,39 +61,41 @@ impl HostCheck {
     }
 }
 
-pub async fn check(State(hosts): State<Arc<HostCheck>>, request: Request, next: Next) -> Response {
+/// The 403 `request/host_not_allowed` for a request whose host is not served, else `None`.
+pub(crate) fn refusal(hosts: &HostCheck, request: &Request) -> Option<Response> {
     if request.uri().path() == "/health" {
-        return next.run(request).await;
+        return None;
     }
     // HTTP/2 carries the host as the `:authority` pseudo-header, which lands in the URI.
     let authority = request
         .uri()
         .authority()
-        .map(|authority| authority.as_str().to_owned())
+        .map(|authority| authority.as_str())
         .or_else(|| {
             request
                 .headers()
                 .get(header::HOST)
                 .and_then(|value| value.to_str().ok())
-                .map(str::to_owned)
         });
-    if hosts.admits(authority.as_deref()) {
-        return next.run(request).await;
+    if hosts.admits(authority) {
+        return None;
     }
-    let shown = authority.as_deref().unwrap_or("(none)");
-    ErrorReply::json(
-        ActorError::public(
-            "request",
-            "host_not_allowed",
-            format!(
-                "Host {shown:?} is not served here; add it with --allowed-host \
-                 (RIVETKIT_ALLOWED_HOSTS, ServerConfig::allowed_hosts) if it is yours"
-            ),
+    let shown = authority.unwrap_or("(none)");
+    Some(
+        ErrorReply::json(
+            ActorError::public(
+                "request",
+                "host_not_allowed",
+                format!(
+                    "Host {shown:?} is not served here; add it with --allowed-host \
+                     (RIVETKIT_ALLOWED_HOSTS, ServerConfig::allowed_hosts) if it is yours"
+                ),
+            )
+            .with_status(403),
+            false,
         )
-        .with_status(403),
-        false,
+        .into_response(),
     )
-    .into_response()
 }
 
 fn normalize(host: &str) -> String {

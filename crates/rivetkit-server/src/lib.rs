@@ -17,6 +17,7 @@ mod auth;
 mod body;
 mod config;
 mod cors;
+mod front_door;
 mod gateway;
 mod host;
 mod inspector;
@@ -107,26 +108,14 @@ fn routes(runtime: Arc<Runtime>, config: ServerConfig, draining: shutdown::Drain
             )
         })
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            gateway::by_header,
+            Arc::new(front_door::FrontDoor {
+                hosts: host::HostCheck::from_config(&state.config),
+                origins: cors::Origins::new(&state.config.cors_origins),
+                body_timeout: state.config.request_body_timeout,
+                app: state.clone(),
+            }),
+            front_door::front_door,
         ))
-        .layer(axum::middleware::map_request_with_state(
-            state.config.request_body_timeout,
-            |axum::extract::State(timeout), request| async move {
-                body::with_deadline(timeout, request)
-            },
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(cors::Origins::new(&state.config.cors_origins)),
-            cors::cors,
-        ))
-        // A refused host learns nothing else, not even CORS headers.
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(host::HostCheck::from_config(&state.config)),
-            host::check,
-        ))
-        // Outermost: every request is counted and traced, refused ones too.
-        .layer(axum::middleware::from_fn(metrics::record_request))
         .with_state(state)
 }
 

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{Counter, Histogram, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -90,11 +89,14 @@ pub(crate) async fn serve(
 }
 
 /// Counts, times and traces every request under its route template (middleware, outermost).
-pub(crate) async fn record_request(request: Request, next: Next) -> Response {
+pub(crate) async fn record_request(
+    request: Request,
+    inner: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let started = Instant::now();
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let method = method_label(request.method());
-    let response = crate::telemetry::run_in_span(request, next, matched.as_ref()).await;
+    let response = crate::telemetry::run_in_span(request, inner, matched.as_ref()).await;
     let route = route_of(&response, matched.as_ref());
     let status = match response.status().as_u16() {
         100..=199 => "1xx",

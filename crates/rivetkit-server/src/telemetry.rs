@@ -10,7 +10,6 @@
 //! and they cost nothing per request; the exporter enables them for itself.
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig as _;
@@ -124,7 +123,7 @@ fn binary_name() -> Option<String> {
 /// the path, which carries actor ids, is a span field, never a metric label.
 pub(crate) async fn run_in_span(
     request: Request,
-    next: Next,
+    inner: impl AsyncFnOnce(Request) -> Response,
     matched: Option<&MatchedPath>,
 ) -> Response {
     let span = tracing::debug_span!(
@@ -137,10 +136,10 @@ pub(crate) async fn run_in_span(
         http.response.status_code = tracing::field::Empty,
     );
     if span.is_disabled() {
-        return next.run(request).await;
+        return inner(request).await;
     }
     let method = request.method().clone();
-    let response = next.run(request).instrument(span.clone()).await;
+    let response = inner(request).instrument(span.clone()).await;
     let route = route_of(&response, matched);
     // Not through an `otel.name` field: the exporter ignores it once a child span has read
     // this span's ids (an action does, for the inspector).
