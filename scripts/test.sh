@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the project: the Rust workspace's unit and integration tests, the official
-# JavaScript clients (rivetkit 2.1.5 and 2.0.33, every encoding) against seed-server, and the
-# official driver test suite (rivetkit 2.1.3) against conformance-server.
+# Runs every check and test of the project: fmt, clippy and rustdoc with warnings as errors; the
+# Rust workspace's unit and integration tests; the fuzz harness; the official JavaScript clients
+# against seed-server; the reliability suite (--quick); the official Rust client; the browser
+# suite; and the official driver test suite (rivetkit 2.1.3) against conformance-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,14 @@ if [[ ! -d tests/engine/node_modules/rivetkit || ! -x tests/engine/node_modules/
   echo "== installing the engine fixture (npm install in tests/engine)"
   (cd tests/engine && npm install --no-audit --no-fund)
 fi
+
+# Warnings fail the run: formatting, clippy on every target, and rustdoc (broken intra-doc links).
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy (workspace, all targets, -D warnings)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo doc (workspace, -D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 echo "== cargo test (workspace)"
 cargo test --workspace --quiet

@@ -234,6 +234,7 @@ fn git_commit(dir: &Path) -> String {
 
 /// Raises this process's soft open-file limit to its hard limit: the probes hold thousands of
 /// sockets, and the servers it starts inherit the limit (their `max_connections` follows it).
+#[allow(unsafe_code, reason = "getrlimit/setrlimit through libc")]
 fn raise_open_file_limit() -> Result<()> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,

@@ -51,6 +51,7 @@ impl Server {
     }
 
     /// Starts the process without waiting for it to serve.
+    #[allow(unsafe_code, reason = "pre_exec sets the child's open-file limit")]
     pub fn spawn(bin: &Path, data_dir: &Path, port: u16, options: Options) -> Result<Self> {
         // Beside the data dir; nowhere when that cannot be written (a read-only disk).
         let log = data_dir.with_extension("log");
@@ -145,6 +146,7 @@ impl Server {
 
     /// SIGTERM, then waits for the process to exit: a graceful shutdown (bounded by the
     /// server's own `--shutdown-timeout`).
+    #[allow(unsafe_code, reason = "kill through libc")]
     pub fn terminate(&mut self) -> Result<()> {
         let pid = libc::pid_t::try_from(self.pid())?;
         // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.

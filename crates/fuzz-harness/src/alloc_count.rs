@@ -36,6 +36,10 @@ fn record(allocated: usize, freed: usize) {
 
 // SAFETY: every method forwards to `System` unchanged; the bookkeeping touches only
 // const-initialised thread-locals, which never allocate.
+#[allow(
+    unsafe_code,
+    reason = "a GlobalAlloc is an unsafe trait; it forwards to System"
+)]
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         INSTALLED.store(true, Ordering::Relaxed);

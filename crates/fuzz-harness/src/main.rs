@@ -301,6 +301,7 @@ static CURRENT_INPUT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 static CURRENT_LEN: AtomicUsize = AtomicUsize::new(0);
 static CRASH_FILE: AtomicPtr<c_char> = AtomicPtr::new(std::ptr::null_mut());
 
+#[allow(unsafe_code, reason = "installs the SIGABRT handler")]
 fn install_hooks() {
     panic::set_hook(Box::new(|info| {
         let location = info
@@ -325,6 +326,7 @@ fn install_hooks() {
     }
 }
 
+#[allow(unsafe_code, reason = "frees the CString it published before")]
 fn set_crash_file(path: &Path) {
     let path = CString::new(path.display().to_string()).expect("no NUL in a path");
     let old = CRASH_FILE.swap(path.into_raw(), Ordering::SeqCst);
@@ -334,6 +336,7 @@ fn set_crash_file(path: &Path) {
     }
 }
 
+#[allow(unsafe_code, reason = "a signal handler calls libc")]
 extern "C" fn on_fatal_signal(signal: c_int) {
     let path = CRASH_FILE.load(Ordering::SeqCst);
     let input = CURRENT_INPUT.load(Ordering::SeqCst);

@@ -1,7 +1,7 @@
 //! The protocol messages and their three encodings (§4, §5).
 //!
 //! JSON and CBOR carry the same object tree (§5.1), so both are written through one
-//! [`TreeWriter`] straight into the output buffer, and both are read by first decoding into a
+//! `TreeWriter` straight into the output buffer, and both are read by first decoding into a
 //! compat-space [`Value`] and then picking fields out of it (the tree *is* the message there,
 //! and args/outputs must become values anyway). BARE has its own layouts (§5.4) with user values
 //! embedded as CBOR `data`.

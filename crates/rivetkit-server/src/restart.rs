@@ -35,6 +35,10 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 /// The listening TCP socket handed over by the systemd protocol, if there is one for this
 /// process and no `serve` took it yet. Errors when the variables say there is one but its fd is
 /// not a listening TCP socket, or more than one is passed: the operator meant something else.
+#[allow(
+    unsafe_code,
+    reason = "takes ownership of the inherited listening socket's fd"
+)]
 pub(crate) fn inherited_listener() -> io::Result<Option<std::net::TcpListener>> {
     let Some(count) = std::env::var_os("LISTEN_FDS") else {
         return Ok(None);
@@ -80,6 +84,7 @@ pub(crate) fn inherited_listener() -> io::Result<Option<std::net::TcpListener>> 
     Ok(Some(listener))
 }
 
+#[allow(unsafe_code, reason = "getsockopt through libc")]
 fn is_listening_tcp(fd: RawFd) -> bool {
     let option = |name| {
         let mut value: libc::c_int = 0;
@@ -103,6 +108,7 @@ fn is_listening_tcp(fd: RawFd) -> bool {
     tcp && option(libc::SO_ACCEPTCONN) == Some(1)
 }
 
+#[allow(unsafe_code, reason = "fcntl through libc")]
 fn set_close_on_exec(fd: RawFd, close: bool) -> io::Result<()> {
     let flags = if close { libc::FD_CLOEXEC } else { 0 };
     // SAFETY: F_SETFD only changes the descriptor's flags; a bad fd is an error.

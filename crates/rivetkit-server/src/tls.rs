@@ -401,6 +401,7 @@ pub(crate) fn default_max_connections() -> usize {
     limit.saturating_sub(reserve).clamp(32, 10_000)
 }
 
+#[allow(unsafe_code, reason = "getrlimit through libc")]
 #[cfg(unix)]
 fn open_file_limit() -> Option<usize> {
     let mut limit = libc::rlimit {

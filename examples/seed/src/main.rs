@@ -47,7 +47,7 @@ struct Args {
         value_name = "NAME"
     )]
     allowed_hosts: Vec<String>,
-    /// Send CORS headers only to pages of ORIGIN (e.g. https://app.example.com); repeatable.
+    /// Send CORS headers only to pages of ORIGIN (e.g. `https://app.example.com`); repeatable.
     /// Without it every origin is reflected (a development default).
     #[arg(
         long = "cors-origin",

@@ -495,6 +495,7 @@ async fn a_second_server_on_a_data_dir_in_use_does_not_start() {
 }
 
 /// Starts seed-server on `listener` as socket activation hands it over: at fd 3, LISTEN_FDS=1.
+#[allow(unsafe_code, reason = "pre_exec hands the server its socket at fd 3")]
 async fn start_on_socket(data_dir: &Path, listener: &std::net::TcpListener) -> Server {
     let port = listener.local_addr().unwrap().port();
     // The port given on the command line is not bound: the server takes the socket it is given.

@@ -64,10 +64,15 @@ impl Drop for Tmpfs {
     }
 }
 
+#[allow(unsafe_code, reason = "geteuid through libc")]
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 pub async fn run(suite: &Suite) -> Section {
     let mut section = Section::new("Full and read-only data dir");
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !running_as_root() {
         section.skip(
             "a full and a read-only data dir",
             "mounting a tmpfs needs root",

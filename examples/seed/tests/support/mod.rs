@@ -178,6 +178,7 @@ impl Server {
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the server process.
+    #[allow(unsafe_code, reason = "kill through libc")]
     pub fn signal(&mut self, signal: i32) {
         let pid = i32::try_from(self.process().id()).unwrap();
         // SAFETY: kill only sends a signal to the process id it is given.
