@@ -13,6 +13,7 @@ use axum::extract::Request;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use rivetkit_runtime::ActorError;
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use crate::reply::ErrorReply;
@@ -33,7 +34,7 @@ impl HostCheck {
             allowed: config
                 .allowed_hosts
                 .iter()
-                .map(|host| normalize(host))
+                .map(|host| normalize(host).into_owned())
                 .filter(|host| !host.is_empty())
                 .collect(),
         }
@@ -98,12 +99,19 @@ pub(crate) fn refusal(hosts: &HostCheck, request: &Request) -> Option<Response> 
     )
 }
 
-fn normalize(host: &str) -> String {
-    let host = host.trim().to_ascii_lowercase();
-    // `localhost.` and `localhost` are the same name.
-    match host.strip_suffix('.') {
-        Some(stripped) if !stripped.is_empty() => stripped.to_owned(),
+/// Lower case, without surrounding space or a trailing dot (`localhost.` and `localhost` are the
+/// same name). Borrowed when already so, as nearly every request's `Host` is: this runs on every
+/// request of a loopback-bound server.
+fn normalize(host: &str) -> Cow<'_, str> {
+    let host = host.trim();
+    let host = match host.strip_suffix('.') {
+        Some(stripped) if !stripped.is_empty() => stripped,
         _ => host,
+    };
+    if host.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
     }
 }
 
