@@ -49,6 +49,7 @@ use crate::inspect::{Change, Inspect};
 use crate::metrics::{self, ActorActions};
 use crate::queue::{await_completion, QueueCore, QueueSnapshot, SendOutcome};
 use crate::raw::{RawWebSocket, Request, RequestInfo, Response, WsSender};
+use crate::runtime::ActorStopped;
 use crate::runtime::Runtime;
 use crate::trace;
 use crate::{ActorError, ActorResult, Ctx, State};
@@ -952,12 +953,12 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             }
         }
         if let Some(runtime) = &runtime {
-            runtime.forget_instance(&self.meta.actor_id);
-            let event = match stop {
-                Stop::Sleep => "sleep",
-                Stop::Destroy => "destroy",
-                Stop::Retire => "retire",
+            let (how, event) = match stop {
+                Stop::Sleep => (ActorStopped::Slept, "sleep"),
+                Stop::Destroy => (ActorStopped::Destroyed, "destroy"),
+                Stop::Retire => (ActorStopped::Retired, "retire"),
             };
+            runtime.forget_instance(&self.meta.actor_id, how);
             runtime.population.stopped(&self.meta.name, event);
         }
         self.activity.finish_stop();

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use futures::future::BoxFuture;
 
@@ -110,9 +110,24 @@ pub struct Runtime {
     scheduler: Scheduler,
     /// Set by [`Runtime::sleep_all`]: no actor starts any more.
     closing: AtomicBool,
+    /// The host's hook for actors that stopped ([`Runtime::on_actor_stopped`]).
+    stop_listener: OnceLock<StopListener>,
     pub(crate) population: Population,
     this: Weak<Runtime>,
 }
+
+/// How an actor instance stopped, as told to [`Runtime::on_actor_stopped`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorStopped {
+    /// It went to sleep (idle, `c.sleep()`, or asked to); its state is saved.
+    Slept,
+    /// It was destroyed; its data is deleted.
+    Destroyed,
+    /// A save failed and its memory was dropped; the next request loads the saved state.
+    Retired,
+}
+
+type StopListener = Box<dyn Fn(&str, ActorStopped) + Send + Sync>;
 
 /// The namespace that always exists; actors calling actors use it.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -141,6 +156,7 @@ impl Runtime {
             ids_by_key: DashMap::new(),
             instances: DashMap::new(),
             closing: AtomicBool::new(false),
+            stop_listener: OnceLock::new(),
             this: this.clone(),
         })
     }
@@ -362,8 +378,53 @@ impl Runtime {
     }
 
     /// Called by an instance that has stopped: the next request starts a new one.
-    pub(crate) fn forget_instance(&self, actor_id: &str) {
+    pub(crate) fn forget_instance(&self, actor_id: &str, how: ActorStopped) {
         self.instances.remove(actor_id);
+        if let Some(listener) = self.stop_listener.get() {
+            listener(actor_id, how);
+        }
+    }
+
+    /// Registers the host's hook, called after each actor instance stopped (once its state is
+    /// saved). A host whose platform places actors (the Rivet Engine) tells the platform there,
+    /// so that an actor that went to sleep here is woken wherever the platform chooses. Only the
+    /// first hook is kept: returns `false` if one was set already.
+    pub fn on_actor_stopped(
+        &self,
+        listener: impl Fn(&str, ActorStopped) + Send + Sync + 'static,
+    ) -> bool {
+        self.stop_listener.set(Box::new(listener)).is_ok()
+    }
+
+    /// Puts one actor to sleep through its normal path (as `c.sleep()`: in-flight work first,
+    /// then `on_sleep`, then the state is saved) and returns once it stopped; `false` if it was
+    /// not running. For a host whose platform decides when actors stop.
+    pub async fn sleep_actor(&self, actor_id: &str) -> bool {
+        let Some(instance) = self.running_instance(actor_id).await else {
+            return false;
+        };
+        instance.request_sleep();
+        instance.activity().stopped().await;
+        true
+    }
+
+    /// The instance of a running (or starting) actor, without starting one.
+    async fn running_instance(&self, actor_id: &str) -> Option<Arc<dyn ActorInstance>> {
+        let slot = self.instances.get(actor_id).map(|slot| slot.clone())?;
+        slot.get_or_try_init(|| async { Err(ActorError::actor_not_found(actor_id)) })
+            .await
+            .ok()
+            .cloned()
+    }
+
+    /// Arms the stored alarms of one actor, for a host whose platform moves actors between
+    /// processes: the process that starts an actor fires its alarms from then on (an alarm
+    /// already armed here is not armed twice).
+    pub async fn arm_stored_alarms(&self, actor_id: &str) -> ActorResult<()> {
+        for alarm in self.backend.actor_store(actor_id).alarms().await? {
+            self.scheduler.arm(alarm);
+        }
+        Ok(())
     }
 
     /// Called when a destroyed actor has stopped: deletes it and all its data from the

@@ -9,7 +9,7 @@
 //! next start (at-least-once).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -65,8 +65,16 @@ async fn run(
     mut armed: mpsc::UnboundedReceiver<Alarm>,
 ) {
     let mut queue = BinaryHeap::new();
+    // (actor, alarm) of every alarm in `queue`: a host that arms an actor's stored alarms when
+    // the actor starts ([`Runtime::arm_stored_alarms`]) may arm one that is armed already.
+    let mut armed_ids = HashSet::new();
     match backend.all_alarms().await {
-        Ok(stored) => queue.extend(stored.into_iter().map(|alarm| Reverse(Due(alarm)))),
+        Ok(stored) => {
+            for alarm in stored {
+                armed_ids.insert((alarm.actor_id.clone(), alarm.alarm_id));
+                queue.push(Reverse(Due(alarm)));
+            }
+        }
         Err(error) => {
             tracing::error!(%error, "loading stored alarms failed; they fire after the next restart")
         }
@@ -77,13 +85,18 @@ async fn run(
         });
         tokio::select! {
             incoming = armed.recv() => match incoming {
-                Some(alarm) => queue.push(Reverse(Due(alarm))),
+                Some(alarm) => {
+                    if armed_ids.insert((alarm.actor_id.clone(), alarm.alarm_id)) {
+                        queue.push(Reverse(Due(alarm)));
+                    }
+                }
                 None => return,
             },
             () = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {
                 let now = now_ms();
                 while queue.peek().is_some_and(|Reverse(Due(alarm))| alarm.fire_at <= now) {
                     let Some(Reverse(Due(alarm))) = queue.pop() else { break };
+                    armed_ids.remove(&(alarm.actor_id.clone(), alarm.alarm_id));
                     let Some(runtime) = runtime.upgrade() else { return };
                     let store = backend.actor_store(&alarm.actor_id);
                     tokio::spawn(fire(runtime, store, alarm));

@@ -42,6 +42,15 @@ use rivetkit_storage::SqliteBackend;
 
 pub use config::ServerConfig;
 pub use shutdown::{shutdown_signal, termination_signal, Shutdown};
+pub use telemetry::Telemetry;
+
+/// Installs what [`serve`] installs for itself, for a host of another kind (the engine host):
+/// logs to stderr by `RUST_LOG`, and the OTLP trace export when `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// is set; nothing when the process already has a subscriber. Call [`Telemetry::shutdown`]
+/// before exiting to send the spans still batched.
+pub fn install_telemetry() -> std::io::Result<Telemetry> {
+    telemetry::install()
+}
 
 /// What every handler shares.
 #[derive(Clone)]

@@ -35,14 +35,14 @@ const ENDPOINT_VARIABLES: [&str; 2] = [
 ];
 
 /// The exporter this server installed, if any: [`Telemetry::shutdown`] sends what it holds.
-pub(crate) struct Telemetry {
+pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
 }
 
 impl Telemetry {
     /// Exports the spans still batched and stops the exporter (blocking: it waits for the
     /// collector's answers, at most the exporter's timeout).
-    pub(crate) async fn shutdown(self) {
+    pub async fn shutdown(self) {
         if let Some(provider) = self.provider {
             let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
             if let Ok(Err(error)) = flushed {

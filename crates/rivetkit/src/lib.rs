@@ -28,6 +28,7 @@
 //! ```
 
 pub use rivetkit_client as client;
+pub use rivetkit_engine::{serve_engine, serve_engine_with_shutdown, EngineConfig};
 pub use rivetkit_interface::{interface, Action, ActorInterface, Event};
 pub use rivetkit_protocol as protocol;
 pub use rivetkit_protocol::value::Bytes;

@@ -73,6 +73,31 @@ struct Args {
     /// The address the metrics listener binds.
     #[arg(long, env = "RIVETKIT_METRICS_HOST", default_value = "127.0.0.1")]
     metrics_host: String,
+    /// Run the actors as an envoy of the Rivet Engine at URL instead of serving HTTP (the way
+    /// past one machine). Without URL, `RIVET_ENGINE` or else `RIVET_ENDPOINT` gives it;
+    /// `RIVET_ENGINE` set alone also selects this mode. `--token` (or `RIVET_TOKEN`) is then the
+    /// engine's token.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    engine: Option<String>,
+    /// The engine namespace to serve (engine mode).
+    #[arg(long, env = "RIVET_NAMESPACE", default_value = "default")]
+    namespace: String,
+    /// The engine pool (runner name) to join (engine mode).
+    #[arg(long, env = "RIVET_RUNNER", default_value = "default")]
+    pool: String,
+}
+
+/// The engine's URL when engine mode is selected (see `Args::engine`).
+fn engine_endpoint(flag: Option<String>) -> Result<Option<String>, String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    match flag {
+        Some(url) if !url.is_empty() => Ok(Some(url)),
+        Some(_) => var("RIVET_ENGINE")
+            .or_else(|| var("RIVET_ENDPOINT"))
+            .map(Some)
+            .ok_or_else(|| "--engine without URL needs RIVET_ENGINE or RIVET_ENDPOINT".to_owned()),
+        None => Ok(var("RIVET_ENGINE")),
+    }
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -93,6 +118,20 @@ fn empty_token_from_env() -> Option<String> {
 async fn main() {
     // Logs (RUST_LOG, default info) and the OTLP trace export are set up by `serve`.
     let args = Args::parse();
+    let engine = match engine_endpoint(args.engine.clone()) {
+        Ok(engine) => engine,
+        Err(error) => {
+            eprintln!("seed-server: {error}");
+            std::process::exit(2);
+        }
+    };
+    let engine_token = args
+        .token
+        .clone()
+        .or_else(|| std::env::var("RIVET_TOKEN").ok())
+        .filter(|token| !token.is_empty());
+    let namespace = args.namespace.clone();
+    let pool = args.pool.clone();
     let config = ServerConfig {
         host: args.host,
         port: args.port,
@@ -110,7 +149,19 @@ async fn main() {
         ..ServerConfig::default()
     };
     // Serves until SIGTERM or SIGINT, then drains and returns: the process exits 0.
-    if let Err(error) = rivetkit::serve(seed::registry(), config).await {
+    let served = match engine {
+        Some(endpoint) => {
+            let mut engine = rivetkit::EngineConfig::new(endpoint);
+            engine.namespace = namespace;
+            engine.pool = pool;
+            engine.token = engine_token;
+            engine.shutdown_timeout = config.shutdown_timeout;
+            engine.server = config;
+            rivetkit::serve_engine(seed::registry(), engine).await
+        }
+        None => rivetkit::serve(seed::registry(), config).await,
+    };
+    if let Err(error) = served {
         eprintln!("seed-server: {error}");
         std::process::exit(1);
     }
