@@ -14,6 +14,7 @@
 //! It owns nothing of the protocol or of how actors run; it must not know actor definitions.
 //! What single-node mode does that this host leaves to the engine is in ARCHITECTURE.md.
 
+mod pool;
 mod store;
 mod tunnel;
 
@@ -169,6 +170,15 @@ pub async fn serve_engine_with_shutdown<S: Into<Shutdown>>(
             host.destroyed_here(actor_id);
         }
     });
+    let mut shutdown = std::pin::pin!(shutdown);
+    tokio::select! {
+        () = pool::ensure(&config) => {}
+        how = &mut shutdown => {
+            let _: Shutdown = how.into();
+            telemetry.shutdown().await;
+            return Ok(());
+        }
+    }
     let handle = start_envoy(EnvoyConfig {
         version: config.version,
         endpoint: config.endpoint.clone(),
@@ -189,8 +199,6 @@ pub async fn serve_engine_with_shutdown<S: Into<Shutdown>>(
         pool = %config.pool,
         "connecting to the Rivet Engine as an envoy"
     );
-    let shutdown = std::pin::pin!(shutdown);
-    let mut shutdown = shutdown;
     tokio::select! {
         started = handle.started() => {
             started.map_err(|error| std::io::Error::other(format!("the envoy did not start: {error:#}")))?;
