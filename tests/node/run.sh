@@ -8,6 +8,9 @@
 #   TEST_CONCURRENCY  test files run at once (default 1; every file starts its own server)
 #   RIVET_LOG_LEVEL   client log level (default error)
 #   KEEP_DATA=1       keep server data dirs and logs (in $TMPDIR) for inspection
+#   ENGINE=1          run seed-server as an envoy of the official Rivet Engine (started here on
+#                     Postgres + NATS by ../engine/engine.sh) and the clients through the
+#                     engine's gateway; default files: ENGINE_FILES below
 #   extra arguments are test files (default: test/*.test.mjs)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -36,10 +39,30 @@ export RIVET_LOG_LEVEL="${RIVET_LOG_LEVEL:-error}"
 # Never let the caller's Rivet settings leak into the clients under test.
 unset RIVET_ENDPOINT RIVET_ENGINE RIVET_TOKEN RIVET_NAMESPACE RIVET_RUNNER RIVETKIT_TOKEN
 
-if [[ $# -gt 0 ]]; then files=("$@"); else files=(test/*.test.mjs); fi
+# What a client sees through the engine: the files about actors, not about our own listener
+# (its token, endpoint syntax, restarts and drain belong to the engine there).
+ENGINE_FILES=(test/actions.test.mjs test/connections.test.mjs test/handles.test.mjs
+	test/errors.test.mjs test/raw.test.mjs test/query.test.mjs test/params-nonascii.test.mjs)
+if [[ $# -gt 0 ]]; then files=("$@");
+elif [[ "${ENGINE:-}" == 1 ]]; then files=("${ENGINE_FILES[@]}");
+else files=(test/*.test.mjs); fi
 
 matrix=$(mktemp)
-trap 'rm -f "$matrix"' EXIT
+engine_dir=""
+cleanup() {
+	rm -f "$matrix"
+	if [[ -n "$engine_dir" ]]; then
+		bash ../engine/engine.sh stop "$engine_dir"
+		[[ "${KEEP_DATA:-}" == 1 ]] || rm -rf "$engine_dir"
+	fi
+}
+trap cleanup EXIT
+if [[ "${ENGINE:-}" == 1 ]]; then
+	engine_dir=$(mktemp -d -t rivet-engine-XXXXXX)
+	ENGINE_ENDPOINT=$(bash ../engine/engine.sh start "$engine_dir")
+	export ENGINE_ENDPOINT
+	echo "# Rivet Engine at $ENGINE_ENDPOINT (log: $engine_dir/engine.log)" >&2
+fi
 status=0
 "$NODE" --test \
 	--test-concurrency="${TEST_CONCURRENCY:-1}" \

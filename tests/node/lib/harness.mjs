@@ -152,6 +152,10 @@ export function portIsFree(port) {
  * `restart()` starts it again on the same port and data dir; `kill9()` SIGKILLs it; `reload()`
  * restarts it in place (SIGHUP).
  */
+/** Set by `run.sh` with `ENGINE=1`: seed-server runs as an envoy of the Rivet Engine at this URL,
+ * and the clients reach it through the engine's gateway. */
+export const ENGINE_ENDPOINT = process.env.ENGINE_ENDPOINT || null;
+
 export class SeedServer {
 	constructor({ token, port, dataDir } = {}) {
 		this.bin = serverBin();
@@ -164,12 +168,28 @@ export class SeedServer {
 	}
 
 	get endpoint() {
-		return `http://127.0.0.1:${this.port}`;
+		return ENGINE_ENDPOINT ?? `http://127.0.0.1:${this.port}`;
+	}
+
+	/** Whether the server is up: its `/health`, or in engine mode its envoy registered. */
+	async #ready() {
+		if (ENGINE_ENDPOINT) {
+			const registered = this.logTail(Infinity).match(/envoy registered with the Rivet Engine/g) ?? [];
+			return registered.length >= this.generation;
+		}
+		try {
+			const res = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1000) });
+			return res.status === 200;
+		} catch {
+			return false;
+		}
 	}
 
 	async start() {
 		if (!this.port) this.port = await freePort();
-		const args = ["--host", "127.0.0.1", "--port", String(this.port), "--data-dir", this.dataDir];
+		const args = ENGINE_ENDPOINT
+			? ["--engine", ENGINE_ENDPOINT]
+			: ["--host", "127.0.0.1", "--port", String(this.port), "--data-dir", this.dataDir];
 		if (this.token !== undefined) args.push("--token", this.token);
 		this.generation += 1;
 		const log = fs.openSync(this.logPath, "a");
@@ -192,12 +212,7 @@ export class SeedServer {
 					`seed-server exited during startup (${JSON.stringify(exited)}); log ${this.logPath}:\n${this.logTail()}`,
 				);
 			}
-			try {
-				const res = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1000) });
-				if (res.status === 200) return this;
-			} catch {
-				// not up yet
-			}
+			if (await this.#ready()) return this;
 			if (Date.now() > deadline) {
 				await this.kill9();
 				throw new Error(`seed-server did not answer GET /health with 200 in time; log ${this.logPath}:\n${this.logTail()}`);
