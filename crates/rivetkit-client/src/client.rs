@@ -1,5 +1,5 @@
 //! [`Client`]: the entry point. Owns the HTTP client, the resolved endpoint (after the
-//! `/metadata` lookup) and the manager API calls that turn a name + key into an actor id (§2).
+//! `/metadata` lookup) and the manager API calls that turn a name + key into an actor id (§3).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +80,7 @@ struct ActorRecord {
 pub struct ActorInfo {
     pub actor_id: String,
     pub name: String,
-    /// The key's parts (the manager API sends it serialized, §2.7).
+    /// The key's parts (the manager API sends it serialized, §3.6).
     pub key: Vec<String>,
     /// When the actor was created, in milliseconds since the Unix epoch, if the server says.
     pub create_ts: Option<i64>,
@@ -237,7 +237,7 @@ impl Client {
         self.actor(A::NAME)
     }
 
-    /// The target to use, after the metadata lookup (§1.4). Transient failures are retried a
+    /// The target to use, after the metadata lookup (§2.4). Transient failures are retried a
     /// few times with backoff, then returned (the JS client retries forever, which hangs every
     /// call while the server is down; here the next call simply tries again). An error status
     /// below 500 is returned at once: retrying a refused request (e.g. 401) cannot succeed.
@@ -355,13 +355,13 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("manager API: {e}")))
     }
 
-    /// Runs a handle's query (§2.3) and returns the actor id.
+    /// Runs a handle's query (§3.3) and returns the actor id.
     pub(crate) async fn query_actor_id(&self, name: &str, query: &Query) -> Result<String> {
         match query {
             Query::GetForId { actor_id } => {
                 let path = format!("/actors?actor_ids={}", encode_uri_component(actor_id));
                 let found = self.first_actor(&path).await?;
-                // An id of another actor type is as good as no actor (§2.3).
+                // An id of another actor type is as good as no actor (§3.3).
                 match found.filter(|actor| actor.name == name) {
                     Some(actor) => Ok(actor.actor_id),
                     None => Err(not_found(&format!("actor {actor_id} ({name})"))),
@@ -544,7 +544,7 @@ fn not_found(what: &str) -> Error {
     ActorError::new("actor", "not_found", format!("{what} not found")).into()
 }
 
-/// The error an HTTP error response stands for (§6.2): JSON bodies when the response says so,
+/// The error an HTTP error response stands for (§7.2): JSON bodies when the response says so,
 /// else the request's encoding; an undecodable body is reported with its status and text.
 pub(crate) fn http_error(
     status: u16,

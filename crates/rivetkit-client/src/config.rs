@@ -1,4 +1,4 @@
-//! Client configuration (§1): options, environment fallbacks, URL auth and URL building.
+//! Client configuration (§2): options, environment fallbacks, URL auth and URL building.
 
 use std::time::Duration;
 
@@ -152,7 +152,7 @@ impl ClientConfig {
         self
     }
 
-    /// Applies URL auth and defaults (§1.2), or says why the config is unusable.
+    /// Applies URL auth and defaults (§2.2), or says why the config is unusable.
     pub fn resolve(&self) -> Result<Target> {
         let raw = self.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
         let config_error =
@@ -229,7 +229,7 @@ pub struct Target {
 }
 
 impl Target {
-    /// `endpoint + path`, per §1.3: the endpoint's base path is kept, `//` collapses, and each
+    /// `endpoint + path`, per §2.3: the endpoint's base path is kept, `//` collapses, and each
     /// `(name, value)` of `query` is appended escaped.
     pub fn url(&self, path: &str, query: &[(&str, &str)]) -> String {
         join(&self.endpoint, path, query)
@@ -240,7 +240,7 @@ impl Target {
         self.url(path, &[("namespace", &self.namespace)])
     }
 
-    /// `/gateway/{id}[@{token}]{path}` (§3.1), as an http(s) URL.
+    /// `/gateway/{id}[@{token}]{path}` (§4.1), as an http(s) URL.
     pub fn gateway_url(&self, actor_id: &str, path: &str) -> String {
         let mut segment = encode_uri_component(actor_id);
         if let Some(token) = &self.token {

@@ -4,7 +4,7 @@
 use rivetkit_protocol::error::ActorSpecifier;
 use rivetkit_protocol::{ErrorBody, Value};
 
-/// An error sent by the server in the `{group, code, message, metadata}` shape (§6.1): thrown by
+/// An error sent by the server in the `{group, code, message, metadata}` shape (§7.1): thrown by
 /// actor code (`user/...`), or raised by the server for the actor (`action/not_found`,
 /// `auth/forbidden`, ...).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -22,6 +22,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 use std::future::Future;
 
 use serde::de::DeserializeOwned;

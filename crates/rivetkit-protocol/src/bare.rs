@@ -1,4 +1,4 @@
-//! BARE primitives and the embedded-version envelope (§5.4).
+//! BARE primitives and the embedded-version envelope (§6.4).
 //!
 //! The schema is tiny (a dozen structs), so a hand-written reader/writer is shorter and
 //! stricter than a generator: it enforces exactly the checks the official `@bare-ts` decoder

@@ -1,4 +1,4 @@
-//! Errors: the `{group, code, message, metadata}` object that travels to clients (§6.1), and
+//! Errors: the `{group, code, message, metadata}` object that travels to clients (§7.1), and
 //! [`ProtocolError`], everything that can go wrong while reading bytes off the wire.
 //!
 //! `ProtocolError` is deliberately small and backtrace-free: malformed input is an expected,
@@ -96,7 +96,7 @@ impl From<serde_json::Error> for ProtocolError {
 
 impl ProtocolError {
     /// The public error to send back. Undecodable input is `message/malformed`; the two
-    /// header problems have their own codes in the official server (§6.5).
+    /// header problems have their own codes in the official server (§7.5).
     pub fn to_error_body(&self) -> ErrorBody {
         let (group, code) = match self {
             ProtocolError::InvalidEncoding(_) => ("encoding", "invalid"),

@@ -1,4 +1,4 @@
-//! Actor keys (§2.7): an array of strings that travels as one string (`key=` query values,
+//! Actor keys (§3.6): an array of strings that travels as one string (`key=` query values,
 //! the `key` field of manager responses).
 //!
 //! The mapping is a bijection on what clients produce, so servers may use either form as the

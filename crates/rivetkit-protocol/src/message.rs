@@ -1,12 +1,12 @@
-//! The protocol messages and their three encodings (§4, §5).
+//! The protocol messages and their three encodings (§5, §6).
 //!
-//! JSON and CBOR carry the same object tree (§5.1), so both are written through one
+//! JSON and CBOR carry the same object tree (§6.1), so both are written through one
 //! `TreeWriter` straight into the output buffer, and both are read by first decoding into a
 //! compat-space [`Value`] and then picking fields out of it (the tree *is* the message there,
-//! and args/outputs must become values anyway). BARE has its own layouts (§5.4) with user values
+//! and args/outputs must become values anyway). BARE has its own layouts (§6.4) with user values
 //! embedded as CBOR `data`.
 //!
-//! Version policy (§5.5): the server writes `ToClient` in BARE v2 (readable by every client)
+//! Version policy (§6.5): the server writes `ToClient` in BARE v2 (readable by every client)
 //! until the client shows it reads v4 (2.3.x clients write v4; v4 differs from v3 only in the
 //! errors' trailing `actor`), HTTP responses in the request's version, queue messages in v3
 //! unless the request was v4; every reader accepts v1–v4.
@@ -20,7 +20,7 @@ use crate::cbor;
 use crate::error::{ActorSpecifier, ErrorBody, ProtocolError};
 use crate::value::{self, Marker, Value};
 
-/// The payload encoding chosen by `x-rivet-encoding` / `rivet_encoding.` (§5.1).
+/// The payload encoding chosen by `x-rivet-encoding` / `rivet_encoding.` (§6.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
     Json,
@@ -79,9 +79,9 @@ impl Frame {
     }
 }
 
-/// The BARE version the server writes `ToClient` in (§5.5).
+/// The BARE version the server writes `ToClient` in (§6.5).
 pub const SERVER_BARE_VERSION: u16 = 2;
-/// The BARE version a client should write `ToServer` / `HttpActionRequest` in (§5.5).
+/// The BARE version a client should write `ToServer` / `HttpActionRequest` in (§6.5).
 pub const CLIENT_BARE_VERSION: u16 = 2;
 /// Queue messages appeared in BARE v3; v4 has the same layout.
 pub const QUEUE_BARE_VERSION: u16 = 3;
@@ -187,7 +187,7 @@ impl ToClient {
                 bare::write_str(out, actor_id);
                 bare::write_str(out, connection_id);
                 if version == 1 {
-                    // v1's connectionToken: always empty, never read back (§4.3).
+                    // v1's connectionToken: always empty, never read back (§5.3).
                     bare::write_str(out, "");
                 }
             }
@@ -257,7 +257,7 @@ impl ToClient {
                 connection_id: take_string(&mut val, "connectionId")?,
             },
             "Error" => {
-                // The key is required; null means a connection-level error (§5.2).
+                // The key is required; null means a connection-level error (§6.2).
                 let action_id = match take(&mut val, "actionId")? {
                     Value::Null => None,
                     v => Some(id_from_value(&v)?),
@@ -402,7 +402,7 @@ impl ToServer {
     }
 }
 
-/// Body of `POST /action/{name}` (§4.1).
+/// Body of `POST /action/{name}` (§5.1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpActionRequest {
     pub args: Vec<Value>,
@@ -439,7 +439,7 @@ impl HttpActionRequest {
     }
 }
 
-/// Success body of `POST /action/{name}` (§4.1).
+/// Success body of `POST /action/{name}` (§5.1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpActionResponse {
     pub output: Value,
@@ -478,7 +478,7 @@ impl HttpActionResponse {
     }
 }
 
-/// Body of `POST /queue/{name}` (§4.2). BARE: v3 and v4 (same layout).
+/// Body of `POST /queue/{name}` (§5.2). BARE: v3 and v4 (same layout).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpQueueSendRequest {
     pub body: Value,
@@ -575,7 +575,7 @@ fn timeout_ms(v: &Value) -> Result<u64, ProtocolError> {
     }
 }
 
-/// Response of `POST /queue/{name}` (§4.2): `status` is `"completed"` or `"timedOut"`.
+/// Response of `POST /queue/{name}` (§5.2): `status` is `"completed"` or `"timedOut"`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpQueueSendResponse {
     pub status: String,
@@ -631,7 +631,7 @@ impl HttpQueueSendResponse {
 }
 
 impl ErrorBody {
-    /// The `HttpResponseError` body (§6.2). `bare_version` as for [`HttpActionResponse`].
+    /// The `HttpResponseError` body (§7.2). `bare_version` as for [`HttpActionResponse`].
     pub fn encode_http(&self, enc: Encoding, bare_version: u16) -> Vec<u8> {
         let mut out = Vec::new();
         if enc == Encoding::Bare {

@@ -1,5 +1,5 @@
-//! Parsing of what arrives before any payload: gateway paths (§3.1), raw WebSocket paths
-//! (§4.5), `Sec-WebSocket-Protocol` entries (§3.5, §4.3) and WebSocket close reasons (§6.3).
+//! Parsing of what arrives before any payload: gateway paths (§4.1), raw WebSocket paths
+//! (§5.5), `Sec-WebSocket-Protocol` entries (§4.5, §5.3) and WebSocket close reasons (§7.3).
 //!
 //! Each function reproduces the official JS behaviour on the inputs real clients send (see
 //! the vectors); percent-decoding is as strict as `decodeURIComponent`, because a lenient

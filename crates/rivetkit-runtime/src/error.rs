@@ -113,7 +113,7 @@ impl ActorError {
         }
     }
 
-    // The protocol's known public errors (PROTOCOL.md §6.5).
+    // The protocol's known public errors (PROTOCOL.md §7.5).
 
     pub fn actor_not_found(what: impl fmt::Display) -> Self {
         Self::public("actor", "not_found", format!("Actor not found: {what}"))

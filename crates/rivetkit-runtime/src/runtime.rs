@@ -170,7 +170,7 @@ impl Runtime {
             .map(|record| self.remember(record)))
     }
 
-    /// `key` is the serialized key (PROTOCOL.md §2.7).
+    /// `key` is the serialized key (PROTOCOL.md §3.6).
     pub async fn find_by_key(
         &self,
         namespace: &str,

@@ -20,6 +20,8 @@
 //! It must not know about the wire protocol, HTTP, or how actors are defined: keys arrive already
 //! serialized, state and input arrive as opaque bytes.
 
+#![warn(missing_docs)]
+
 mod memory;
 pub mod metrics;
 pub mod sqlite;
