@@ -78,7 +78,9 @@ struct ActorRecord {
 /// [`Client::actor_by_id`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActorInfo {
+    /// The actor's id.
     pub actor_id: String,
+    /// The actor type's name.
     pub name: String,
     /// The key's parts (the manager API sends it serialized, §3.6).
     pub key: Vec<String>,
@@ -171,6 +173,7 @@ impl Client {
         Client::new(ClientConfig::from_env())
     }
 
+    /// The encoding calls and connections use.
     pub fn encoding(&self) -> Encoding {
         self.inner.encoding
     }
@@ -188,6 +191,7 @@ impl Client {
         self.get_or_create_with(key, GetOrCreateOptions::default())
     }
 
+    /// [`get_or_create`](Self::get_or_create) with params, create input or region.
     pub fn get_or_create_with<A: ActorInterface>(
         &self,
         key: impl Into<Key>,
@@ -201,6 +205,7 @@ impl Client {
         self.get_with(key, GetOptions::default())
     }
 
+    /// [`get`](Self::get) with params.
     pub fn get_with<A: ActorInterface>(
         &self,
         key: impl Into<Key>,
@@ -214,6 +219,7 @@ impl Client {
         self.get_for_id_with(actor_id, GetOptions::default())
     }
 
+    /// [`get_for_id`](Self::get_for_id) with params.
     pub fn get_for_id_with<A: ActorInterface>(
         &self,
         actor_id: impl Into<String>,
@@ -573,10 +579,12 @@ pub struct Actors {
 }
 
 impl Actors {
+    /// The actor with `key`, created on first use.
     pub fn get_or_create(&self, key: impl Into<Key>) -> ActorHandle {
         self.get_or_create_with(key, GetOrCreateOptions::default())
     }
 
+    /// [`get_or_create`](Self::get_or_create) with params, create input or region.
     pub fn get_or_create_with(
         &self,
         key: impl Into<Key>,
@@ -590,18 +598,22 @@ impl Actors {
         self.handle(query, options.params)
     }
 
+    /// The existing actor with `key`; calls fail with `actor/not_found` if there is none.
     pub fn get(&self, key: impl Into<Key>) -> ActorHandle {
         self.get_with(key, GetOptions::default())
     }
 
+    /// [`get`](Self::get) with params.
     pub fn get_with(&self, key: impl Into<Key>, options: GetOptions) -> ActorHandle {
         self.handle(Query::Get { key: key.into().0 }, options.params)
     }
 
+    /// The actor with id `actor_id`.
     pub fn get_for_id(&self, actor_id: impl Into<String>) -> ActorHandle {
         self.get_for_id_with(actor_id, GetOptions::default())
     }
 
+    /// [`get_for_id`](Self::get_for_id) with params.
     pub fn get_for_id_with(&self, actor_id: impl Into<String>, options: GetOptions) -> ActorHandle {
         let query = Query::GetForId {
             actor_id: actor_id.into(),

@@ -196,6 +196,7 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// Removes the listener.
     pub fn unsubscribe(self) {
         let Some(state) = self.state.upgrade() else {
             return;
@@ -267,6 +268,7 @@ impl<A> Connection<A> {
         }
     }
 
+    /// Where the connection stands now.
     pub fn status(&self) -> ConnStatus {
         *self.state.status.borrow()
     }
@@ -386,6 +388,7 @@ impl<A> Connection<A> {
         self.add_listener(|l| &mut l.error, Arc::new(f) as ErrorFn)
     }
 
+    /// Called on every status change, with the new status.
     pub fn on_status_change(&self, f: impl Fn(ConnStatus) + Send + Sync + 'static) -> Subscription {
         self.add_listener(|l| &mut l.status, Arc::new(f) as StatusFn)
     }

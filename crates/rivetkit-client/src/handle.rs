@@ -575,6 +575,7 @@ pub struct RawRequest {
 }
 
 impl RawRequest {
+    /// Sets the method (default `GET`).
     pub fn method(mut self, method: Method) -> Self {
         self.method = method;
         self
@@ -591,6 +592,7 @@ impl RawRequest {
         self
     }
 
+    /// Sets the body (sent as it is; not for `GET` or `HEAD`).
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
         self

@@ -50,7 +50,9 @@ pub fn decode_uri_component(s: &str) -> Option<String> {
 /// `/gateway/{actorId}[@{token}]{rest}`, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatewayPath {
+    /// The percent-decoded actor id.
     pub actor_id: String,
+    /// The percent-decoded token after `@`, if any.
     pub token: Option<String>,
     /// The actor path: starts with `/`, query string (with its `?`) appended unchanged.
     pub rest: String,
@@ -114,11 +116,17 @@ fn split_once_or_all(s: &str, sep: char) -> (&str, &str) {
     s.split_once(sep).unwrap_or((s, ""))
 }
 
+/// The subprotocol every client offers first and the server must select.
 pub const WS_PROTOCOL_RIVET: &str = "rivet";
+/// Prefix of the subprotocol entry naming the encoding.
 pub const WS_PROTOCOL_ENCODING: &str = "rivet_encoding.";
+/// Prefix of the subprotocol entry carrying percent-encoded connection params (JSON).
 pub const WS_PROTOCOL_CONN_PARAMS: &str = "rivet_conn_params.";
+/// Prefix of the subprotocol entry carrying the server token (not percent-encoded).
 pub const WS_PROTOCOL_TOKEN: &str = "rivet_token.";
+/// Prefix of the subprotocol entry naming the actor id (header routing).
 pub const WS_PROTOCOL_ACTOR: &str = "rivet_actor.";
+/// Prefix of the subprotocol entry asking for header routing (`rivet_target.actor`).
 pub const WS_PROTOCOL_TARGET: &str = "rivet_target.";
 
 /// The entries of a `Sec-WebSocket-Protocol` header that mean something to us. When an entry
@@ -151,6 +159,8 @@ impl WsProtocols {
     }
 }
 
+/// Reads a `Sec-WebSocket-Protocol` header: entries split on `,` and trimmed, unknown ones
+/// ignored.
 pub fn parse_ws_protocols(header: &str) -> WsProtocols {
     let mut parsed = WsProtocols::default();
     for entry in header.split(',').map(str::trim) {

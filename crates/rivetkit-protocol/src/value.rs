@@ -20,10 +20,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ProtocolError;
 
+/// A value in JSON-compat space (§6.2): plain JSON, with BigInts and bytes as `$`-tagged arrays.
 pub type Value = serde_json::Value;
 
+/// JSON-compat tag of a JS BigInt: `["$BigInt", "<decimal>"]`.
 pub const BIGINT_TAG: &str = "$BigInt";
+/// JSON-compat tag of a `Uint8Array`: `["$Uint8Array", "<base64>"]`.
 pub const UINT8ARRAY_TAG: &str = "$Uint8Array";
+/// JSON-compat tag of an `ArrayBuffer`: `["$ArrayBuffer", "<base64>"]`.
 pub const ARRAY_BUFFER_TAG: &str = "$ArrayBuffer";
 
 /// Node's `Buffer.from(s, "base64")` accepts missing padding, so our reader does too.
