@@ -86,7 +86,8 @@ fn queue_consumer() -> Actor<Consumer> {
             |c, ()| async move { Ok(c.state(Consumer::clone)) },
         )
         // Straight into its own queue: the official fixture goes through its client, where the
-        // undeclared name `messages` is dropped (FIXTURES.md §20); an actor's own sends are not
+        // undeclared name `messages` is dropped (the fixture declares no queues, and the official
+        // runtime drops client sends to undeclared queue names); an actor's own sends are not
         // subject to the declarations that guard clients.
         .action("sendMessage", |c, (body,): (Value,)| async move {
             c.queue().send("messages", body).await?;

@@ -1,5 +1,5 @@
-//! The seed corpus: valid messages of every encoding and BARE version (the shared spec's
-//! vectors, captured from the official clients, and this crate's own encodings of a rich
+//! The seed corpus: valid messages of every encoding and BARE version (the vectors of
+//! `spec/vectors`, captured from the official clients, and this crate's own encodings of a rich
 //! message set) and hostile inputs — the 69-byte CBOR bomb, nesting past the limits, forged
 //! length prefixes, oversized bignums — each filed under the target that reads it.
 //!

@@ -5,9 +5,9 @@ use rivetkit_client::Value;
 use crate::failure::Failure;
 
 /// An actor key from the command line. A `[`-prefixed KEY is a JSON array of strings
-/// (`'["a","b/c"]'`); any other is the manager API's key form (§2.7): parts separated by `/`,
-/// `\/` and `\\` for a slash or backslash inside a part, `\0` for an empty part, and `/` alone
-/// (or an empty KEY) for the empty key `[]`.
+/// (`'["a","b/c"]'`); any other is the manager API's key form (PROTOCOL.md §3.6): parts
+/// separated by `/`, `\/` and `\\` for a slash or backslash inside a part, `\0` for an empty
+/// part, and `/` alone (or an empty KEY) for the empty key `[]`.
 pub fn parse_key(key: &str) -> Result<Vec<String>, Failure> {
     if !key.starts_with('[') {
         return Ok(rivetkit_protocol::parse_key(key));

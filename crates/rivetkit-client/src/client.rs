@@ -1,5 +1,5 @@
 //! [`Client`]: the entry point. Owns the HTTP client, the resolved endpoint (after the
-//! `/metadata` lookup) and the manager API calls that turn a name + key into an actor id (§2).
+//! `/metadata` lookup) and the manager API calls that turn a name + key into an actor id (§3).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,9 +78,11 @@ struct ActorRecord {
 /// [`Client::actor_by_id`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActorInfo {
+    /// The actor's id.
     pub actor_id: String,
+    /// The actor type's name.
     pub name: String,
-    /// The key's parts (the manager API sends it serialized, §2.7).
+    /// The key's parts (the manager API sends it serialized, §3.6).
     pub key: Vec<String>,
     /// When the actor was created, in milliseconds since the Unix epoch, if the server says.
     pub create_ts: Option<i64>,
@@ -171,6 +173,7 @@ impl Client {
         Client::new(ClientConfig::from_env())
     }
 
+    /// The encoding calls and connections use.
     pub fn encoding(&self) -> Encoding {
         self.inner.encoding
     }
@@ -188,6 +191,7 @@ impl Client {
         self.get_or_create_with(key, GetOrCreateOptions::default())
     }
 
+    /// [`get_or_create`](Self::get_or_create) with params, create input or region.
     pub fn get_or_create_with<A: ActorInterface>(
         &self,
         key: impl Into<Key>,
@@ -201,6 +205,7 @@ impl Client {
         self.get_with(key, GetOptions::default())
     }
 
+    /// [`get`](Self::get) with params.
     pub fn get_with<A: ActorInterface>(
         &self,
         key: impl Into<Key>,
@@ -214,6 +219,7 @@ impl Client {
         self.get_for_id_with(actor_id, GetOptions::default())
     }
 
+    /// [`get_for_id`](Self::get_for_id) with params.
     pub fn get_for_id_with<A: ActorInterface>(
         &self,
         actor_id: impl Into<String>,
@@ -237,7 +243,7 @@ impl Client {
         self.actor(A::NAME)
     }
 
-    /// The target to use, after the metadata lookup (§1.4). Transient failures are retried a
+    /// The target to use, after the metadata lookup (§2.4). Transient failures are retried a
     /// few times with backoff, then returned (the JS client retries forever, which hangs every
     /// call while the server is down; here the next call simply tries again). An error status
     /// below 500 is returned at once: retrying a refused request (e.g. 401) cannot succeed.
@@ -355,13 +361,13 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("manager API: {e}")))
     }
 
-    /// Runs a handle's query (§2.3) and returns the actor id.
+    /// Runs a handle's query (§3.3) and returns the actor id.
     pub(crate) async fn query_actor_id(&self, name: &str, query: &Query) -> Result<String> {
         match query {
             Query::GetForId { actor_id } => {
                 let path = format!("/actors?actor_ids={}", encode_uri_component(actor_id));
                 let found = self.first_actor(&path).await?;
-                // An id of another actor type is as good as no actor (§2.3).
+                // An id of another actor type is as good as no actor (§3.3).
                 match found.filter(|actor| actor.name == name) {
                     Some(actor) => Ok(actor.actor_id),
                     None => Err(not_found(&format!("actor {actor_id} ({name})"))),
@@ -544,7 +550,7 @@ fn not_found(what: &str) -> Error {
     ActorError::new("actor", "not_found", format!("{what} not found")).into()
 }
 
-/// The error an HTTP error response stands for (§6.2): JSON bodies when the response says so,
+/// The error an HTTP error response stands for (§7.2): JSON bodies when the response says so,
 /// else the request's encoding; an undecodable body is reported with its status and text.
 pub(crate) fn http_error(
     status: u16,
@@ -573,10 +579,12 @@ pub struct Actors {
 }
 
 impl Actors {
+    /// The actor with `key`, created on first use.
     pub fn get_or_create(&self, key: impl Into<Key>) -> ActorHandle {
         self.get_or_create_with(key, GetOrCreateOptions::default())
     }
 
+    /// [`get_or_create`](Self::get_or_create) with params, create input or region.
     pub fn get_or_create_with(
         &self,
         key: impl Into<Key>,
@@ -590,18 +598,22 @@ impl Actors {
         self.handle(query, options.params)
     }
 
+    /// The existing actor with `key`; calls fail with `actor/not_found` if there is none.
     pub fn get(&self, key: impl Into<Key>) -> ActorHandle {
         self.get_with(key, GetOptions::default())
     }
 
+    /// [`get`](Self::get) with params.
     pub fn get_with(&self, key: impl Into<Key>, options: GetOptions) -> ActorHandle {
         self.handle(Query::Get { key: key.into().0 }, options.params)
     }
 
+    /// The actor with id `actor_id`.
     pub fn get_for_id(&self, actor_id: impl Into<String>) -> ActorHandle {
         self.get_for_id_with(actor_id, GetOptions::default())
     }
 
+    /// [`get_for_id`](Self::get_for_id) with params.
     pub fn get_for_id_with(&self, actor_id: impl Into<String>, options: GetOptions) -> ActorHandle {
         let query = Query::GetForId {
             actor_id: actor_id.into(),

@@ -1,4 +1,4 @@
-//! Client configuration (§1): options, environment fallbacks, URL auth and URL building.
+//! Client configuration (§2): options, environment fallbacks, URL auth and URL building.
 
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ pub struct ClientConfig {
     /// The runner pool for actors this client creates (`runner_name_selector`, `rvt-runner`).
     /// `None`: `"default"`.
     pub runner_name: Option<String>,
+    /// Payload encoding of calls and connections (default `bare`, as in JS).
     pub encoding: Encoding,
     /// Extra headers on manager calls and actor HTTP calls (never on WebSockets, as in JS).
     pub headers: Vec<(String, String)>,
@@ -76,7 +77,9 @@ impl Default for ClientConfig {
 /// same server from reconnecting in lockstep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backoff {
+    /// The delay ceiling of the first retry.
     pub initial: Duration,
+    /// The largest delay ceiling.
     pub max: Duration,
 }
 
@@ -92,6 +95,7 @@ impl Backoff {
         max: Duration::from_secs(15),
     };
 
+    /// How long to wait before attempt `attempt` (counted from 0), jitter included.
     pub fn delay(&self, attempt: u32) -> Duration {
         let ceiling = self
             .initial
@@ -102,6 +106,8 @@ impl Backoff {
 }
 
 impl ClientConfig {
+    /// A config for `endpoint`, which may carry `namespace:token@` (URL auth); nothing read from
+    /// the environment.
     pub fn new(endpoint: impl Into<String>) -> Self {
         ClientConfig {
             endpoint: Some(endpoint.into()),
@@ -109,21 +115,25 @@ impl ClientConfig {
         }
     }
 
+    /// Sets the payload encoding.
     pub fn encoding(mut self, encoding: Encoding) -> Self {
         self.encoding = encoding;
         self
     }
 
+    /// Sets the server token (must not also be in the endpoint URL).
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
     }
 
+    /// Sets the namespace (must not also be in the endpoint URL).
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
         self
     }
 
+    /// Forces how handles by key address their actor.
     pub fn gateway(mut self, gateway: GatewayAddressing) -> Self {
         self.gateway = gateway;
         self
@@ -152,7 +162,7 @@ impl ClientConfig {
         self
     }
 
-    /// Applies URL auth and defaults (§1.2), or says why the config is unusable.
+    /// Applies URL auth and defaults (§2.2), or says why the config is unusable.
     pub fn resolve(&self) -> Result<Target> {
         let raw = self.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
         let config_error =
@@ -223,13 +233,16 @@ impl ClientConfig {
 /// `/metadata` lookup may replace all three.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
+    /// The endpoint, without credentials.
     pub endpoint: Url,
+    /// The namespace manager calls and queries carry.
     pub namespace: String,
+    /// The token requests carry, if any.
     pub token: Option<String>,
 }
 
 impl Target {
-    /// `endpoint + path`, per §1.3: the endpoint's base path is kept, `//` collapses, and each
+    /// `endpoint + path`, per §2.3: the endpoint's base path is kept, `//` collapses, and each
     /// `(name, value)` of `query` is appended escaped.
     pub fn url(&self, path: &str, query: &[(&str, &str)]) -> String {
         join(&self.endpoint, path, query)
@@ -240,7 +253,7 @@ impl Target {
         self.url(path, &[("namespace", &self.namespace)])
     }
 
-    /// `/gateway/{id}[@{token}]{path}` (§3.1), as an http(s) URL.
+    /// `/gateway/{id}[@{token}]{path}` (§4.1), as an http(s) URL.
     pub fn gateway_url(&self, actor_id: &str, path: &str) -> String {
         let mut segment = encode_uri_component(actor_id);
         if let Some(token) = &self.token {
@@ -312,8 +325,11 @@ impl Target {
 /// it when missing (`None`: `method=get`, never create).
 #[derive(Clone, Copy, Debug)]
 pub struct GatewayQuery<'a> {
+    /// The actor name.
     pub name: &'a str,
+    /// The key's parts.
     pub key: &'a [String],
+    /// `Some` for `getOrCreate`.
     pub create: Option<GatewayCreate<'a>>,
 }
 
@@ -324,6 +340,7 @@ pub struct GatewayCreate<'a> {
     pub runner: &'a str,
     /// The create input: CBOR, base64url without padding (`rvt-input`).
     pub input: Option<&'a str>,
+    /// Where to create the actor (`rvt-region`).
     pub region: Option<&'a str>,
 }
 

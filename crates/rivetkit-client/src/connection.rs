@@ -1,4 +1,4 @@
-//! [`Connection`]: a stateful WebSocket session with an actor (§4.3) that survives restarts.
+//! [`Connection`]: a stateful WebSocket session with an actor (§5.3) that survives restarts.
 //!
 //! One background task owns the socket. Callers talk to it through a command channel, so an
 //! action called while the connection is (re)connecting simply waits in the task's queue and is
@@ -196,6 +196,7 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// Removes the listener.
     pub fn unsubscribe(self) {
         let Some(state) = self.state.upgrade() else {
             return;
@@ -267,6 +268,7 @@ impl<A> Connection<A> {
         }
     }
 
+    /// Where the connection stands now.
     pub fn status(&self) -> ConnStatus {
         *self.state.status.borrow()
     }
@@ -386,6 +388,7 @@ impl<A> Connection<A> {
         self.add_listener(|l| &mut l.error, Arc::new(f) as ErrorFn)
     }
 
+    /// Called on every status change, with the new status.
     pub fn on_status_change(&self, f: impl Fn(ConnStatus) + Send + Sync + 'static) -> Subscription {
         self.add_listener(|l| &mut l.status, Arc::new(f) as StatusFn)
     }
@@ -458,7 +461,7 @@ struct Task {
     /// Actions called while not connected, sent after the next Init.
     queued: Vec<(String, Vec<Value>, Reply)>,
     in_flight: HashMap<u64, Reply>,
-    /// Ids are per connection object, not reset on reconnect (§4.3).
+    /// Ids are per connection object, not reset on reconnect (§5.3).
     next_action_id: u64,
     disposed: Vec<oneshot::Sender<()>>,
 }
@@ -697,7 +700,7 @@ fn to_message(frame: Frame) -> Message {
     }
 }
 
-/// The error a close frame stands for: `group.code[#ray]` reasons are actor errors (§4.3).
+/// The error a close frame stands for: `group.code[#ray]` reasons are actor errors (§7.3).
 fn close_error(frame: Option<CloseFrame>) -> Error {
     let Some(frame) = frame else {
         return Error::ConnectionLost("closed without a reason".into());

@@ -4,14 +4,17 @@
 use rivetkit_protocol::error::ActorSpecifier;
 use rivetkit_protocol::{ErrorBody, Value};
 
-/// An error sent by the server in the `{group, code, message, metadata}` shape (§6.1): thrown by
+/// An error sent by the server in the `{group, code, message, metadata}` shape (§7.1): thrown by
 /// actor code (`user/...`), or raised by the server for the actor (`action/not_found`,
 /// `auth/forbidden`, ...).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{group}/{code}: {message}")]
 pub struct ActorError {
+    /// Who defines the code: `user`, `actor`, `action`, `auth`, …
     pub group: String,
+    /// Machine-readable, unique within the group.
     pub code: String,
+    /// For people.
     pub message: String,
     /// Structured details, as sent (JSON-compat value); `None` when absent.
     pub metadata: Option<Value>,
@@ -21,6 +24,7 @@ pub struct ActorError {
 }
 
 impl ActorError {
+    /// An error without metadata or actor.
     pub fn new(
         group: impl Into<String>,
         code: impl Into<String>,
@@ -69,7 +73,12 @@ pub enum Error {
     Config(String),
     /// An HTTP error status whose body is not an error object.
     #[error("HTTP {status}: {body}")]
-    Http { status: u16, body: String },
+    Http {
+        /// The response status.
+        status: u16,
+        /// The response body, as text.
+        body: String,
+    },
     /// The network: connection refused, reset, TLS, WebSocket handshake.
     #[error("transport error: {0}")]
     Transport(String),
@@ -131,4 +140,5 @@ impl From<reqwest::Error> for Error {
     }
 }
 
+/// The result of every fallible call of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

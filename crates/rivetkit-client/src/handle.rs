@@ -1,5 +1,5 @@
-//! [`ActorHandle`]: one actor, found by key or id. Stateless calls over HTTP (§4.1), raw HTTP
-//! and WebSocket (§4.4, §4.5), and the door to a [`Connection`].
+//! [`ActorHandle`]: one actor, found by key or id. Stateless calls over HTTP (§5.1), raw HTTP
+//! and WebSocket (§5.4, §5.5), and the door to a [`Connection`].
 //!
 //! A handle by key reaches its actor one of two ways (see [`GatewayAddressing`]):
 //! * by query (rivetkit 2.3 servers): every request names the actor in the URL
@@ -41,7 +41,7 @@ use crate::transport::{self, RawWebSocket};
 #[derive(Clone, Copy, Debug)]
 pub enum Untyped {}
 
-/// How a handle finds its actor (§2.3).
+/// How a handle finds its actor (§3.3).
 #[derive(Clone, Debug)]
 pub(crate) enum Query {
     GetForId {
@@ -536,7 +536,7 @@ impl<A> ActorHandle<A> {
             path.strip_prefix('/').unwrap_or(path)
         );
         let url = self.ws_url(&path).await?;
-        // Raw sockets always announce `bare`: the frames are the actor's own (§4.5).
+        // Raw sockets always announce `bare`: the frames are the actor's own (§5.5).
         transport::open_websocket(&url, rivetkit_protocol::Encoding::Bare, self.params()).await
     }
 }
@@ -575,6 +575,7 @@ pub struct RawRequest {
 }
 
 impl RawRequest {
+    /// Sets the method (default `GET`).
     pub fn method(mut self, method: Method) -> Self {
         self.method = method;
         self
@@ -591,6 +592,7 @@ impl RawRequest {
         self
     }
 
+    /// Sets the body (sent as it is; not for `GET` or `HEAD`).
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
         self

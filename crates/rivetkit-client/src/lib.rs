@@ -1,5 +1,6 @@
 //! A Rust client for Rivet Actors, speaking the RivetKit client protocol
-//! (`shared/spec/PROTOCOL.md`) to rivetkit-rs servers and to the official ones alike.
+//! (`spec/PROTOCOL.md`) to rivetkit-rs servers and to the official ones alike. Section
+//! references (§n) in this crate's docs are to that document.
 //!
 //! This crate owns the *calling* side: configuration and URL auth ([`ClientConfig`]), the
 //! `/metadata` lookup and manager API ([`Client`]), handles ([`ActorHandle`]) with stateless
@@ -23,6 +24,8 @@
 //! let n: i64 = client.actor("counter").get_or_create(["my-counter"]).action("increment", (1,)).await?;
 //! ```
 
+#![warn(missing_docs)]
+
 mod client;
 mod config;
 mod connection;
@@ -45,7 +48,7 @@ pub use rivetkit_protocol::{Encoding, Value};
 pub use tokio_tungstenite::tungstenite::Message as WsMessage;
 pub use transport::RawWebSocket;
 
-/// An actor key: an array of strings (§2.7). Built from arrays and vectors only, never from
+/// An actor key: an array of strings (§3.6). Built from arrays and vectors only, never from
 /// one string, so user data can never inject a key separator.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Key(pub Vec<String>);

@@ -1,4 +1,4 @@
-//! Opening WebSockets the way the official client does (§4.3, §3.5): the `rivet` subprotocol,
+//! Opening WebSockets the way the official client does (§5.3, §4.5): the `rivet` subprotocol,
 //! the encoding, and connection params carried in a subprotocol entry.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};

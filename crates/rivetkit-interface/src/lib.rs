@@ -22,6 +22,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 use std::future::Future;
 
 use serde::de::DeserializeOwned;
@@ -29,22 +31,28 @@ use serde::Serialize;
 
 /// An actor type as seen from outside: the name it is registered under.
 pub trait ActorInterface: Send + Sync + 'static {
+    /// The name the actor type is registered under, as clients address it.
     const NAME: &'static str;
 }
 
 /// One action of actor [`Action::Actor`]. Implementors are unit structs, passed as values so
 /// that closures given alongside them get their argument types inferred.
 pub trait Action: Copy + Send + Sync + 'static {
+    /// The actor type this action belongs to.
     type Actor: ActorInterface;
+    /// The action's name on the wire.
     const NAME: &'static str;
     /// The argument list as a tuple: `()`, `(i64,)`, `(String, u32)`.
     type Args: Serialize + DeserializeOwned + Send + 'static;
+    /// What the action returns.
     type Output: Serialize + DeserializeOwned + Send + 'static;
 }
 
 /// One event actor [`Event::Actor`] emits.
 pub trait Event: Copy + Send + Sync + 'static {
+    /// The actor type that emits it.
     type Actor: ActorInterface;
+    /// The event's name on the wire.
     const NAME: &'static str;
     /// The event's argument list as a tuple.
     type Args: Serialize + DeserializeOwned + Send + 'static;
@@ -53,9 +61,12 @@ pub trait Event: Copy + Send + Sync + 'static {
 /// Something that can run actions of one actor type: a client handle or connection. The
 /// methods [`interface!`] generates call through this.
 pub trait Caller {
+    /// The actor type this caller reaches.
     type Actor: ActorInterface;
+    /// What a failed call returns.
     type Error;
 
+    /// Calls `action` with `args` and decodes its output.
     fn call<A: Action<Actor = Self::Actor>>(
         &self,
         action: A,

@@ -95,6 +95,7 @@ fn split_escaped(key: &str) -> Vec<String> {
 /// A gateway request, parsed: which actor, the token it presents, and the actor-side path.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GatewayRequest {
+    /// Which actor the request is for.
     pub target: ActorTarget,
     /// From `@{token}` (id form) or `rvt-token` (either form).
     pub token: Option<String>,
@@ -106,15 +107,20 @@ pub struct GatewayRequest {
 /// Which actor a gateway request is for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ActorTarget {
+    /// By id: `/gateway/{actor_id}/…` (every client version).
     Id(String),
+    /// By name and key: `/gateway/{name}/…?rvt-…` (2.3 clients).
     Query(ActorQuery),
 }
 
 /// An actor named by namespace, name and key.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActorQuery {
+    /// `rvt-namespace`, never empty.
     pub namespace: String,
+    /// The actor name: the percent-decoded path segment after `gateway`.
     pub name: String,
+    /// `rvt-key`, split into its parts (empty when absent).
     pub key: Vec<String>,
     /// `Some` for `rvt-method=getOrCreate`: how to create the actor when the key is free.
     pub create: Option<CreateRequest>,
@@ -127,15 +133,20 @@ pub struct CreateRequest {
     pub pool: String,
     /// CBOR bytes, checked to decode.
     pub input: Option<Vec<u8>>,
+    /// `rvt-region`: where the engine would place the actor; this server has one place.
     pub region: Option<String>,
+    /// `rvt-crash-policy`.
     pub crash_policy: CrashPolicy,
 }
 
 /// What the engine does when the actor crashes (`rvt-crash-policy`, default `sleep`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CrashPolicy {
+    /// Start it again.
     Restart,
+    /// Put it to sleep until the next request (the default).
     Sleep,
+    /// Destroy it.
     Destroy,
 }
 
@@ -143,24 +154,34 @@ pub enum CrashPolicy {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
     #[error("invalid query gateway params: {0}")]
+    /// A missing, unknown or badly valued `rvt-` parameter.
     InvalidParams(String),
     #[error("duplicate query gateway param: {0}")]
+    /// An `rvt-` parameter given twice.
     DuplicateParam(String),
     #[error("query gateway paths must not use @token syntax")]
+    /// `@token` in a query path (the token goes in `rvt-token` there).
     PathTokenSyntax,
     #[error("query gateway method=get does not allow rvt-input, rvt-region, rvt-crash-policy, rvt-runner or rvt-pool")]
+    /// `rvt-method=get` with a parameter that only creation uses.
     GetDisallowedParams,
     #[error("query gateway method=getOrCreate requires rvt-runner or rvt-pool")]
+    /// `rvt-method=getOrCreate` without `rvt-runner` or `rvt-pool`.
     MissingPool,
     #[error("query gateway actor name must not be empty")]
+    /// No actor name after `/gateway/`.
     EmptyActorName,
     #[error("invalid base64url in query gateway input")]
+    /// `rvt-input` is not unpadded base64url.
     InvalidBase64Input,
     #[error("invalid query gateway input cbor: {0}")]
+    /// `rvt-input` does not decode as CBOR.
     InvalidCborInput(String),
     #[error("query gateway input is {0} bytes; the limit is {MAX_QUERY_INPUT}")]
+    /// `rvt-input` is larger than [`MAX_QUERY_INPUT`] bytes once decoded.
     InputTooLarge(usize),
     #[error("invalid percent-encoding for query gateway param '{0}'")]
+    /// A parameter or the name has an invalid percent escape.
     InvalidPercentEncoding(String),
 }
 
@@ -168,6 +189,7 @@ impl QueryError {
     /// The error group every query error belongs to.
     pub const GROUP: &'static str = "guard";
 
+    /// The engine's code for this error (`query_invalid_params`, …), in group [`Self::GROUP`].
     pub fn code(&self) -> &'static str {
         match self {
             QueryError::InvalidParams(_) => "query_invalid_params",

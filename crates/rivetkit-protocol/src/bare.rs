@@ -1,4 +1,4 @@
-//! BARE primitives and the embedded-version envelope (§5.4).
+//! BARE primitives and the embedded-version envelope (§6.4).
 //!
 //! The schema is tiny (a dozen structs), so a hand-written reader/writer is shorter and
 //! stricter than a generator: it enforces exactly the checks the official `@bare-ts` decoder
@@ -11,6 +11,7 @@ use crate::value::Value;
 
 /// Oldest and newest schema versions this crate reads (and may write).
 pub const MIN_VERSION: u16 = 1;
+/// Newest schema version this crate reads and writes.
 pub const MAX_VERSION: u16 = 4;
 
 /// A cursor over one BARE payload. Borrowed strings and data point into the input.
@@ -20,6 +21,7 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader positioned at the start of `buf` (the version prefix, if any, comes first).
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
@@ -52,6 +54,7 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// One byte (union tags).
     pub fn u8(&mut self) -> Result<u8, ProtocolError> {
         Ok(self.take_array::<1>()?[0])
     }
@@ -78,10 +81,12 @@ impl<'a> Reader<'a> {
         Err(ProtocolError::InvalidVarint)
     }
 
+    /// `u64`: eight bytes, little-endian.
     pub fn u64_le(&mut self) -> Result<u64, ProtocolError> {
         Ok(u64::from_le_bytes(self.take_array::<8>()?))
     }
 
+    /// `bool`: exactly 0 or 1.
     pub fn bool(&mut self) -> Result<bool, ProtocolError> {
         match self.u8()? {
             0 => Ok(false),
@@ -90,11 +95,13 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `data`: a `uint` length, then that many bytes.
     pub fn data(&mut self) -> Result<&'a [u8], ProtocolError> {
         let len = usize::try_from(self.uint()?).map_err(|_| ProtocolError::UnexpectedEof)?;
         self.take(len)
     }
 
+    /// `str`: `data` that must be UTF-8.
     pub fn str(&mut self) -> Result<&'a str, ProtocolError> {
         std::str::from_utf8(self.data()?).map_err(|_| ProtocolError::InvalidUtf8)
     }
@@ -144,6 +151,7 @@ pub fn set_version(payload: &mut [u8], version: u16) {
     payload[..2].copy_from_slice(&prefix);
 }
 
+/// Writes `uint`: unsigned LEB128, the shortest form.
 pub fn write_uint(out: &mut Vec<u8>, v: u64) {
     let (buf, len) = varint(v);
     out.extend_from_slice(&buf[..len]);
@@ -162,19 +170,23 @@ fn varint(mut v: u64) -> ([u8; 10], usize) {
     (buf, len + 1)
 }
 
+/// Writes `u64`: eight bytes, little-endian.
 pub fn write_u64_le(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+/// Writes `bool` as 0 or 1.
 pub fn write_bool(out: &mut Vec<u8>, b: bool) {
     out.push(u8::from(b));
 }
 
+/// Writes `data`: length, then the bytes.
 pub fn write_data(out: &mut Vec<u8>, data: &[u8]) {
     write_uint(out, data.len() as u64);
     out.extend_from_slice(data);
 }
 
+/// Writes `str`: its UTF-8 bytes as `data`.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     write_data(out, s.as_bytes());
 }

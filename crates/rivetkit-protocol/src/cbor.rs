@@ -1,5 +1,5 @@
 //! A CBOR codec that writes what `cbor-x` (the JS peer's library) writes and reads anything
-//! valid, translating to and from compat-space [`Value`]s (§5.3).
+//! valid, translating to and from compat-space [`Value`]s (§6.3).
 //!
 //! Hand-written on purpose rather than built on `ciborium`:
 //! * cbor-x tells a BigInt from a Number by the *width* of the integer head (`1b` + 8 bytes is a
@@ -422,7 +422,7 @@ impl<'a> Decoder<'a> {
                 }
             }
         }
-        // In compat space a user array `["$x", v]` is stored escaped (§5.2).
+        // In compat space a user array `["$x", v]` is stored escaped (§6.2).
         if let [Value::String(tag), _] = items.as_mut_slice() {
             if tag.starts_with('$') {
                 tag.insert(0, '$');

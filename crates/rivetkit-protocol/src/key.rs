@@ -1,4 +1,4 @@
-//! Actor keys (§2.7): an array of strings that travels as one string (`key=` query values,
+//! Actor keys (§3.6): an array of strings that travels as one string (`key=` query values,
 //! the `key` field of manager responses).
 //!
 //! The mapping is a bijection on what clients produce, so servers may use either form as the
@@ -10,6 +10,8 @@ const EMPTY_KEY: &str = "/";
 /// The marker for an empty-string part.
 const EMPTY_PART: &str = "\\0";
 
+/// The one-string form of a key: parts joined by `/`, with `\` and `/` inside a part escaped
+/// by a `\`, an empty part written `\0`, and `/` alone for the empty key.
 pub fn serialize_key(parts: &[String]) -> String {
     if parts.is_empty() {
         return EMPTY_KEY.to_owned();
@@ -33,6 +35,8 @@ pub fn serialize_key(parts: &[String]) -> String {
     out
 }
 
+/// The parts of a serialized key; `""` and `/` are the empty key. Never fails: every string
+/// reads as some key, as in the JS parser.
 pub fn parse_key(s: &str) -> Vec<String> {
     if s.is_empty() || s == EMPTY_KEY {
         return Vec::new();

@@ -1,12 +1,12 @@
-//! The protocol messages and their three encodings (§4, §5).
+//! The protocol messages and their three encodings (§5, §6).
 //!
-//! JSON and CBOR carry the same object tree (§5.1), so both are written through one
+//! JSON and CBOR carry the same object tree (§6.1), so both are written through one
 //! `TreeWriter` straight into the output buffer, and both are read by first decoding into a
 //! compat-space [`Value`] and then picking fields out of it (the tree *is* the message there,
-//! and args/outputs must become values anyway). BARE has its own layouts (§5.4) with user values
+//! and args/outputs must become values anyway). BARE has its own layouts (§6.4) with user values
 //! embedded as CBOR `data`.
 //!
-//! Version policy (§5.5): the server writes `ToClient` in BARE v2 (readable by every client)
+//! Version policy (§6.5): the server writes `ToClient` in BARE v2 (readable by every client)
 //! until the client shows it reads v4 (2.3.x clients write v4; v4 differs from v3 only in the
 //! errors' trailing `actor`), HTTP responses in the request's version, queue messages in v3
 //! unless the request was v4; every reader accepts v1–v4.
@@ -20,15 +20,19 @@ use crate::cbor;
 use crate::error::{ActorSpecifier, ErrorBody, ProtocolError};
 use crate::value::{self, Marker, Value};
 
-/// The payload encoding chosen by `x-rivet-encoding` / `rivet_encoding.` (§5.1).
+/// The payload encoding chosen by `x-rivet-encoding` / `rivet_encoding.` (§6.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
+    /// Text frames, the default when a request names no encoding.
     Json,
+    /// cbor-x flavoured CBOR, binary frames.
     Cbor,
+    /// Versioned BARE with user values as embedded CBOR, binary frames.
     Bare,
 }
 
 impl Encoding {
+    /// The encoding a header or subprotocol names; `None` for anything else.
     pub fn parse(s: &str) -> Option<Encoding> {
         match s {
             "json" => Some(Encoding::Json),
@@ -38,6 +42,7 @@ impl Encoding {
         }
     }
 
+    /// The name used on the wire (`json`, `cbor`, `bare`).
     pub fn as_str(self) -> &'static str {
         match self {
             Encoding::Json => "json",
@@ -46,6 +51,7 @@ impl Encoding {
         }
     }
 
+    /// The `Content-Type` of bodies in this encoding.
     pub fn content_type(self) -> &'static str {
         match self {
             Encoding::Json => "application/json",
@@ -57,11 +63,14 @@ impl Encoding {
 /// One WebSocket message: JSON travels in text frames, CBOR and BARE in binary frames.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Frame {
+    /// A text frame (JSON).
     Text(String),
+    /// A binary frame (CBOR, BARE).
     Binary(Vec<u8>),
 }
 
 impl Frame {
+    /// The frame's payload.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Frame::Text(s) => s.as_bytes(),
@@ -79,9 +88,9 @@ impl Frame {
     }
 }
 
-/// The BARE version the server writes `ToClient` in (§5.5).
+/// The BARE version the server writes `ToClient` in (§6.5).
 pub const SERVER_BARE_VERSION: u16 = 2;
-/// The BARE version a client should write `ToServer` / `HttpActionRequest` in (§5.5).
+/// The BARE version a client should write `ToServer` / `HttpActionRequest` in (§6.5).
 pub const CLIENT_BARE_VERSION: u16 = 2;
 /// Queue messages appeared in BARE v3; v4 has the same layout.
 pub const QUEUE_BARE_VERSION: u16 = 3;
@@ -91,20 +100,32 @@ pub const ACTOR_SPECIFIER_BARE_VERSION: u16 = 4;
 /// Server → client WebSocket message.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ToClient {
+    /// The first message of every connection.
     Init {
+        /// The actor the connection reached.
         actor_id: String,
+        /// This connection's id, fresh for every connection.
         connection_id: String,
     },
+    /// A failed action, or (without `action_id`) a connection-level error.
     Error {
+        /// What went wrong.
         error: ErrorBody,
+        /// The failed action's id; `None` for a connection-level error.
         action_id: Option<u64>,
     },
+    /// An action's result.
     ActionResponse {
+        /// The id of the request it answers.
         id: u64,
+        /// The action's return value (`null` when it returned nothing).
         output: Value,
     },
+    /// An event, broadcast to subscribers or sent to this connection.
     Event {
+        /// The event name.
         name: String,
+        /// The event's arguments.
         args: Vec<Value>,
     },
 }
@@ -187,7 +208,7 @@ impl ToClient {
                 bare::write_str(out, actor_id);
                 bare::write_str(out, connection_id);
                 if version == 1 {
-                    // v1's connectionToken: always empty, never read back (§4.3).
+                    // v1's connectionToken: always empty, never read back (§5.3).
                     bare::write_str(out, "");
                 }
             }
@@ -257,7 +278,7 @@ impl ToClient {
                 connection_id: take_string(&mut val, "connectionId")?,
             },
             "Error" => {
-                // The key is required; null means a connection-level error (§5.2).
+                // The key is required; null means a connection-level error (§6.2).
                 let action_id = match take(&mut val, "actionId")? {
                     Value::Null => None,
                     v => Some(id_from_value(&v)?),
@@ -283,13 +304,20 @@ impl ToClient {
 /// Client → server WebSocket message.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ToServer {
+    /// Calls an action.
     ActionRequest {
+        /// Chosen by the client (a counter from 0); echoed in the response.
         id: u64,
+        /// The action name.
         name: String,
+        /// The action's arguments.
         args: Vec<Value>,
     },
+    /// Starts or stops receiving an event.
     SubscriptionRequest {
+        /// The event name.
         event_name: String,
+        /// `true` to subscribe, `false` to unsubscribe.
         subscribe: bool,
     },
 }
@@ -352,6 +380,7 @@ impl ToServer {
         Frame::from_encoded(enc, out)
     }
 
+    /// Appends the encoded message to a (reusable) buffer; JSON is appended as UTF-8 text.
     pub fn encode_into(&self, enc: Encoding, bare_version: u16, out: &mut Vec<u8>) {
         if enc == Encoding::Bare {
             bare::write_version(out, bare_version);
@@ -402,9 +431,10 @@ impl ToServer {
     }
 }
 
-/// Body of `POST /action/{name}` (§4.1).
+/// Body of `POST /action/{name}` (§5.1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpActionRequest {
+    /// The action's arguments.
     pub args: Vec<Value>,
 }
 
@@ -423,6 +453,7 @@ impl HttpActionRequest {
         Ok((HttpActionRequest { args }, Some(version)))
     }
 
+    /// Encodes the body; `bare_version` is used only for BARE.
     pub fn encode(&self, enc: Encoding, bare_version: u16) -> Vec<u8> {
         let mut out = Vec::new();
         if enc == Encoding::Bare {
@@ -439,9 +470,10 @@ impl HttpActionRequest {
     }
 }
 
-/// Success body of `POST /action/{name}` (§4.1).
+/// Success body of `POST /action/{name}` (§5.1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpActionResponse {
+    /// The action's return value.
     pub output: Value,
 }
 
@@ -463,6 +495,7 @@ impl HttpActionResponse {
         out
     }
 
+    /// Client side: reads any encoding, BARE v1–v4.
     pub fn decode(body: &[u8], enc: Encoding) -> Result<Self, ProtocolError> {
         if enc != Encoding::Bare {
             let mut map = take_object(decode_tree(body, enc)?)?;
@@ -478,16 +511,21 @@ impl HttpActionResponse {
     }
 }
 
-/// Body of `POST /queue/{name}` (§4.2). BARE: v3 and v4 (same layout).
+/// Body of `POST /queue/{name}` (§5.2). BARE: v3 and v4 (same layout).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpQueueSendRequest {
+    /// The message.
     pub body: Value,
+    /// The queue name; the one in the path wins.
     pub name: Option<String>,
+    /// Answer only when the actor completed the message.
     pub wait: Option<bool>,
+    /// How long to wait when `wait` is set; `None`: no limit.
     pub timeout_ms: Option<u64>,
 }
 
 impl HttpQueueSendRequest {
+    /// Client side: BARE is written in [`QUEUE_BARE_VERSION`], which every server with queues reads.
     pub fn encode(&self, enc: Encoding) -> Vec<u8> {
         let mut out = Vec::new();
         if enc == Encoding::Bare {
@@ -575,10 +613,12 @@ fn timeout_ms(v: &Value) -> Result<u64, ProtocolError> {
     }
 }
 
-/// Response of `POST /queue/{name}` (§4.2): `status` is `"completed"` or `"timedOut"`.
+/// Response of `POST /queue/{name}` (§5.2): `status` is `"completed"` or `"timedOut"`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpQueueSendResponse {
+    /// `"completed"` or `"timedOut"`.
     pub status: String,
+    /// The completion value, when the actor gave one.
     pub response: Option<Value>,
 }
 
@@ -605,6 +645,7 @@ impl HttpQueueSendResponse {
         out
     }
 
+    /// Client side: reads any encoding, BARE v3 and v4.
     pub fn decode(body: &[u8], enc: Encoding) -> Result<Self, ProtocolError> {
         if enc != Encoding::Bare {
             let mut map = take_object(decode_tree(body, enc)?)?;
@@ -631,7 +672,7 @@ impl HttpQueueSendResponse {
 }
 
 impl ErrorBody {
-    /// The `HttpResponseError` body (§6.2). `bare_version` as for [`HttpActionResponse`].
+    /// The `HttpResponseError` body (§7.2). `bare_version` as for [`HttpActionResponse`].
     pub fn encode_http(&self, enc: Encoding, bare_version: u16) -> Vec<u8> {
         let mut out = Vec::new();
         if enc == Encoding::Bare {
@@ -644,6 +685,7 @@ impl ErrorBody {
         out
     }
 
+    /// Client side: reads an HTTP error body in any encoding, BARE v1–v4.
     pub fn decode_http(body: &[u8], enc: Encoding) -> Result<ErrorBody, ProtocolError> {
         if enc != Encoding::Bare {
             return Self::from_tree_fields(&mut take_object(decode_tree(body, enc)?)?);

@@ -1,5 +1,5 @@
-//! Parsing of what arrives before any payload: gateway paths (§3.1), raw WebSocket paths
-//! (§4.5), `Sec-WebSocket-Protocol` entries (§3.5, §4.3) and WebSocket close reasons (§6.3).
+//! Parsing of what arrives before any payload: gateway paths (§4.1), raw WebSocket paths
+//! (§5.5), `Sec-WebSocket-Protocol` entries (§4.5, §5.3) and WebSocket close reasons (§7.3).
 //!
 //! Each function reproduces the official JS behaviour on the inputs real clients send (see
 //! the vectors); percent-decoding is as strict as `decodeURIComponent`, because a lenient
@@ -50,7 +50,9 @@ pub fn decode_uri_component(s: &str) -> Option<String> {
 /// `/gateway/{actorId}[@{token}]{rest}`, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatewayPath {
+    /// The percent-decoded actor id.
     pub actor_id: String,
+    /// The percent-decoded token after `@`, if any.
     pub token: Option<String>,
     /// The actor path: starts with `/`, query string (with its `?`) appended unchanged.
     pub rest: String,
@@ -114,11 +116,17 @@ fn split_once_or_all(s: &str, sep: char) -> (&str, &str) {
     s.split_once(sep).unwrap_or((s, ""))
 }
 
+/// The subprotocol every client offers first and the server must select.
 pub const WS_PROTOCOL_RIVET: &str = "rivet";
+/// Prefix of the subprotocol entry naming the encoding.
 pub const WS_PROTOCOL_ENCODING: &str = "rivet_encoding.";
+/// Prefix of the subprotocol entry carrying percent-encoded connection params (JSON).
 pub const WS_PROTOCOL_CONN_PARAMS: &str = "rivet_conn_params.";
+/// Prefix of the subprotocol entry carrying the server token (not percent-encoded).
 pub const WS_PROTOCOL_TOKEN: &str = "rivet_token.";
+/// Prefix of the subprotocol entry naming the actor id (header routing).
 pub const WS_PROTOCOL_ACTOR: &str = "rivet_actor.";
+/// Prefix of the subprotocol entry asking for header routing (`rivet_target.actor`).
 pub const WS_PROTOCOL_TARGET: &str = "rivet_target.";
 
 /// The entries of a `Sec-WebSocket-Protocol` header that mean something to us. When an entry
@@ -151,6 +159,8 @@ impl WsProtocols {
     }
 }
 
+/// Reads a `Sec-WebSocket-Protocol` header: entries split on `,` and trimmed, unknown ones
+/// ignored.
 pub fn parse_ws_protocols(header: &str) -> WsProtocols {
     let mut parsed = WsProtocols::default();
     for entry in header.split(',').map(str::trim) {

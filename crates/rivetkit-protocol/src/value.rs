@@ -1,6 +1,6 @@
 //! The value model: what args, outputs, event args, metadata and queue bodies are made of.
 //!
-//! A [`Value`] is kept in *JSON-compat space* (§5.2): it is exactly the JSON the official JS
+//! A [`Value`] is kept in *JSON-compat space* (§6.2): it is exactly the JSON the official JS
 //! compat layer would print for the JS value. BigInts are `["$BigInt","<decimal>"]`, byte arrays
 //! `["$Uint8Array","<base64>"]` (or `$ArrayBuffer`), a user array `["$x", v]` is stored escaped as
 //! `["$$x", v]`, and `undefined` is null. Choosing this representation makes the JSON encoding a
@@ -20,10 +20,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ProtocolError;
 
+/// A value in JSON-compat space (§6.2): plain JSON, with BigInts and bytes as `$`-tagged arrays.
 pub type Value = serde_json::Value;
 
+/// JSON-compat tag of a JS BigInt: `["$BigInt", "<decimal>"]`.
 pub const BIGINT_TAG: &str = "$BigInt";
+/// JSON-compat tag of a `Uint8Array`: `["$Uint8Array", "<base64>"]`.
 pub const UINT8ARRAY_TAG: &str = "$Uint8Array";
+/// JSON-compat tag of an `ArrayBuffer`: `["$ArrayBuffer", "<base64>"]`.
 pub const ARRAY_BUFFER_TAG: &str = "$ArrayBuffer";
 
 /// Node's `Buffer.from(s, "base64")` accepts missing padding, so our reader does too.
@@ -35,7 +39,7 @@ static LENIENT_BASE64: LazyLock<GeneralPurpose> = LazyLock::new(|| {
 });
 
 /// What a `$`-tagged 2-array means. Every module that looks at markers goes through
-/// [`classify`] so the rules of §5.2 live in one place.
+/// [`classify`] so the rules of §6.2 live in one place.
 pub(crate) enum Marker<'a> {
     /// `["$BigInt", payload]`
     BigInt(&'a Value),
@@ -141,7 +145,7 @@ pub(crate) fn decode_base64_into(payload: &Value, out: &mut Vec<u8>) -> bool {
     ok
 }
 
-/// Checks that every `$`-tagged array is one the JS parser accepts (§5.2), with a payload it
+/// Checks that every `$`-tagged array is one the JS parser accepts (§6.2), with a payload it
 /// can read. JSON from the wire must pass this before it is trusted as a compat-space value.
 pub fn validate_json_compat(v: &Value) -> Result<(), ProtocolError> {
     match v {

@@ -276,7 +276,7 @@ fn to_client() {
         }
         let ours = want.encode(enc);
         match bare_version(r) {
-            // We write v2 only (§5.5): equal bytes for v2; v3 is the same layout under another
+            // We write v2 only (§6.5): equal bytes for v2; v3 is the same layout under another
             // version number.
             Some(SERVER_BARE_VERSION) | None => c.eq(
                 &format!("{d}: encode"),
@@ -392,7 +392,7 @@ fn http_bodies() {
                     (got, Some(want.encode(enc, write_version)))
                 }
                 other => {
-                    // HttpResolveResponse: in the schema, used by no route (§4.3).
+                    // HttpResolveResponse: in the schema, used by no route (§6.4).
                     skipped.push(format!("{other} ({d})"));
                     continue;
                 }

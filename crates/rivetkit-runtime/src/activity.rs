@@ -101,6 +101,7 @@ impl Activity {
         self.admit(true)
     }
 
+    /// Whether the instance is going to sleep, being destroyed or retired: it admits no new work.
     pub fn is_stopping(&self) -> bool {
         self.counts.lock().stopping
     }
@@ -126,6 +127,7 @@ impl Activity {
         self.changed.notify_one();
     }
 
+    /// Whether a stop was requested: long-running work (`run`, queue waits) should wind down.
     pub fn is_aborted(&self) -> bool {
         *self.aborted.borrow()
     }

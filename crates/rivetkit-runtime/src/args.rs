@@ -12,6 +12,8 @@ use crate::ActorError;
 
 /// Decodes a client's argument list into a tuple. Implemented for tuples of up to 8 elements.
 pub trait Args: Sized + Send + 'static {
+    /// The tuple from the arguments in order; missing trailing ones read as `null`, a wrong type
+    /// is `action/invalid_request`.
     fn from_args(args: Vec<Value>) -> Result<Self, ActorError>;
 }
 

@@ -28,7 +28,9 @@ use crate::ActorError;
 /// An event, shared by every connection it goes to and encoded at most once per encoding.
 #[derive(Debug)]
 pub struct SharedEvent {
+    /// The event name.
     pub name: String,
+    /// The event's arguments.
     pub args: Vec<Value>,
     frames: [OnceLock<Frame>; 3],
     /// About how many bytes it takes on the wire (its arguments as JSON), counted against each
@@ -40,6 +42,7 @@ pub struct SharedEvent {
 }
 
 impl SharedEvent {
+    /// An event not yet encoded in any encoding.
     pub fn new(name: String, args: Vec<Value>) -> Self {
         let size = name.len() + json_size(&args);
         Self {
@@ -138,9 +141,13 @@ impl DirectWrites {
 /// What an actor sends to one connection.
 #[derive(Debug)]
 pub enum Outgoing {
+    /// An event for this connection (broadcast to subscribers or sent to it alone).
     Event(Arc<SharedEvent>),
+    /// The answer to one of the connection's actions.
     ActionResponse {
+        /// The id the client gave the action.
         id: u64,
+        /// Its output, or the error it failed with.
         result: Result<Value, ActorError>,
     },
     /// A connection-level error (such as a refused subscription); the connection stays open.
@@ -156,9 +163,13 @@ pub enum Outgoing {
 /// A connection kept while its actor sleeps: everything needed to put it back as it was.
 #[derive(Clone, Debug)]
 pub struct HibernatedConn {
+    /// The connection id, kept so that the client's connection keeps its identity.
     pub id: Arc<str>,
+    /// The params the connection was opened with.
     pub params: Value,
+    /// The connection's state.
     pub state: Value,
+    /// The events it was subscribed to.
     pub subscriptions: HashSet<String>,
 }
 
@@ -375,10 +386,12 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// The connection id (the `connectionId` of Init).
     pub fn id(&self) -> &str {
         &self.id
     }
 
+    /// The actor the connection belongs to.
     pub fn actor(&self) -> &Arc<dyn ActorInstance> {
         &self.actor
     }
@@ -455,6 +468,7 @@ impl OverflowWatch {
         self.0.overflowed.raised().await
     }
 
+    /// Whether the budget was exceeded: the socket is to be closed as a slow consumer.
     pub fn is_overflowed(&self) -> bool {
         self.0.overflowed.is_raised()
     }

@@ -60,7 +60,9 @@ impl<S, V> Clone for Ctx<S, V> {
 /// One of the actor's connections, as [`Ctx::conns`] lists them.
 #[derive(Clone, Debug)]
 pub struct ConnInfo {
+    /// The connection id.
     pub id: String,
+    /// The params the client connected with (`Null` when none).
     pub params: Value,
     /// The connection's state (`Null` when the actor has no `create_conn_state`).
     pub state: Value,
@@ -158,10 +160,12 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
         Ok(self.cell.send_to(conn_id, name.to_owned(), args))
     }
 
+    /// This actor's id.
     pub fn actor_id(&self) -> &str {
         &self.cell.meta.actor_id
     }
 
+    /// This actor's registered name.
     pub fn name(&self) -> &str {
         &self.cell.meta.name
     }

@@ -238,6 +238,7 @@ impl<S: State> Actor<S> {
 }
 
 impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
+    /// The name the actor is registered under.
     pub fn name(&self) -> &str {
         &self.name
     }

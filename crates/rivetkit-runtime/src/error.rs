@@ -65,18 +65,22 @@ impl ActorError {
         )
     }
 
+    /// Who defines the code: `user`, `actor`, `action`, …
     pub fn group(&self) -> &str {
         &self.0.body.group
     }
 
+    /// Machine-readable, unique within the group.
     pub fn code(&self) -> &str {
         &self.0.body.code
     }
 
+    /// The message (for internal errors: the real one, which clients see only masked).
     pub fn message(&self) -> &str {
         &self.0.body.message
     }
 
+    /// The value attached with [`with_metadata`](Self::with_metadata), if any.
     pub fn metadata(&self) -> Option<&Value> {
         self.0.body.metadata.as_ref()
     }
@@ -87,15 +91,18 @@ impl ActorError {
         self
     }
 
+    /// Overrides the HTTP status the error is answered with.
     pub fn with_status(mut self, status: u16) -> Self {
         self.0.status = status;
         self
     }
 
+    /// Whether clients see the error as it is (otherwise it is masked, unless errors are exposed).
     pub fn is_public(&self) -> bool {
         self.0.public
     }
 
+    /// The HTTP status of a response carrying this error.
     pub fn status(&self) -> u16 {
         self.0.status
     }
@@ -113,12 +120,14 @@ impl ActorError {
         }
     }
 
-    // The protocol's known public errors (PROTOCOL.md §6.5).
+    // The protocol's known public errors (PROTOCOL.md §7.5).
 
+    /// `actor/not_found`: no actor by that id or key.
     pub fn actor_not_found(what: impl fmt::Display) -> Self {
         Self::public("actor", "not_found", format!("Actor not found: {what}"))
     }
 
+    /// `actor/duplicate_key`: `create` of a key in use.
     pub fn duplicate_key(name: &str, key: &str) -> Self {
         Self::public(
             "actor",
@@ -127,10 +136,12 @@ impl ActorError {
         )
     }
 
+    /// `action/not_found`: the actor has no action of that name.
     pub fn action_not_found(name: &str) -> Self {
         Self::public("action", "not_found", format!("Action '{name}' not found"))
     }
 
+    /// `action/invalid_request`: arguments that do not fit the action.
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::public("action", "invalid_request", message)
     }
@@ -213,6 +224,7 @@ fn storage_failure(error: &(dyn std::error::Error + Send + Sync + 'static)) -> O
     }
 }
 
+/// The result of actions, hooks and runtime calls.
 pub type ActorResult<T> = Result<T, ActorError>;
 
 #[cfg(test)]

@@ -29,14 +29,18 @@ pub const RECENT_SPANS: usize = 100;
 /// otherwise.
 #[derive(Clone, Debug)]
 pub struct ActionSpan {
+    /// The trace the action belongs to.
     pub trace_id: [u8; 16],
+    /// The action's own span.
     pub span_id: [u8; 8],
     /// The span this action ran in (a request, or another actor's action calling this one),
     /// when traces are exported.
     pub parent_span_id: Option<[u8; 8]>,
     /// The action's name.
     pub action: String,
+    /// When the action started.
     pub start: SystemTime,
+    /// When it answered.
     pub end: SystemTime,
     /// `group.code` and message of the error it answered, if it failed.
     pub error: Option<(String, String)>,
@@ -64,7 +68,9 @@ pub enum Change {
 pub struct BroadcastEvent {
     /// Milliseconds since the Unix epoch.
     pub at: i64,
+    /// The event name.
     pub name: String,
+    /// The event's arguments.
     pub args: Vec<Value>,
 }
 
@@ -75,8 +81,11 @@ pub struct RecordedError {
     pub at: i64,
     /// What failed, e.g. `action increment` or `on_disconnect`.
     pub source: String,
+    /// The error's group.
     pub group: String,
+    /// The error's code.
     pub code: String,
+    /// The error's message, unmasked.
     pub message: String,
 }
 

@@ -159,8 +159,11 @@ const CLOSE_STOPPING: (u16, &str) = (1000, "actor.stopping");
 /// Who an actor is; fixed for its lifetime.
 #[derive(Clone, Debug)]
 pub struct ActorMeta {
+    /// The actor's id.
     pub actor_id: String,
+    /// The actor type's registered name.
     pub name: String,
+    /// The actor's key.
     pub key: Vec<String>,
     /// The create input (`Null` when none was given).
     pub input: Value,
@@ -168,8 +171,10 @@ pub struct ActorMeta {
 
 /// The server's view of a running actor, whatever its state type.
 pub trait ActorInstance: Send + Sync + 'static {
+    /// Who the actor is.
     fn meta(&self) -> &ActorMeta;
 
+    /// The instance's in-flight work and stop requests, which decide when it may sleep.
     fn activity(&self) -> &Arc<Activity>;
 
     /// What the inspector watches: changes as they happen and recent errors.
@@ -285,9 +290,13 @@ pub trait ActorInstance: Send + Sync + 'static {
 /// A queue send as a client makes it.
 #[derive(Clone, Debug)]
 pub struct QueueSend {
+    /// The queue name.
     pub name: String,
+    /// The message.
     pub body: Value,
+    /// Answer only once the actor completed the message.
     pub wait: bool,
+    /// How long to wait when `wait` is set; `None`: no limit, zero or less: at once.
     pub timeout_ms: Option<i64>,
 }
 

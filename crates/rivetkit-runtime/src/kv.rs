@@ -20,6 +20,7 @@ impl<'a> Kv<'a> {
         Self { store, retired }
     }
 
+    /// The value stored under `key`, if any.
     pub async fn get(&self, key: impl AsRef<[u8]>) -> ActorResult<Option<Vec<u8>>> {
         Ok(self.store.kv_get(key.as_ref()).await?)
     }

@@ -8,6 +8,8 @@
 //! It must not know about HTTP frameworks, sockets or the server's routes: the server crate
 //! drives it with decoded protocol values and drains [`Connection`]s.
 
+#![warn(missing_docs)]
+
 mod activity;
 mod args;
 mod conn;

@@ -65,6 +65,7 @@ pub(crate) struct QueueCore {
 pub enum SendOutcome {
     /// Enqueued (no wait), dropped (no such queue), or completed with this response.
     Completed(Option<Value>),
+    /// `wait` was set and the timeout passed before the actor completed the message.
     TimedOut,
 }
 
@@ -294,7 +295,9 @@ impl QueueCore {
 /// A look at a queue (for the inspector).
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueueSnapshot {
+    /// How many messages are queued.
     pub size: usize,
+    /// How many the queue accepts before sends fail with `queue/full`.
     pub max_size: usize,
     /// The first messages as `{ id, name, body, createdAt }`.
     pub messages: Vec<Value>,
@@ -385,8 +388,11 @@ impl Receive {
 /// A received message.
 #[derive(Debug)]
 pub struct QueueMessage {
+    /// Increasing with send order, across all queue names of the actor.
     pub id: i64,
+    /// The queue name it was sent to.
     pub name: String,
+    /// The message body.
     pub body: Value,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
@@ -413,6 +419,7 @@ impl QueueMessage {
         Ok(value::to_typed(self.body.clone())?)
     }
 
+    /// Whether a sender waits for this message's completion.
     pub fn is_completable(&self) -> bool {
         self.completion.is_some()
     }
@@ -517,6 +524,7 @@ impl Queue<'_> {
         self.core.len()
     }
 
+    /// Whether no message is queued.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -27,7 +27,9 @@ pub fn json_response<T: serde::Serialize>(value: &T) -> Result<Response, crate::
 /// One WebSocket message of a raw socket. Frames pass through unchanged: text stays text.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WsMessage {
+    /// A text frame.
     Text(String),
+    /// A binary frame.
     Binary(Bytes),
     /// Close with a code and a reason (at most 123 bytes).
     Close(u16, String),
@@ -84,6 +86,7 @@ impl RawWebSocket {
         self.incoming.recv().await
     }
 
+    /// A handle that sends on this socket from anywhere (other tasks, other connections' actions).
     pub fn sender(&self) -> WsSender {
         self.sender.clone()
     }
@@ -153,14 +156,17 @@ impl WsSender {
         true
     }
 
+    /// Queues a text frame; `false` as for [`send`](Self::send).
     pub fn send_text(&self, text: impl Into<String>) -> bool {
         self.send(WsMessage::Text(text.into()))
     }
 
+    /// Queues a close frame (reason at most 123 bytes); `false` as for [`send`](Self::send).
     pub fn close(&self, code: u16, reason: impl Into<String>) -> bool {
         self.send(WsMessage::Close(code, reason.into()))
     }
 
+    /// Whether the socket is closed, or being closed as a slow consumer.
     pub fn is_closed(&self) -> bool {
         self.items.is_closed() || self.link.overflowed.is_raised()
     }
@@ -170,8 +176,10 @@ impl WsSender {
 /// see it (`c.request()`).
 #[derive(Clone, Debug)]
 pub struct RequestInfo {
+    /// The request method.
     pub method: http::Method,
     /// The URL as the actor sees it, e.g. `http://actor/connect`.
     pub url: String,
+    /// The request headers, as the client sent them.
     pub headers: http::HeaderMap,
 }

@@ -61,6 +61,7 @@ pub struct Active {
 }
 
 impl Active {
+    /// The running instance.
     pub fn instance(&self) -> Arc<dyn ActorInstance> {
         self.instance.clone()
     }
@@ -73,6 +74,7 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }
@@ -161,6 +163,7 @@ impl Runtime {
         })
     }
 
+    /// The actor definitions this runtime runs.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
@@ -175,6 +178,7 @@ impl Runtime {
         record
     }
 
+    /// The actor with this id, in any namespace; cached after the first lookup.
     pub async fn find_by_id(&self, actor_id: &str) -> ActorResult<Option<Arc<ActorRecord>>> {
         if let Some(record) = self.records.get(actor_id) {
             return Ok(Some(record.clone()));
@@ -186,7 +190,7 @@ impl Runtime {
             .map(|record| self.remember(record)))
     }
 
-    /// `key` is the serialized key (PROTOCOL.md §2.7).
+    /// `key` is the serialized key (PROTOCOL.md §3.6).
     pub async fn find_by_key(
         &self,
         namespace: &str,
@@ -207,6 +211,7 @@ impl Runtime {
             .map(|record| self.remember(record)))
     }
 
+    /// Actors of one name in `namespace`, oldest first, at most `limit`.
     pub async fn list_by_name(
         &self,
         namespace: &str,

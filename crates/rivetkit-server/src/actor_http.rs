@@ -1,5 +1,5 @@
 //! Actor HTTP endpoints behind the gateway: stateless actions (`POST /action/{name}`,
-//! PROTOCOL.md §4.1), raw requests to `on_request` (`/request/...`, §4.4), and the info routes.
+//! PROTOCOL.md §5.1), raw requests to `on_request` (`/request/...`, §5.4), and the info routes.
 
 use axum::body::Body;
 use axum::http::request::Parts;

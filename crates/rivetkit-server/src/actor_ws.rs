@@ -1,5 +1,5 @@
-//! Actor WebSockets behind the gateway: the protocol connection (`/connect`, PROTOCOL.md §4.3)
-//! and raw sockets handed to `on_websocket` (`/websocket/...`, §4.5).
+//! Actor WebSockets behind the gateway: the protocol connection (`/connect`, PROTOCOL.md §5.3)
+//! and raw sockets handed to `on_websocket` (`/websocket/...`, §5.5).
 //!
 //! Failures before a socket is admitted (bad token, bad params, unknown actor, a rejecting
 //! `on_before_connect`) complete the upgrade and then close with 1011 and reason

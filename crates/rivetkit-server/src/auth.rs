@@ -1,4 +1,4 @@
-//! The optional server token (PROTOCOL.md §3.3).
+//! The optional server token (PROTOCOL.md §4.4).
 //!
 //! Clients carry it as `Authorization: Bearer` (manager calls), `x-rivet-token` (actor HTTP),
 //! `@token` in the gateway path (actor HTTP and WebSocket, 2.0.42+) or a `rivet_token.`

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 /// How a server listens and what it enforces.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
+    /// The address to listen on (default `127.0.0.1`: loopback only).
     pub host: String,
+    /// The port to listen on (default 6420).
     pub port: u16,
     /// Where the embedded store keeps its database.
     pub data_dir: PathBuf,

@@ -1,4 +1,4 @@
-//! CORS as browsers with `credentials: "include"` need it (PROTOCOL.md §2.1): reflect the
+//! CORS as browsers with `credentials: "include"` need it (PROTOCOL.md §3.1): reflect the
 //! origin, allow credentials, answer preflights with 204 and reflect the requested headers.
 //!
 //! By default any origin is reflected (a development default: a page on any origin may call the

@@ -1,6 +1,6 @@
-//! The gateway (PROTOCOL.md §3): routes `/gateway/{actor_id}[@{token}]/{rest}`, and the 2.3
+//! The gateway (PROTOCOL.md §4): routes `/gateway/{actor_id}[@{token}]/{rest}`, and the 2.3
 //! query form `/gateway/{name}/{rest}?rvt-…` (see [`rivetkit_protocol::actor_query`]), to one
-//! actor's endpoints (§4), after checking the server token.
+//! actor's endpoints (§5), after checking the server token.
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
@@ -152,7 +152,7 @@ fn path_and_query(request: &Request) -> String {
         .to_owned()
 }
 
-/// Header routing (PROTOCOL.md §3.2, the engine's form): a request with `x-rivet-target: actor`
+/// Header routing (PROTOCOL.md §4.3, the engine's form): a request with `x-rivet-target: actor`
 /// (or a WebSocket offering `rivet_target.actor`) goes to the actor named by `x-rivet-actor`
 /// (or `rivet_actor.{id}`), whatever its path. A gateway path wins over the headers, as in the
 /// official gateway: the official Rust client sends both. Other requests go on to the routes.
@@ -211,7 +211,7 @@ fn strip_routing_headers(headers: &mut axum::http::HeaderMap) {
     headers.remove(ACTOR_HEADER);
 }
 
-/// Serves an actor endpoint (PROTOCOL.md §4) for a request routed to `gateway.target`.
+/// Serves an actor endpoint (PROTOCOL.md §5) for a request routed to `gateway.target`.
 async fn to_actor(state: AppState, gateway: GatewayRequest, request: Request) -> Response {
     let GatewayRequest {
         target,

@@ -11,6 +11,8 @@
 //! routes in your own axum app (e.g.
 //! `app.nest("/api/rivet", rivetkit_server::router(runtime, config))`).
 
+#![warn(missing_docs)]
+
 mod actor_http;
 mod actor_ws;
 mod auth;

@@ -1,4 +1,4 @@
-//! The manager API (PROTOCOL.md §1.4, §2): metadata, health, and finding or creating actors.
+//! The manager API (PROTOCOL.md §2.4, §3): metadata, health, and finding or creating actors.
 //!
 //! Every answer and every error here is JSON. Namespaces scope keys; any namespace name is
 //! accepted (`default` always exists), as with the official development manager.

@@ -1,4 +1,4 @@
-//! Turning errors into HTTP responses the clients can decode (PROTOCOL.md §6.2).
+//! Turning errors into HTTP responses the clients can decode (PROTOCOL.md §7.2).
 //!
 //! Manager routes always answer JSON. Actor routes answer in the request's encoding, with the
 //! BARE version the request used, so every client version can read its own errors.

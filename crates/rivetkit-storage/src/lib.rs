@@ -20,6 +20,8 @@
 //! It must not know about the wire protocol, HTTP, or how actors are defined: keys arrive already
 //! serialized, state and input arrive as opaque bytes.
 
+#![warn(missing_docs)]
+
 mod memory;
 pub mod metrics;
 pub mod sqlite;
@@ -36,8 +38,11 @@ pub use sqlite::SqliteBackend;
 /// One entry of the actor directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActorRecord {
+    /// The actor's id, unique across namespaces (gateway paths carry no namespace).
     pub actor_id: String,
+    /// The namespace the actor was created in.
     pub namespace: String,
+    /// The actor type's registered name.
     pub name: String,
     /// The key in its serialized form (see the protocol crate); unique per namespace + name.
     pub key: String,
@@ -52,9 +57,13 @@ pub struct ActorRecord {
 pub struct Alarm {
     /// Given by the backend; unique among the alarms of the backend.
     pub alarm_id: i64,
+    /// The actor the alarm belongs to.
     pub actor_id: String,
+    /// When it is due, in milliseconds since the Unix epoch.
     pub fire_at: i64,
+    /// The action it calls.
     pub action: String,
+    /// The action's arguments, as JSON.
     pub args: Vec<u8>,
 }
 
@@ -63,6 +72,7 @@ pub struct Alarm {
 pub struct QueuedMessage {
     /// Increasing with send order, across all queue names of the actor.
     pub message_id: i64,
+    /// The queue name.
     pub name: String,
     /// The body as JSON.
     pub body: Vec<u8>,
@@ -139,6 +149,7 @@ pub struct StoreError {
 }
 
 impl StoreError {
+    /// An error of `kind`, described by `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
@@ -147,6 +158,7 @@ impl StoreError {
         }
     }
 
+    /// An error of `kind` caused by `source`, which is kept for [`std::error::Error::source`].
     pub fn with_source(
         kind: ErrorKind,
         message: impl Into<String>,
@@ -163,6 +175,7 @@ impl StoreError {
         Self::new(ErrorKind::Closed, "storage is shut down")
     }
 
+    /// What kind of error this is, independent of the backend.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -198,6 +211,7 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
+/// The result of every storage operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// KV entries as (key, value) pairs.
@@ -210,8 +224,10 @@ pub trait Directory: Send + Sync + 'static {
     /// Writes `record` unless its namespace + name + key is taken; durable when it resolves.
     fn insert(&self, record: ActorRecord) -> BoxFuture<'_, StoreResult<Inserted>>;
 
+    /// The actor with this id, in any namespace.
     fn by_id<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, StoreResult<Option<ActorRecord>>>;
 
+    /// The actor under namespace + name + serialized key.
     fn by_key<'a>(
         &'a self,
         namespace: &'a str,
@@ -250,6 +266,7 @@ pub trait ActorStore: Send + Sync + 'static {
     /// Replaces the state. This is the hot path: one call per durable change.
     fn save_state(&self, state: Vec<u8>) -> BoxFuture<'_, StoreResult<()>>;
 
+    /// The value stored under `key`.
     fn kv_get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>>;
 
     /// Entries whose key starts with `prefix`, in key order.
@@ -266,6 +283,7 @@ pub trait ActorStore: Send + Sync + 'static {
         args: Vec<u8>,
     ) -> BoxFuture<'_, StoreResult<i64>>;
 
+    /// Deletes an alarm of this actor (after it fired, or when cancelled); unknown ids are ignored.
     fn delete_alarm(&self, alarm_id: i64) -> BoxFuture<'_, StoreResult<()>>;
 
     /// This actor's alarms, soonest first.
@@ -292,6 +310,7 @@ pub trait ActorStore: Send + Sync + 'static {
 
 /// A storage backend: makes the [`Directory`] and each actor's [`ActorStore`].
 pub trait Backend: Send + Sync + 'static {
+    /// The actor directory (shared by all actors).
     fn directory(&self) -> Arc<dyn Directory>;
 
     /// The store of actor `actor_id`; cheap, called once per actor start.

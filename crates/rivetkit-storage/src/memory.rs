@@ -50,6 +50,7 @@ impl Data {
 }
 
 impl MemoryBackend {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }

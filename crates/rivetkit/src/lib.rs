@@ -27,6 +27,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 pub use rivetkit_client as client;
 pub use rivetkit_engine::{serve_engine, serve_engine_with_shutdown, EngineConfig};
 pub use rivetkit_interface::{interface, Action, ActorInterface, Event};

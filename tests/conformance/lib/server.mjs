@@ -1,5 +1,5 @@
 // Spawns one conformance-server per test, as the official suite assumes (a fresh
-// server and a fresh data directory for every test, see FIXTURES.md §0).
+// server and a fresh data directory for every test: many tests reuse the same keys).
 //
 // `startServer()` is the `start` function handed to `runDriverTests`. It picks a
 // free port, creates a fresh data dir, spawns the binary, waits for GET /health

@@ -44,7 +44,7 @@ for (const combo of combos()) {
 			const errors = [];
 			conn.onError((e) => errors.push(e));
 			// First action (id 0) succeeds, so the error below carries a non-zero action id
-			// (clients treat an error for action id 0 as connection-level, PROTOCOL §6.3).
+			// (clients treat an error for action id 0 as connection-level, spec/PROTOCOL.md §7.3).
 			await within(conn.updateUsername("carol"), "conn.updateUsername(carol)");
 			const err = await rejection(conn.updateUsername("ab"), 'conn.updateUsername("ab")');
 			assert.ok(err instanceof ActorError, describeErr(err));

@@ -7,7 +7,7 @@ import {
 
 const srv = useServer({ before, after });
 
-// Compound keys whose parts need escaping in the serialized key (PROTOCOL §2.7).
+// Compound keys whose parts need escaping in the serialized key (spec/PROTOCOL.md §3.6).
 const TRICKY_KEYS = [
 	["org-acme", "general"],
 	["a/b", "c/d"],

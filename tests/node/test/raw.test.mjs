@@ -29,7 +29,7 @@ for (const combo of combos()) {
 		const { opts, client } = comboSetup(combo, { afterEach }, srv);
 
 		test(`[${combo.tag}] raw WebSocket method name is ${combo.rawWs}()`, opts, async () => {
-			// 2.0.x names it websocket(), 2.1.x webSocket() (PROTOCOL §0.1). Handles are
+			// 2.0.x names it websocket(), 2.1.x webSocket() (spec/PROTOCOL.md §1.2). Handles are
 			// proxies (any other property is an action), so look at the class.
 			assert.equal(typeof combo.mod.ActorHandleRaw.prototype[combo.rawWs], "function");
 			// The other spelling does not exist on this version: on 2.1.x `handle.websocket(...)`
