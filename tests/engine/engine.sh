@@ -6,6 +6,7 @@
 #   engine.sh start DIR   starts it; DIR gets engine.json, engine.log, pid, endpoint (the
 #                         guard's URL, also printed), and database (the Postgres database made)
 #   engine.sh stop DIR    stops it (SIGTERM, then SIGKILL) and drops its Postgres database
+#   engine.sh restart DIR kills it (SIGKILL) and starts it again on the same storage and ports
 #
 #   ENGINE_STORAGE   postgres (default: a fresh database on 127.0.0.1:5432 with NATS on
 #                    127.0.0.1:4222, the multi-node backends) or file (file system under DIR)
@@ -13,16 +14,41 @@
 #   ENGINE_LOST_MS   pegboard.envoy_lost_threshold: how long the engine waits for a silent
 #                    envoy before placing its actors elsewhere (default 3000; the engine's
 #                    default is far longer, see README "Running on the Rivet Engine")
+# The engine records an envoy as alive when it pings it (every 3 s by default): pinging every
+# 500 ms keeps a short lost threshold from expiring healthy envoys (ws.registration_expired).
+# Actor creation is not rate-limited here: with the engine's default (a burst of about ten per
+# namespace) the eleventh create of a test run times out after 30 s.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bin="$here/node_modules/@rivetkit/engine-cli-linux-x64-musl/rivet-engine"
 cmd="${1:-}"; dir="${2:-}"
-[[ -n "$cmd" && -n "$dir" ]] || { echo "usage: engine.sh start|stop DIR" >&2; exit 2; }
+[[ -n "$cmd" && -n "$dir" ]] || { echo "usage: engine.sh start|stop|restart DIR" >&2; exit 2; }
 pg_admin=(psql -q -h 127.0.0.1 -U postgres -d test -v ON_ERROR_STOP=1)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# Starts the engine of DIR/engine.json and waits until it answers at DIR/endpoint.
+launch() {
+	# Backtraces on every internal error make the engine several times slower.
+	env -u RUST_BACKTRACE "$bin" --config "$dir/engine.json" start >>"$dir/engine.log" 2>&1 &
+	echo $! >"$dir/pid"
+	for _ in $(seq 1 600); do
+		if curl -sf "$endpoint/health" 2>/dev/null | grep -q '"runtime":"engine"'; then
+			echo "$endpoint" >"$dir/endpoint"; echo "$endpoint"; return 0
+		fi
+		kill -0 "$(cat "$dir/pid")" 2>/dev/null || { echo "engine.sh: the engine exited; log:" >&2; tail -20 "$dir/engine.log" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "engine.sh: the engine did not answer in 60 s; log:" >&2; tail -20 "$dir/engine.log" >&2; return 1
+}
+
 case "$cmd" in
+restart)
+	endpoint=$(cat "$dir/endpoint")
+	kill -9 "$(cat "$dir/pid")" 2>/dev/null || true
+	while kill -0 "$(cat "$dir/pid")" 2>/dev/null; do sleep 0.05; done
+	launch
+	;;
 start)
 	[[ -x "$bin" ]] || { echo "engine.sh: $bin missing (npm install in $here)" >&2; exit 2; }
 	mkdir -p "$dir"
@@ -46,21 +72,14 @@ start)
   $backend,
   "telemetry": {"enabled": false},
   "pegboard": {"base_retry_timeout": 200, "reschedule_backoff_max_exponent": 2,
+    "actor_create_rate_limit_requests": 1000000, "actor_create_rate_limit_drip_rate_ms": 1,
+    "envoy_update_ping_interval": 500,
     "envoy_lost_threshold": ${ENGINE_LOST_MS:-3000}, "envoy_eligible_threshold": ${ENGINE_LOST_MS:-3000}}
 }
 JSON
-	# Backtraces on every internal error make the engine several times slower.
-	env -u RUST_BACKTRACE "$bin" --config "$dir/engine.json" start >"$dir/engine.log" 2>&1 &
-	echo $! >"$dir/pid"
 	endpoint="http://127.0.0.1:$guard"
-	for _ in $(seq 1 600); do
-		if curl -sf "$endpoint/health" 2>/dev/null | grep -q '"runtime":"engine"'; then
-			echo "$endpoint" >"$dir/endpoint"; echo "$endpoint"; exit 0
-		fi
-		kill -0 "$(cat "$dir/pid")" 2>/dev/null || { echo "engine.sh: the engine exited; log:" >&2; tail -20 "$dir/engine.log" >&2; exit 1; }
-		sleep 0.1
-	done
-	echo "engine.sh: the engine did not answer in 60 s; log:" >&2; tail -20 "$dir/engine.log" >&2; exit 1
+	: >"$dir/engine.log"
+	launch
 	;;
 stop)
 	if [[ -f "$dir/pid" ]]; then
@@ -75,5 +94,5 @@ stop)
 		rm -f "$dir/database"
 	fi
 	;;
-*) echo "usage: engine.sh start|stop DIR" >&2; exit 2 ;;
+*) echo "usage: engine.sh start|stop|restart DIR" >&2; exit 2 ;;
 esac

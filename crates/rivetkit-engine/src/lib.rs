@@ -327,6 +327,9 @@ struct Callbacks(Arc<Host>);
 
 impl EnvoyCallbacks for Callbacks {
     fn on_connect(&self, handle: EnvoyHandle) {
+        // Logged at every (re)connection: operators and tests see the envoy come back after
+        // an engine restart.
+        tracing::info!(envoy = handle.get_envoy_key(), "envoy connected to the Rivet Engine");
         self.0.engine.connected(&handle);
     }
 
