@@ -39,7 +39,7 @@ pub use connection::{ConnStatus, Connection, Subscription};
 pub use error::{ActorError, Error, Result};
 pub use handle::{ActorHandle, QueueReply, RawRequest, Untyped};
 pub use options::{CreateOptions, GetOptions, GetOrCreateOptions};
-pub use rivetkit_interface::{Action, ActorInterface, Caller, Event};
+pub use rivetkit_interface::{Action, ActorInterface, ArgList, Caller, Event, Spread};
 pub use rivetkit_protocol::error::ActorSpecifier;
 pub use rivetkit_protocol::{Encoding, Value};
 pub use tokio_tungstenite::tungstenite::Message as WsMessage;
