@@ -186,7 +186,6 @@ impl<A> Clone for Connection<A> {
 
 /// Removes a listener again; see the `on*` methods of [`Connection`]. Dropping it keeps the
 /// listener (as the function JS returns does).
-#[must_use = "dropping a Subscription keeps the listener; call unsubscribe() to remove it"]
 pub struct Subscription {
     state: Weak<State>,
     commands: mpsc::UnboundedSender<Command>,

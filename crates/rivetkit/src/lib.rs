@@ -28,7 +28,7 @@
 //! ```
 
 pub use rivetkit_client as client;
-pub use rivetkit_interface::{interface, Action, ActorInterface, Event};
+pub use rivetkit_interface::{interface, Action, ActorInterface, ArgList, Event, Spread};
 pub use rivetkit_protocol as protocol;
 pub use rivetkit_protocol::value::Bytes;
 pub use rivetkit_runtime::raw;
@@ -38,13 +38,19 @@ pub use rivetkit_runtime::{
 };
 /// Actor databases: [`Actor::database`] declares one, `c.db()` queries it.
 pub use rivetkit_runtime::{rusqlite, Database, Db, DbEvent, DbRow};
-pub use rivetkit_server::{serve, serve_with_shutdown, ServerConfig, Shutdown};
+pub use rivetkit_server::{serve, serve_with_shutdown, ServerArgs, ServerConfig, Shutdown};
+
+/// The crates raw handlers speak, re-exported so that an actor needs no dependency of its own
+/// for them: `http` (a raw [`Response`](raw::Response) is an `http::Response<bytes::Bytes>`),
+/// `bytes` (its body; not [`Bytes`], the binary value of the wire protocol) and `tracing` (the
+/// logs [`serve`] sets up).
+pub use {bytes, http, tracing};
 
 /// Serving: the axum router to mount in your own app, and the embedded runtime behind it.
 pub mod server {
     pub use rivetkit_server::{
         embedded_runtime, router, serve, serve_with_shutdown, shutdown_signal, termination_signal,
-        ServerConfig, Shutdown,
+        ServerArgs, ServerConfig, Shutdown,
     };
 }
 

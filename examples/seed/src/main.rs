@@ -1,114 +1,19 @@
 //! `seed-server`: serves the client guide's actors on 127.0.0.1:6420.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use clap::Parser;
-use rivetkit::ServerConfig;
+use rivetkit::ServerArgs;
 
 #[derive(Parser)]
 #[command(about = "Serves the RivetKit client guide's actors (counter, chatRoom, game, user)")]
 struct Args {
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    #[arg(long, default_value_t = 6420)]
-    port: u16,
-    /// Where actor state is kept (created if missing).
-    #[arg(long, default_value = "rivetkit-data")]
-    data_dir: PathBuf,
-    /// Require this token on every request.
-    #[arg(long, env = "RIVETKIT_TOKEN")]
-    token: Option<String>,
-    /// Enable the inspector API for requests carrying this bearer token.
-    #[arg(long, env = "RIVET_INSPECTOR_TOKEN")]
-    inspector_token: Option<String>,
-    /// Serve HTTPS and WSS (HTTP/2 and HTTP/1.1) with this PEM certificate chain.
-    #[arg(
-        long,
-        env = "RIVETKIT_TLS_CERT",
-        requires = "tls_key",
-        value_name = "FILE"
-    )]
-    tls_cert: Option<PathBuf>,
-    /// The PEM private key of --tls-cert.
-    #[arg(
-        long,
-        env = "RIVETKIT_TLS_KEY",
-        requires = "tls_cert",
-        value_name = "FILE"
-    )]
-    tls_key: Option<PathBuf>,
-    /// Also answer requests whose Host is NAME (or NAME:PORT); repeatable. A server on a
-    /// loopback address answers only loopback hosts otherwise (against DNS rebinding).
-    #[arg(
-        long = "allowed-host",
-        env = "RIVETKIT_ALLOWED_HOSTS",
-        value_delimiter = ',',
-        value_name = "NAME"
-    )]
-    allowed_hosts: Vec<String>,
-    /// Send CORS headers only to pages of ORIGIN (e.g. `https://app.example.com`); repeatable.
-    /// Without it every origin is reflected (a development default).
-    #[arg(
-        long = "cors-origin",
-        env = "RIVETKIT_CORS_ORIGINS",
-        value_delimiter = ',',
-        value_name = "ORIGIN"
-    )]
-    cors_origins: Vec<String>,
-    /// On SIGTERM or SIGINT, wait at most SECONDS for requests and actions in flight and for
-    /// actors to go to sleep before exiting (a second signal exits at once).
-    #[arg(
-        long,
-        env = "RIVETKIT_SHUTDOWN_TIMEOUT",
-        default_value = "10",
-        value_name = "SECONDS",
-        value_parser = parse_seconds
-    )]
-    shutdown_timeout: Duration,
-    /// Serve Prometheus metrics at `GET /metrics` on this port, on a listener of its own
-    /// (default: off, and nothing is recorded).
-    #[arg(long, env = "RIVETKIT_METRICS_PORT", value_name = "PORT")]
-    metrics_port: Option<u16>,
-    /// The address the metrics listener binds.
-    #[arg(long, env = "RIVETKIT_METRICS_HOST", default_value = "127.0.0.1")]
-    metrics_host: String,
-}
-
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    Duration::try_from_secs_f64(seconds).map_err(|error| format!("{text:?}: {error}"))
-}
-
-/// `RIVETKIT_TOKEN=` (set but empty), which clap reads as absent.
-fn empty_token_from_env() -> Option<String> {
-    std::env::var_os("RIVETKIT_TOKEN")
-        .filter(|value| value.is_empty())
-        .map(|_| String::new())
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[tokio::main]
 async fn main() {
     // Logs (RUST_LOG, default info) and the OTLP trace export are set up by `serve`.
-    let args = Args::parse();
-    let config = ServerConfig {
-        host: args.host,
-        port: args.port,
-        data_dir: args.data_dir,
-        // An empty token is passed on as it is: the server refuses to start with it.
-        token: args.token.or_else(empty_token_from_env),
-        inspector_token: args.inspector_token.filter(|token| !token.is_empty()),
-        tls_cert: args.tls_cert,
-        tls_key: args.tls_key,
-        allowed_hosts: args.allowed_hosts,
-        cors_origins: args.cors_origins,
-        shutdown_timeout: args.shutdown_timeout,
-        metrics_port: args.metrics_port,
-        metrics_host: args.metrics_host,
-        ..ServerConfig::default()
-    };
+    let config = Args::parse().server.into_config();
     // Serves until SIGTERM or SIGINT, then drains and returns: the process exits 0.
     if let Err(error) = rivetkit::serve(seed::registry(), config).await {
         eprintln!("seed-server: {error}");
