@@ -1,0 +1,18 @@
+// A list where an argument tuple is expected would be spread into one argument per element (a
+// JS listener got three arguments): it must be wrapped, `(list,)`, or spread on purpose,
+// `Spread(list)`.
+use rivetkit::prelude::*;
+
+fn main() {
+    let numbers = vec![1, 2, 3];
+    let _ = actor::<i64>("lists").action("send", move |c, ()| {
+        let numbers = numbers.clone();
+        async move {
+            c.broadcast("numbers", numbers.clone());
+            c.schedule_after(std::time::Duration::from_secs(1), "send", numbers.clone())
+                .await?;
+            let _: i64 = c.call_actor("counter", &[], "increment", 1).await?;
+            Ok(())
+        }
+    });
+}
