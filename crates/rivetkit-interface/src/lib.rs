@@ -6,10 +6,12 @@
 //! with methods checked at compile time. This crate knows nothing about either side: only the
 //! names and types, and the [`Caller`] abstraction the generated methods call through.
 //!
-//! ```ignore
+//! ```
+//! use rivetkit_interface::{Action, ActorInterface, Event};
+//!
 //! pub struct Counter; // or the actor's state type
 //!
-//! rivetkit::interface! {
+//! rivetkit_interface::interface! {
 //!     actor Counter = "counter";
 //!     /// Calls on a counter.
 //!     pub trait CounterActions {
@@ -20,7 +22,15 @@
 //!     /// Broadcast after every change.
 //!     pub event CountChanged = "count", (i64,);
 //! }
+//!
+//! assert_eq!(Counter::NAME, "counter");
+//! assert_eq!(Counter::ACTIONS, ["increment", "getCount"]);
+//! assert_eq!(Increment::NAME, "increment");
+//! assert_eq!(CountChanged::NAME, "count");
+//! let _args: <Increment as Action>::Args = (1,); // arguments are a tuple
 //! ```
+//!
+//! (Through the facade crate, the macro is `rivetkit::interface!`.)
 
 use std::future::Future;
 

@@ -1,6 +1,9 @@
 //! Defining an actor: its state, its actions and its handlers, as plain closures.
 //!
-//! ```ignore
+//! ```
+//! use rivetkit_runtime::{actor, Registry};
+//! use serde::{Deserialize, Serialize};
+//!
 //! #[derive(Serialize, Deserialize, Default)]
 //! struct Counter { count: i64 }
 //!
@@ -11,6 +14,8 @@
 //!         Ok(count)
 //!     })
 //!     .action("getCount", |c, ()| async move { Ok(c.state(|s| s.count)) });
+//! let registry = Registry::new().register(counter);
+//! assert_eq!(registry.names().collect::<Vec<_>>(), ["counter"]);
 //! ```
 //!
 //! The builder erases each closure's argument and return types behind one boxed signature, so

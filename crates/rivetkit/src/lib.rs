@@ -10,7 +10,7 @@
 //! * calling actors from Rust — `rivetkit-client` ([`client`]), typed by interfaces declared
 //!   with [`interface!`] (`rivetkit-interface`), which servers implement with `Actor::handle`.
 //!
-//! ```ignore
+//! ```no_run
 //! use rivetkit::prelude::*;
 //!
 //! #[derive(Serialize, Deserialize, Default)]
@@ -23,9 +23,31 @@
 //!         c.broadcast("count", (count,));
 //!         Ok(count)
 //!     });
-//!     rivetkit::serve(Registry::new().register(counter), ServerConfig::default()).await
+//!     rivetkit::serve(Registry::new().register(counter), ServerConfig::from_env()?).await
 //! }
 //! ```
+//!
+//! A raw HTTP handler answers any body, with [`http`] and [`bytes`] from this crate:
+//!
+//! ```
+//! use rivetkit::prelude::*;
+//! use rivetkit::{bytes::Bytes, http};
+//!
+//! fn page(visits: i64) -> Result<Response, ActorError> {
+//!     Ok(http::Response::builder()
+//!         .header(http::header::CONTENT_TYPE, "text/plain")
+//!         .body(Bytes::from(format!("{visits} visits")))?)
+//! }
+//!
+//! let _visits = actor::<i64>("visits").on_request(|c, _request: Request| async move {
+//!     page(c.update(|n| { *n += 1; *n }))
+//! });
+//! assert_eq!(page(3).unwrap().body().as_ref(), b"3 visits");
+//! ```
+//!
+//! Errors of any kind convert into [`ActorError`] with `?`: `std::error::Error`s and
+//! `anyhow::Error` become internal errors (masked for clients), [`ActorError::user`] is for the
+//! client to see.
 
 pub use rivetkit_client as client;
 pub use rivetkit_interface::{interface, Action, ActorInterface, ArgList, Event, Spread};
