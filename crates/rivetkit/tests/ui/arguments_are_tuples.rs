@@ -3,7 +3,12 @@
 // `Spread(list)`.
 use rivetkit::prelude::*;
 
+async fn call_from_a_client(handle: rivetkit::client::ActorHandle) {
+    let _: i64 = handle.action("increment", vec![1]).await.unwrap();
+}
+
 fn main() {
+    let _ = call_from_a_client;
     let numbers = vec![1, 2, 3];
     let _ = actor::<i64>("lists").action("send", move |c, ()| {
         let numbers = numbers.clone();
