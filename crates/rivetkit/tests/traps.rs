@@ -60,16 +60,30 @@ async fn a_list_in_an_event_tuple_is_one_argument() {
 #[tokio::test]
 async fn vars_may_come_after_the_handlers() {
     let calls = actor::<i64>("calls")
-        .action("before", |c, ()| async move { Ok(c.update(|s| *s += 1)) })
+        .action("before", |c, ()| async move {
+            Ok(c.update(|s| {
+                *s += 1;
+                *s
+            }))
+        })
         .on_wake(|_c| async move { Ok(()) })
         .vars(|| AtomicU32::new(7))
         .action("after", |c, ()| async move {
             Ok(c.vars().fetch_add(1, Ordering::SeqCst))
         });
     let runtime = runtime(Registry::new().register(calls));
-    assert_eq!(call(&runtime, "calls", "before", vec![]).await.unwrap(), json!(null));
-    assert_eq!(call(&runtime, "calls", "after", vec![]).await.unwrap(), json!(7));
-    assert_eq!(call(&runtime, "calls", "after", vec![]).await.unwrap(), json!(8));
+    assert_eq!(
+        call(&runtime, "calls", "before", vec![]).await.unwrap(),
+        json!(1)
+    );
+    assert_eq!(
+        call(&runtime, "calls", "after", vec![]).await.unwrap(),
+        json!(7)
+    );
+    assert_eq!(
+        call(&runtime, "calls", "after", vec![]).await.unwrap(),
+        json!(8)
+    );
 }
 
 pub struct Greeter;
@@ -137,7 +151,8 @@ async fn scheduling_an_action_that_does_not_exist_is_refused() {
 }
 
 fn read_config(path: &str) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).map_err(|error| anyhow::anyhow!(error).context("reading the config"))
+    std::fs::read_to_string(path)
+        .map_err(|error| anyhow::anyhow!(error).context("reading the config"))
 }
 
 #[tokio::test]
@@ -147,10 +162,18 @@ async fn question_mark_on_anyhow_errors_in_an_action() {
         Ok(text)
     });
     let runtime = runtime(Registry::new().register(files));
-    let error = call(&runtime, "files", "read", vec![json!("/nonexistent/config")])
-        .await
-        .unwrap_err();
-    assert_eq!((error.group(), error.code()), ("rivetkit", "internal_error"));
+    let error = call(
+        &runtime,
+        "files",
+        "read",
+        vec![json!("/nonexistent/config")],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (error.group(), error.code()),
+        ("rivetkit", "internal_error")
+    );
     assert!(!error.is_public());
     // The context and its cause, as `{:#}` prints an anyhow error.
     assert!(
@@ -158,5 +181,9 @@ async fn question_mark_on_anyhow_errors_in_an_action() {
         "{}",
         error.message()
     );
-    assert!(error.message().contains("No such file"), "{}", error.message());
+    assert!(
+        error.message().contains("No such file"),
+        "{}",
+        error.message()
+    );
 }
