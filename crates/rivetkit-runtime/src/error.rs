@@ -172,8 +172,9 @@ impl fmt::Display for ActorError {
 }
 
 /// Any error (`?` in actor code): every `std::error::Error`, and what converts into a boxed one
-/// (`anyhow::Error`, which is no `std::error::Error` itself). Storage failures become
-/// `storage/*`; anything else is internal, its message the error and each of its sources.
+/// (`anyhow::Error`, which is no `std::error::Error` itself; also a `String` or `&str`). Storage
+/// failures become `storage/*`; anything else is internal (masked for clients), its message the
+/// error and each of its sources. An error meant for the client is [`ActorError::user`].
 impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> From<E> for ActorError {
     fn from(error: E) -> Self {
         let error: Box<dyn std::error::Error + Send + Sync> = error.into();
