@@ -16,7 +16,7 @@ mod output;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rivetkit_client::{
-    ActorHandle, Client, ClientConfig, ConnStatus, CreateOptions, Encoding, Error, Value,
+    ActorHandle, Client, ClientConfig, ConnStatus, CreateOptions, Encoding, Error, Spread, Value,
 };
 use serde_json::json;
 
@@ -274,7 +274,9 @@ async fn call(
     json: bool,
 ) -> Result<(), Failure> {
     let args: Vec<Value> = args.iter().map(|arg| parse_value(arg)).collect();
-    let output: Value = handle(client, actor, create)?.action(action, args).await?;
+    let output: Value = handle(client, actor, create)?
+        .action(action, Spread(args))
+        .await?;
     print_json(&output, json);
     Ok(())
 }

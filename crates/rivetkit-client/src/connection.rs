@@ -22,11 +22,10 @@ use std::sync::{Arc, Weak};
 
 use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
-use rivetkit_interface::{Action, ActorInterface, Caller, Event};
+use rivetkit_interface::{Action, ActorInterface, ArgList, Caller, Event};
 use rivetkit_protocol::message::CLIENT_BARE_VERSION;
 use rivetkit_protocol::{parse_close_reason, value, Encoding, Frame, ToClient, ToServer, Value};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -187,7 +186,6 @@ impl<A> Clone for Connection<A> {
 
 /// Removes a listener again; see the `on*` methods of [`Connection`]. Dropping it keeps the
 /// listener (as the function JS returns does).
-#[must_use = "dropping a Subscription keeps the listener; call unsubscribe() to remove it"]
 pub struct Subscription {
     state: Weak<State>,
     commands: mpsc::UnboundedSender<Command>,
@@ -285,7 +283,7 @@ impl<A> Connection<A> {
     }
 
     /// Calls action `name` over the connection (queued until connected). `args` is a tuple.
-    pub async fn action<R: DeserializeOwned>(&self, name: &str, args: impl Serialize) -> Result<R> {
+    pub async fn action<R: DeserializeOwned>(&self, name: &str, args: impl ArgList) -> Result<R> {
         let (reply, response) = oneshot::channel();
         let command = Command::Action {
             name: name.to_owned(),

@@ -22,7 +22,7 @@ use base64::Engine;
 use parking_lot::Mutex;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
-use rivetkit_interface::{Action, ActorInterface, Caller};
+use rivetkit_interface::{Action, ActorInterface, ArgList, Caller};
 use rivetkit_protocol::path::encode_uri_component;
 use rivetkit_protocol::{
     cbor, value, HttpActionRequest, HttpActionResponse, HttpQueueSendRequest,
@@ -171,7 +171,7 @@ fn key_fits_query(key: &[String]) -> bool {
 }
 
 /// The argument list of a call: a tuple (`()`, `(x,)`, `(x, y)`) becomes the list of its items.
-pub(crate) fn arg_list<T: Serialize>(args: &T) -> Result<Vec<Value>> {
+pub(crate) fn arg_list<T: ArgList>(args: &T) -> Result<Vec<Value>> {
     Ok(match value::from_typed(args)? {
         Value::Null => Vec::new(),
         Value::Array(items) => items,
@@ -367,7 +367,7 @@ impl<A> ActorHandle<A> {
 
     /// A stateless call of action `name` over HTTP. `args` is a tuple; the output is converted
     /// to `R` (use [`Value`] to keep it as sent).
-    pub async fn action<R: DeserializeOwned>(&self, name: &str, args: impl Serialize) -> Result<R> {
+    pub async fn action<R: DeserializeOwned>(&self, name: &str, args: impl ArgList) -> Result<R> {
         let body = HttpActionRequest {
             args: arg_list(&args)?,
         };

@@ -8,20 +8,38 @@
 //! come from `rivetkit-protocol`, typed interfaces from `rivetkit-interface`. It must not know
 //! how actors run or are stored: it never depends on the runtime, server or storage crates.
 //!
-//! ```ignore
-//! use rivetkit::client::{Client, ClientConfig};
-//! use seed::{Counter, CounterActions, CountChanged};
+//! ```no_run
+//! use rivetkit_client::{Client, ClientConfig};
 //!
-//! let client = Client::new(ClientConfig::new("http://127.0.0.1:6420"))?;
-//! let counter = client.get_or_create::<Counter>(["my-counter"]);
-//! let count = counter.increment(1).await?;            // stateless, over HTTP
+//! // The actor's interface, usually in a crate the server and its clients share.
+//! pub struct Counter;
+//! rivetkit_interface::interface! {
+//!     actor Counter = "counter";
+//!     pub trait CounterActions {
+//!         action Increment = "increment", fn increment(x: i64) -> i64;
+//!     }
+//!     pub event CountChanged = "count", (i64,);
+//! }
 //!
-//! let conn = counter.connect();                        // stateful, over WebSocket
-//! conn.on(CountChanged, |(count,)| println!("count is now {count}"));
-//! conn.increment(1).await?;
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> rivetkit_client::Result<()> {
+//!     let client = Client::new(ClientConfig::new("http://127.0.0.1:6420"))?;
+//!     let counter = client.get_or_create::<Counter>(["my-counter"]);
+//!     let count = counter.increment(1).await?; // stateless, over HTTP
 //!
-//! // Without an interface:
-//! let n: i64 = client.actor("counter").get_or_create(["my-counter"]).action("increment", (1,)).await?;
+//!     let conn = counter.connect(); // stateful, over WebSocket
+//!     conn.on(CountChanged, |(count,)| println!("count is now {count}"));
+//!     conn.increment(1).await?;
+//!
+//!     // Without an interface:
+//!     let n: i64 = client
+//!         .actor("counter")
+//!         .get_or_create(["my-counter"])
+//!         .action("increment", (1,))
+//!         .await?;
+//!     assert!(n > count);
+//!     Ok(())
+//! }
 //! ```
 
 #![warn(missing_docs)]
@@ -42,7 +60,7 @@ pub use connection::{ConnStatus, Connection, Subscription};
 pub use error::{ActorError, Error, Result};
 pub use handle::{ActorHandle, QueueReply, RawRequest, Untyped};
 pub use options::{CreateOptions, GetOptions, GetOrCreateOptions};
-pub use rivetkit_interface::{Action, ActorInterface, Caller, Event};
+pub use rivetkit_interface::{Action, ActorInterface, ArgList, Caller, Event, Spread};
 pub use rivetkit_protocol::error::ActorSpecifier;
 pub use rivetkit_protocol::{Encoding, Value};
 pub use tokio_tungstenite::tungstenite::Message as WsMessage;

@@ -14,6 +14,8 @@
 //! It owns nothing of the protocol or of how actors run; it must not know actor definitions.
 //! What single-node mode does that this host leaves to the engine is in ARCHITECTURE.md.
 
+#![warn(missing_docs)]
+
 mod pool;
 mod store;
 mod tunnel;
@@ -329,7 +331,10 @@ impl EnvoyCallbacks for Callbacks {
     fn on_connect(&self, handle: EnvoyHandle) {
         // Logged at every (re)connection: operators and tests see the envoy come back after
         // an engine restart.
-        tracing::info!(envoy = handle.get_envoy_key(), "envoy connected to the Rivet Engine");
+        tracing::info!(
+            envoy = handle.get_envoy_key(),
+            "envoy connected to the Rivet Engine"
+        );
         self.0.engine.connected(&handle);
     }
 
@@ -399,5 +404,54 @@ impl EnvoyCallbacks for Callbacks {
         _request: &HttpRequest,
     ) -> BoxFuture<anyhow::Result<bool>> {
         Box::pin(async { Ok(false) })
+    }
+}
+
+/// The engine mode's command-line flags, to flatten into a binary's own clap arguments next to
+/// [`rivetkit_server::ServerArgs`] (see `seed-server`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct EngineArgs {
+    /// Run the actors as an envoy of the Rivet Engine at URL instead of serving HTTP (the way
+    /// past one machine). Without URL, `RIVET_ENGINE` or else `RIVET_ENDPOINT` gives it;
+    /// `RIVET_ENGINE` set alone also selects this mode.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    pub engine: Option<String>,
+    /// The engine namespace to serve (engine mode).
+    #[arg(long, env = "RIVET_NAMESPACE", default_value = "default")]
+    pub namespace: String,
+    /// The engine pool (runner name) to join (engine mode).
+    #[arg(long, env = "RIVET_RUNNER", default_value = "default")]
+    pub pool: String,
+    /// The engine's token (engine mode; `--token` is taken when this is not set).
+    #[arg(long, env = "RIVET_TOKEN")]
+    pub engine_token: Option<String>,
+}
+
+impl EngineArgs {
+    /// The engine configuration these flags select, `None` for embedded mode; `server` gives
+    /// the limits of the routes, the shutdown timeout, and the token when no engine token is
+    /// set. Fails when `--engine` has no URL and the environment gives none.
+    pub fn into_config(self, server: &ServerConfig) -> Result<Option<EngineConfig>, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let endpoint = match self.engine {
+            Some(url) if !url.is_empty() => url,
+            Some(_) => var("RIVET_ENGINE")
+                .or_else(|| var("RIVET_ENDPOINT"))
+                .ok_or("--engine without URL needs RIVET_ENGINE or RIVET_ENDPOINT")?,
+            None => match var("RIVET_ENGINE") {
+                Some(url) => url,
+                None => return Ok(None),
+            },
+        };
+        let mut config = EngineConfig::new(endpoint);
+        config.namespace = self.namespace;
+        config.pool = self.pool;
+        config.token = self
+            .engine_token
+            .or_else(|| server.token.clone())
+            .filter(|token| !token.is_empty());
+        config.shutdown_timeout = server.shutdown_timeout;
+        config.server = server.clone();
+        Ok(Some(config))
     }
 }

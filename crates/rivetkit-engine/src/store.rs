@@ -107,13 +107,16 @@ impl Backend for EngineBackend {
     }
 }
 
+/// What the envoy does when the runtime destroyed an actor.
+type DestroyHook = Box<dyn Fn(&str) + Send + Sync>;
+
 /// The records of the actors the engine started on this envoy, by id.
 #[derive(Default)]
 pub(crate) struct EngineDirectory {
     records: Mutex<HashMap<String, ActorRecord>>,
     /// Called with an actor's id when the runtime destroyed it (`c.destroy()`): the envoy tells
     /// the engine, which deletes the actor and its KV.
-    on_destroy: OnceLock<Box<dyn Fn(&str) + Send + Sync>>,
+    on_destroy: OnceLock<DestroyHook>,
 }
 
 impl EngineDirectory {

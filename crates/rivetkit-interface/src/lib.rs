@@ -6,10 +6,12 @@
 //! with methods checked at compile time. This crate knows nothing about either side: only the
 //! names and types, and the [`Caller`] abstraction the generated methods call through.
 //!
-//! ```ignore
+//! ```
+//! use rivetkit_interface::{Action, ActorInterface, Event};
+//!
 //! pub struct Counter; // or the actor's state type
 //!
-//! rivetkit::interface! {
+//! rivetkit_interface::interface! {
 //!     actor Counter = "counter";
 //!     /// Calls on a counter.
 //!     pub trait CounterActions {
@@ -20,7 +22,15 @@
 //!     /// Broadcast after every change.
 //!     pub event CountChanged = "count", (i64,);
 //! }
+//!
+//! assert_eq!(Counter::NAME, "counter");
+//! assert_eq!(Counter::ACTIONS, ["increment", "getCount"]);
+//! assert_eq!(Increment::NAME, "increment");
+//! assert_eq!(CountChanged::NAME, "count");
+//! let _args: <Increment as Action>::Args = (1,); // arguments are a tuple
 //! ```
+//!
+//! (Through the facade crate, the macro is `rivetkit::interface!`.)
 
 #![warn(missing_docs)]
 
@@ -33,7 +43,67 @@ use serde::Serialize;
 pub trait ActorInterface: Send + Sync + 'static {
     /// The name the actor type is registered under, as clients address it.
     const NAME: &'static str;
+    /// The wire names of every action the interface declares. A server registering an actor
+    /// that implements some of them (`Actor::handle`) must implement all of them.
+    const ACTIONS: &'static [&'static str];
 }
+
+/// An argument list written as a tuple: `()` for none, `(x,)` for one, `(x, y)` for two (up to
+/// 12). Actions are called, and events sent, with one; each element becomes one argument, so
+/// `(vec,)` passes one array where a bare `vec` would have been spread into many arguments.
+/// [`Spread`] is the one list that spreads, on purpose.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an argument list: arguments are a tuple",
+    label = "expected a tuple such as `()`, `(x,)` or `(x, y)`",
+    note = "to pass one value, wrap it in a 1-tuple: `(value,)`; for a list of arguments made at \
+            run time, `Spread(list)`"
+)]
+pub trait ArgList: Serialize + sealed::Tuple {}
+
+mod sealed {
+    /// Only tuples are argument lists: they serialize as a JSON array (or `null` for `()`),
+    /// one element per argument, whatever their elements are.
+    pub trait Tuple {}
+}
+
+/// An argument list known only at run time, each element one argument: `Spread(vec)` is the
+/// `...args` of JS. Where the list is fixed in the code, write a tuple instead.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Spread<T>(pub Vec<T>);
+
+impl<T: Serialize> Serialize for Spread<T> {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<T: Serialize> sealed::Tuple for Spread<T> {}
+impl<T: Serialize> ArgList for Spread<T> {}
+
+macro_rules! arg_list_tuples {
+    ($(($($name:ident),*)),* $(,)?) => {
+        $(
+            impl<$($name: Serialize),*> sealed::Tuple for ($($name,)*) {}
+            impl<$($name: Serialize),*> ArgList for ($($name,)*) {}
+        )*
+    };
+}
+
+arg_list_tuples!(
+    (),
+    (A),
+    (A, B),
+    (A, B, C),
+    (A, B, C, D),
+    (A, B, C, D, E),
+    (A, B, C, D, E, F),
+    (A, B, C, D, E, F, G),
+    (A, B, C, D, E, F, G, H),
+    (A, B, C, D, E, F, G, H, I),
+    (A, B, C, D, E, F, G, H, I, J),
+    (A, B, C, D, E, F, G, H, I, J, K),
+    (A, B, C, D, E, F, G, H, I, J, K, L),
+);
 
 /// One action of actor [`Action::Actor`]. Implementors are unit structs, passed as values so
 /// that closures given alongside them get their argument types inferred.
@@ -43,7 +113,7 @@ pub trait Action: Copy + Send + Sync + 'static {
     /// The action's name on the wire.
     const NAME: &'static str;
     /// The argument list as a tuple: `()`, `(i64,)`, `(String, u32)`.
-    type Args: Serialize + DeserializeOwned + Send + 'static;
+    type Args: ArgList + DeserializeOwned + Send + 'static;
     /// What the action returns.
     type Output: Serialize + DeserializeOwned + Send + 'static;
 }
@@ -55,7 +125,7 @@ pub trait Event: Copy + Send + Sync + 'static {
     /// The event's name on the wire.
     const NAME: &'static str;
     /// The event's argument list as a tuple.
-    type Args: Serialize + DeserializeOwned + Send + 'static;
+    type Args: ArgList + DeserializeOwned + Send + 'static;
 }
 
 /// Something that can run actions of one actor type: a client handle or connection. The
@@ -97,6 +167,7 @@ macro_rules! interface {
     ) => {
         impl $crate::ActorInterface for $actor {
             const NAME: &'static str = $name;
+            const ACTIONS: &'static [&'static str] = &[$($action_name),*];
         }
 
         $(
@@ -206,6 +277,10 @@ mod tests {
     #[test]
     fn generated_methods_call_with_wire_names_and_argument_tuples() {
         assert_eq!(<Counter as ActorInterface>::NAME, "counter");
+        assert_eq!(
+            <Counter as ActorInterface>::ACTIONS,
+            ["increment", "reset", "rename"]
+        );
         assert_eq!(block_on(Recorder.increment(2)), Err("increment [2]".into()));
         assert_eq!(block_on(Recorder.reset()), Err("reset null".into()));
         assert_eq!(

@@ -8,6 +8,8 @@
 use rivetkit_protocol::{value, Value};
 use serde::de::DeserializeOwned;
 
+use rivetkit_interface::ArgList;
+
 use crate::ActorError;
 
 /// Decodes a client's argument list into a tuple. Implemented for tuples of up to 8 elements.
@@ -51,12 +53,13 @@ impl_args!(A, B, C, D, E, F);
 impl_args!(A, B, C, D, E, F, G);
 impl_args!(A, B, C, D, E, F, G, H);
 
-/// Turns event arguments given as a tuple (`()`, `(a,)`, `(a, b)`) into the argument list.
-pub(crate) fn to_arg_list<T: serde::Serialize>(args: &T) -> Result<Vec<Value>, ActorError> {
+/// Turns arguments given as a tuple (`()`, `(a,)`, `(a, b)`) into the argument list.
+pub(crate) fn to_arg_list<T: ArgList>(args: &T) -> Result<Vec<Value>, ActorError> {
     Ok(value_to_arg_list(value::from_typed(args)?))
 }
 
-/// An argument tuple already converted into a value, as the argument list.
+/// An argument tuple already converted into a value, as the argument list: a tuple serializes
+/// as an array of its elements, `()` as `null`.
 pub(crate) fn value_to_arg_list(args: Value) -> Vec<Value> {
     match args {
         Value::Null => Vec::new(),
@@ -91,5 +94,10 @@ mod tests {
         assert_eq!(to_arg_list(&()).unwrap(), Vec::<Value>::new());
         assert_eq!(to_arg_list(&(3,)).unwrap(), vec![json!(3)]);
         assert_eq!(to_arg_list(&("a", 1)).unwrap(), vec![json!("a"), json!(1)]);
+        // A list inside the tuple stays one argument.
+        assert_eq!(
+            to_arg_list(&(vec![1, 2, 3],)).unwrap(),
+            vec![json!([1, 2, 3])]
+        );
     }
 }

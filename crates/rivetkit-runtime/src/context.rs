@@ -6,11 +6,14 @@
 //! interleave (one waits on a timer while another runs) yet the state is never touched from two
 //! places at once.
 
+use std::any::Any;
+use std::marker::PhantomData;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
+use rivetkit_interface::ArgList;
 use rivetkit_protocol::{value, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -27,7 +30,7 @@ use crate::{args, ActorError, ActorResult};
 
 /// The context handed to every action and hook. Cheap to clone; may be moved into tasks.
 pub struct Ctx<S, V = ()> {
-    pub(crate) cell: Arc<ActorCell<S, V>>,
+    pub(crate) cell: Arc<ActorCell<S>>,
     pub(crate) conn_id: Option<Arc<str>>,
     /// The long-lived connection this call runs for, if any: its waits give up when it goes.
     pub(crate) conn_link: Option<Arc<ConnLink>>,
@@ -41,6 +44,8 @@ pub struct Ctx<S, V = ()> {
     /// answers with this error. `None` for long-lived code (`run`, `on_websocket`), where a
     /// refusal drops only the change or event refused.
     pub(crate) failure: Option<Arc<Mutex<Option<ActorError>>>>,
+    /// The type [`Ctx::vars`] reads the instance's vars as (they are stored untyped).
+    pub(crate) vars: PhantomData<fn() -> V>,
 }
 
 impl<S, V> Clone for Ctx<S, V> {
@@ -53,6 +58,24 @@ impl<S, V> Clone for Ctx<S, V> {
             pending_completions: self.pending_completions.clone(),
             in_run: self.in_run,
             failure: self.failure.clone(),
+            vars: PhantomData,
+        }
+    }
+}
+
+impl<S, V> Ctx<S, V> {
+    /// The same context, reading the vars as `W`: how the runtime's `Ctx<S>` becomes the
+    /// `Ctx<S, V>` a handler was written for.
+    pub(crate) fn typed<W>(self) -> Ctx<S, W> {
+        Ctx {
+            cell: self.cell,
+            conn_id: self.conn_id,
+            conn_link: self.conn_link,
+            request: self.request,
+            pending_completions: self.pending_completions,
+            in_run: self.in_run,
+            failure: self.failure,
+            vars: PhantomData,
         }
     }
 }
@@ -71,7 +94,7 @@ pub struct ConnInfo {
 }
 
 /// An event's arguments as a list, refusing what JSON cannot carry.
-fn event_args<A: Serialize>(name: &str, args: &A) -> ActorResult<Vec<Value>> {
+fn event_args<A: ArgList>(name: &str, args: &A) -> ActorResult<Vec<Value>> {
     let root = format!("the arguments of event {name:?}: args");
     let list = crate::finite::to_value(args, "event", "invalid_args", &root)?;
     Ok(args::value_to_arg_list(list))
@@ -138,7 +161,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// Arguments that do not serialize, or hold a NaN or infinite float (which JSON would send
     /// as `null`), are refused: the event is not sent and the call answers `event/invalid_args`.
     /// Nothing is sent either once a change of this call was refused (see [`Ctx::update`]).
-    pub fn broadcast<A: Serialize>(&self, name: &str, args: A) {
+    pub fn broadcast<A: ArgList>(&self, name: &str, args: A) {
         if self.refused().is_some() {
             tracing::debug!(actor = %self.actor_id(), event = name, "dropping an event of a refused call");
             return;
@@ -152,7 +175,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// Sends an event to one connection only; `false` if it is not connected. Fails with
     /// `event/invalid_args` for arguments JSON cannot carry, and with the call's refusal once a
     /// change of this call was refused.
-    pub fn send_to<A: Serialize>(&self, conn_id: &str, name: &str, args: A) -> ActorResult<bool> {
+    pub fn send_to<A: ArgList>(&self, conn_id: &str, name: &str, args: A) -> ActorResult<bool> {
         if let Some(error) = self.refused() {
             return Err(error);
         }
@@ -185,7 +208,13 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
 
     /// The actor's in-memory vars (see `Actor::vars`).
     pub fn vars(&self) -> &V {
-        &self.cell.vars
+        // `V` is the type `Actor::vars` made them with, or `()` in a handler added before it.
+        let unit: &(dyn Any + Send + Sync) = &();
+        self.cell
+            .vars
+            .downcast_ref::<V>()
+            .or_else(|| unit.downcast_ref::<V>())
+            .expect("a handler reads the vars as the type Actor::vars made them with")
     }
 
     /// The connection this call came over (a stateless call has a short-lived one too); `None`
@@ -274,7 +303,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
 
     /// Calls `action` with `args` (a tuple) on this actor after `delay`. Durable: it fires even
     /// after a restart, and wakes the actor if it sleeps.
-    pub async fn schedule_after<A: Serialize>(
+    pub async fn schedule_after<A: ArgList>(
         &self,
         delay: Duration,
         action: &str,
@@ -285,12 +314,25 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     }
 
     /// Calls `action` with `args` (a tuple) on this actor at `timestamp_ms` (ms since the epoch).
-    pub async fn schedule_at<A: Serialize>(
+    ///
+    /// An action the actor does not define is refused here, with `schedule/action_not_found`,
+    /// rather than failing unseen when the schedule fires.
+    pub async fn schedule_at<A: ArgList>(
         &self,
         timestamp_ms: i64,
         action: &str,
         args: A,
     ) -> ActorResult<()> {
+        if !self.cell.has_action(action) {
+            return Err(ActorError::public(
+                "schedule",
+                "action_not_found",
+                format!(
+                    "Cannot schedule action '{action}': actor '{}' has no such action",
+                    self.name()
+                ),
+            ));
+        }
         let args = args::to_arg_list(&args)?;
         self.cell.refuse_if_retired()?;
         self.runtime()?
@@ -370,7 +412,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
 
     /// Calls an action on another actor of this server (created if needed), as a stateless
     /// call without params.
-    pub async fn call_actor<A: Serialize, R: DeserializeOwned>(
+    pub async fn call_actor<A: ArgList, R: DeserializeOwned>(
         &self,
         name: &str,
         key: &[String],

@@ -1,6 +1,9 @@
 //! Defining an actor: its state, its actions and its handlers, as plain closures.
 //!
-//! ```ignore
+//! ```
+//! use rivetkit_runtime::{actor, Registry};
+//! use serde::{Deserialize, Serialize};
+//!
 //! #[derive(Serialize, Deserialize, Default)]
 //! struct Counter { count: i64 }
 //!
@@ -11,13 +14,17 @@
 //!         Ok(count)
 //!     })
 //!     .action("getCount", |c, ()| async move { Ok(c.state(|s| s.count)) });
+//! let registry = Registry::new().register(counter);
+//! assert_eq!(registry.names().collect::<Vec<_>>(), ["counter"]);
 //! ```
 //!
 //! The builder erases each closure's argument and return types behind one boxed signature, so
 //! a definition is a map from names to handlers that the runtime can call with wire values.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,24 +43,29 @@ use crate::{ActorError, ActorResult, Args, Ctx};
 pub trait State: Serialize + DeserializeOwned + Send + 'static {}
 impl<T: Serialize + DeserializeOwned + Send + 'static> State for T {}
 
-pub(crate) type ActionFn<S, V> =
-    Arc<dyn Fn(Ctx<S, V>, Vec<Value>) -> BoxFuture<'static, ActorResult<Value>> + Send + Sync>;
-pub(crate) type ConnectFn<S, V> =
-    Arc<dyn Fn(Ctx<S, V>, Value) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
-pub(crate) type RequestFn<S, V> =
-    Arc<dyn Fn(Ctx<S, V>, Request) -> BoxFuture<'static, ActorResult<Response>> + Send + Sync>;
-pub(crate) type WebSocketFn<S, V> =
-    Arc<dyn Fn(Ctx<S, V>, RawWebSocket) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
-pub(crate) type HookFn<S, V> =
-    Arc<dyn Fn(Ctx<S, V>) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
-pub(crate) type ConnStateFn<S, V> =
-    Arc<dyn Fn(Ctx<S, V>, Value) -> BoxFuture<'static, ActorResult<Value>> + Send + Sync>;
-pub(crate) type InputHookFn<S, V> =
-    Arc<dyn Fn(Ctx<S, V>, Value) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
-pub(crate) type StateChangeFn<S, V> = Arc<dyn Fn(&Ctx<S, V>) + Send + Sync>;
-pub(crate) type AccessFn<S, V> = Arc<dyn Fn(&Ctx<S, V>) -> bool + Send + Sync>;
+// Handlers are stored with the context type the runtime makes, `Ctx<S>`; each builder method
+// wraps the user's closure, typed `Ctx<S, V>`, in one that retypes the context. That is what
+// lets `vars` come before or after the handlers: a definition's handlers never depend on `V`.
+pub(crate) type ActionFn<S> =
+    Arc<dyn Fn(Ctx<S>, Vec<Value>) -> BoxFuture<'static, ActorResult<Value>> + Send + Sync>;
+pub(crate) type ConnectFn<S> =
+    Arc<dyn Fn(Ctx<S>, Value) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
+pub(crate) type RequestFn<S> =
+    Arc<dyn Fn(Ctx<S>, Request) -> BoxFuture<'static, ActorResult<Response>> + Send + Sync>;
+pub(crate) type WebSocketFn<S> =
+    Arc<dyn Fn(Ctx<S>, RawWebSocket) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
+pub(crate) type HookFn<S> =
+    Arc<dyn Fn(Ctx<S>) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
+pub(crate) type ConnStateFn<S> =
+    Arc<dyn Fn(Ctx<S>, Value) -> BoxFuture<'static, ActorResult<Value>> + Send + Sync>;
+pub(crate) type InputHookFn<S> =
+    Arc<dyn Fn(Ctx<S>, Value) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
+pub(crate) type StateChangeFn<S> = Arc<dyn Fn(&Ctx<S>) + Send + Sync>;
+pub(crate) type AccessFn<S> = Arc<dyn Fn(&Ctx<S>) -> bool + Send + Sync>;
 type CreateStateFn<S> = Arc<dyn Fn(Value) -> ActorResult<S> + Send + Sync>;
-type CreateVarsFn<V> = Arc<dyn Fn() -> V + Send + Sync>;
+/// Makes an instance's vars, whatever their type (`Ctx::vars` gives them back typed).
+pub(crate) type Vars = Box<dyn Any + Send + Sync>;
+type CreateVarsFn = Arc<dyn Fn() -> Vars + Send + Sync>;
 
 /// How long an actor may idle before it sleeps, unless configured otherwise.
 pub const DEFAULT_SLEEP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,28 +87,28 @@ pub(crate) struct Options {
 pub const DEFAULT_RUN_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Everything an actor runs besides its state initializer: actions and hooks.
-pub(crate) struct Handlers<S, V> {
-    pub(crate) actions: HashMap<String, ActionFn<S, V>>,
-    pub(crate) on_create: Option<InputHookFn<S, V>>,
-    pub(crate) on_wake: Option<HookFn<S, V>>,
-    pub(crate) on_sleep: Option<HookFn<S, V>>,
-    pub(crate) on_destroy: Option<HookFn<S, V>>,
-    pub(crate) on_state_change: Option<StateChangeFn<S, V>>,
-    pub(crate) on_before_connect: Option<ConnectFn<S, V>>,
-    pub(crate) create_conn_state: Option<ConnStateFn<S, V>>,
-    pub(crate) on_connect: Option<HookFn<S, V>>,
-    pub(crate) on_disconnect: Option<HookFn<S, V>>,
-    pub(crate) on_request: Option<RequestFn<S, V>>,
-    pub(crate) on_websocket: Option<WebSocketFn<S, V>>,
+pub(crate) struct Handlers<S> {
+    pub(crate) actions: HashMap<String, ActionFn<S>>,
+    pub(crate) on_create: Option<InputHookFn<S>>,
+    pub(crate) on_wake: Option<HookFn<S>>,
+    pub(crate) on_sleep: Option<HookFn<S>>,
+    pub(crate) on_destroy: Option<HookFn<S>>,
+    pub(crate) on_state_change: Option<StateChangeFn<S>>,
+    pub(crate) on_before_connect: Option<ConnectFn<S>>,
+    pub(crate) create_conn_state: Option<ConnStateFn<S>>,
+    pub(crate) on_connect: Option<HookFn<S>>,
+    pub(crate) on_disconnect: Option<HookFn<S>>,
+    pub(crate) on_request: Option<RequestFn<S>>,
+    pub(crate) on_websocket: Option<WebSocketFn<S>>,
     /// Declared queue names, each with its optional `can_publish` rule. Sends to other names
     /// are dropped.
-    pub(crate) queues: HashMap<String, Option<AccessFn<S, V>>>,
+    pub(crate) queues: HashMap<String, Option<AccessFn<S>>>,
     /// `can_subscribe` rules of declared events; other event names are open to everyone.
-    pub(crate) event_rules: HashMap<String, AccessFn<S, V>>,
-    pub(crate) run: Option<HookFn<S, V>>,
+    pub(crate) event_rules: HashMap<String, AccessFn<S>>,
+    pub(crate) run: Option<HookFn<S>>,
 }
 
-impl<S, V> Default for Handlers<S, V> {
+impl<S> Default for Handlers<S> {
     fn default() -> Self {
         Self {
             actions: HashMap::new(),
@@ -118,59 +130,39 @@ impl<S, V> Default for Handlers<S, V> {
     }
 }
 
-impl<S, V> Handlers<S, V> {
-    fn is_empty(&self) -> bool {
-        // Destructured so that a new handler cannot be forgotten here.
-        let Self {
-            actions,
-            on_create,
-            on_wake,
-            on_sleep,
-            on_destroy,
-            on_state_change,
-            on_before_connect,
-            create_conn_state,
-            on_connect,
-            on_disconnect,
-            on_request,
-            on_websocket,
-            queues,
-            event_rules,
-            run,
-        } = self;
-        actions.is_empty()
-            && [on_wake, on_sleep, on_destroy, on_connect, on_disconnect]
-                .iter()
-                .all(|h| h.is_none())
-            && on_create.is_none()
-            && on_state_change.is_none()
-            && on_before_connect.is_none()
-            && create_conn_state.is_none()
-            && on_request.is_none()
-            && on_websocket.is_none()
-            && queues.is_empty()
-            && event_rules.is_empty()
-            && run.is_none()
-    }
-}
-
 /// An actor definition with state `S` and per-instance, never-persisted vars `V`.
 pub struct Actor<S, V = ()> {
     pub(crate) name: String,
     pub(crate) create_state: CreateStateFn<S>,
-    pub(crate) create_vars: CreateVarsFn<V>,
+    pub(crate) create_vars: CreateVarsFn,
     pub(crate) options: Options,
-    pub(crate) handlers: Handlers<S, V>,
+    pub(crate) handlers: Handlers<S>,
     pub(crate) database: Option<Database>,
+    /// The actions of each interface `handle` registered actions of: all of them must have a
+    /// handler by the time the actor is registered.
+    pub(crate) interfaces: Vec<&'static [&'static str]>,
+    vars: PhantomData<fn() -> V>,
 }
 
 /// Wraps a hook closure into the boxed form the runtime stores.
-fn hook<S, V, F, Fut>(handler: F) -> HookFn<S, V>
+fn hook<S, V, F, Fut>(handler: F) -> HookFn<S>
 where
+    S: State,
+    V: Send + Sync + 'static,
     F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ActorResult<()>> + Send + 'static,
 {
-    Arc::new(move |ctx| handler(ctx).boxed())
+    Arc::new(move |ctx: Ctx<S>| handler(ctx.typed()).boxed())
+}
+
+/// Wraps a rule closure (`event_access`, `queue_with_access`) into the stored form.
+fn access<S, V, F>(rule: F) -> AccessFn<S>
+where
+    S: State,
+    V: Send + Sync + 'static,
+    F: Fn(&Ctx<S, V>) -> bool + Send + Sync + 'static,
+{
+    Arc::new(move |ctx: &Ctx<S>| rule(&ctx.clone().typed()))
 }
 
 /// Starts a definition whose initial state is `S::default()`.
@@ -197,7 +189,7 @@ impl<S: State> Actor<S> {
                 };
                 Ok(create_state(input))
             }),
-            create_vars: Arc::new(|| ()),
+            create_vars: Arc::new(|| Box::new(())),
             options: Options {
                 sleep_timeout: DEFAULT_SLEEP_TIMEOUT,
                 no_sleep: false,
@@ -211,28 +203,30 @@ impl<S: State> Actor<S> {
             },
             handlers: Handlers::default(),
             database: None,
+            interfaces: Vec::new(),
+            vars: PhantomData,
         }
     }
 
     /// Gives every instance vars made by `create_vars` when it starts: in-memory values such as
-    /// channels or open sockets, never persisted. Call it before adding handlers.
+    /// channels or open sockets, never persisted.
+    ///
+    /// It may come anywhere in the chain. Handlers added after it get `c.vars()` as `&V`;
+    /// handlers added before it were written without vars, and see `()`.
     pub fn vars<V, F>(self, create_vars: F) -> Actor<S, V>
     where
         V: Send + Sync + 'static,
         F: Fn() -> V + Send + Sync + 'static,
     {
-        assert!(
-            self.handlers.is_empty(),
-            "actor {:?}: call vars() before adding actions and handlers",
-            self.name
-        );
         Actor {
             name: self.name,
             create_state: self.create_state,
-            create_vars: Arc::new(create_vars),
+            create_vars: Arc::new(move || Box::new(create_vars())),
             options: self.options,
-            handlers: Handlers::default(),
+            handlers: self.handlers,
             database: self.database,
+            interfaces: self.interfaces,
+            vars: PhantomData,
         }
     }
 }
@@ -241,6 +235,20 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     /// The name the actor is registered under.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The definition as the runtime keeps it: the same handlers, without the vars type.
+    pub(crate) fn erase(self) -> Actor<S> {
+        Actor {
+            name: self.name,
+            create_state: self.create_state,
+            create_vars: self.create_vars,
+            options: self.options,
+            handlers: self.handlers,
+            database: self.database,
+            interfaces: self.interfaces,
+            vars: PhantomData,
+        }
     }
 
     /// Adds an action. Arguments arrive as a tuple (see [`Args`]); the return value is sent to
@@ -253,9 +261,9 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         Fut: Future<Output = ActorResult<R>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let erased: ActionFn<S, V> = Arc::new(move |ctx, args| match A::from_args(args) {
+        let erased: ActionFn<S> = Arc::new(move |ctx: Ctx<S>, args| match A::from_args(args) {
             Ok(args) => {
-                let call = handler(ctx, args);
+                let call = handler(ctx.typed(), args);
                 // An output JSON cannot carry (a NaN or infinite float would become `null`)
                 // is refused rather than changed.
                 async move {
@@ -277,18 +285,17 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, P) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.handlers.on_before_connect =
-            Some(Arc::new(move |ctx, params| {
-                match value::to_typed::<P>(params) {
-                    Ok(params) => handler(ctx, params).boxed(),
-                    Err(error) => futures::future::ready(Err(ActorError::public(
-                        "params",
-                        "invalid",
-                        error.to_string(),
-                    )))
-                    .boxed(),
-                }
-            }));
+        self.handlers.on_before_connect = Some(Arc::new(move |ctx: Ctx<S>, params| {
+            match value::to_typed::<P>(params) {
+                Ok(params) => handler(ctx.typed(), params).boxed(),
+                Err(error) => futures::future::ready(Err(ActorError::public(
+                    "params",
+                    "invalid",
+                    error.to_string(),
+                )))
+                .boxed(),
+            }
+        }));
         self
     }
 
@@ -298,8 +305,9 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<Response>> + Send + 'static,
     {
-        self.handlers.on_request =
-            Some(Arc::new(move |ctx, request| handler(ctx, request).boxed()));
+        self.handlers.on_request = Some(Arc::new(move |ctx: Ctx<S>, request| {
+            handler(ctx.typed(), request).boxed()
+        }));
         self
     }
 
@@ -310,8 +318,9 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, RawWebSocket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.handlers.on_websocket =
-            Some(Arc::new(move |ctx, socket| handler(ctx, socket).boxed()));
+        self.handlers.on_websocket = Some(Arc::new(move |ctx: Ctx<S>, socket| {
+            handler(ctx.typed(), socket).boxed()
+        }));
         self
     }
 
@@ -356,13 +365,13 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, Option<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.handlers.on_create = Some(Arc::new(move |ctx, input| {
+        self.handlers.on_create = Some(Arc::new(move |ctx: Ctx<S>, input| {
             let input = match input {
                 Value::Null => Ok(None),
                 given => value::to_typed::<I>(given).map(Some),
             };
             match input {
-                Ok(input) => handler(ctx, input).boxed(),
+                Ok(input) => handler(ctx.typed(), input).boxed(),
                 Err(error) => futures::future::ready(Err(ActorError::public(
                     "actor",
                     "invalid_input",
@@ -409,7 +418,8 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     where
         F: Fn(&Ctx<S, V>) + Send + Sync + 'static,
     {
-        self.handlers.on_state_change = Some(Arc::new(handler));
+        self.handlers.on_state_change =
+            Some(Arc::new(move |ctx: &Ctx<S>| handler(&ctx.clone().typed())));
         self
     }
 
@@ -421,21 +431,20 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, P) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<C>> + Send + 'static,
     {
-        self.handlers.create_conn_state =
-            Some(Arc::new(move |ctx, params| {
-                match value::to_typed::<P>(params) {
-                    Ok(params) => {
-                        let create = handler(ctx, params);
-                        async move { Ok(value::from_typed(&create.await?)?) }.boxed()
-                    }
-                    Err(error) => futures::future::ready(Err(ActorError::public(
-                        "params",
-                        "invalid",
-                        error.to_string(),
-                    )))
-                    .boxed(),
+        self.handlers.create_conn_state = Some(Arc::new(move |ctx: Ctx<S>, params| {
+            match value::to_typed::<P>(params) {
+                Ok(params) => {
+                    let create = handler(ctx.typed(), params);
+                    async move { Ok(value::from_typed(&create.await?)?) }.boxed()
                 }
-            }));
+                Err(error) => futures::future::ready(Err(ActorError::public(
+                    "params",
+                    "invalid",
+                    error.to_string(),
+                )))
+                .boxed(),
+            }
+        }));
         self
     }
 
@@ -474,7 +483,7 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     {
         self.handlers
             .queues
-            .insert(name.into(), Some(Arc::new(can_publish)));
+            .insert(name.into(), Some(access(can_publish)));
         self
     }
 
@@ -486,7 +495,7 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     {
         self.handlers
             .event_rules
-            .insert(event.into(), Arc::new(can_subscribe));
+            .insert(event.into(), access(can_subscribe));
         self
     }
 
@@ -525,8 +534,38 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         (self.create_state)(input)
     }
 
-    pub(crate) fn new_vars(&self) -> V {
+    pub(crate) fn new_vars(&self) -> Vars {
         (self.create_vars)()
+    }
+
+    /// Refuses a definition that implements an interface (`handle`) only in part: a client of
+    /// that interface would compile its calls to the missing actions, and fail only when
+    /// calling them.
+    pub(crate) fn check_interfaces(&self) -> Result<(), String> {
+        let missing: Vec<&str> = self
+            .interfaces
+            .iter()
+            .flat_map(|actions| actions.iter().copied())
+            .filter(|action| !self.handlers.actions.contains_key(*action))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "actor {:?} does not implement {} of its interface (declared with interface!): {}; \
+             add a handler for each with .handle(..)",
+            self.name,
+            if missing.len() == 1 {
+                "this action"
+            } else {
+                "these actions"
+            },
+            missing
+                .iter()
+                .map(|action| format!("{action:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
     }
 }
 
@@ -536,9 +575,12 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
 impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     /// Adds the interface action `A`: `.handle(Increment, |c, (x,)| async move { ... })`.
     ///
+    /// Handling one action of an interface commits the actor to all of them: `Registry::register`
+    /// refuses it while any is missing.
+    ///
     /// # Panics
     /// If `A` is declared for an actor of another name (a wiring bug caught at startup).
-    pub fn handle<A, F, Fut>(self, _action: A, handler: F) -> Self
+    pub fn handle<A, F, Fut>(mut self, _action: A, handler: F) -> Self
     where
         A: rivetkit_interface::Action,
         A::Args: Args,
@@ -552,6 +594,10 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
             "action {:?} is declared for actor {declared_for:?}",
             A::NAME
         );
+        let declared = <A::Actor as rivetkit_interface::ActorInterface>::ACTIONS;
+        if !self.interfaces.contains(&declared) {
+            self.interfaces.push(declared);
+        }
         self.action(A::NAME, handler)
     }
 }

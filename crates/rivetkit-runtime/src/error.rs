@@ -6,8 +6,9 @@
 //! bugs (full, read-only, I/O errors) are public `storage/full` / `storage/unavailable` (503).
 //!
 //! [`ActorError`] deliberately does not implement `std::error::Error`: that is what lets any
-//! `std::error::Error` convert into it with `?` (as an internal error), the way `anyhow` works.
-//! It captures no backtrace, so errors stay cheap on hot paths.
+//! error convert into it with `?` (as an internal error): every `std::error::Error`, and
+//! whatever else converts into a boxed one, `anyhow::Error` included. It captures no
+//! backtrace, so errors stay cheap on hot paths.
 
 use std::fmt;
 
@@ -181,15 +182,33 @@ impl fmt::Display for ActorError {
     }
 }
 
-impl<E: std::error::Error + Send + Sync + 'static> From<E> for ActorError {
+/// Any error (`?` in actor code): every `std::error::Error`, and what converts into a boxed one
+/// (`anyhow::Error`, which is no `std::error::Error` itself; also a `String` or `&str`). Storage
+/// failures become `storage/*`; anything else is internal (masked for clients), its message the
+/// error and each of its sources. An error meant for the client is [`ActorError::user`].
+impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> From<E> for ActorError {
     fn from(error: E) -> Self {
-        match storage_failure(&error) {
+        let error: Box<dyn std::error::Error + Send + Sync> = error.into();
+        match storage_failure(error.as_ref()) {
             Some(failure) => {
                 // The client gets a public error without the details (paths, SQL): log them.
                 tracing::error!(%error, ?failure, "storage failure");
                 Self::storage(failure)
             }
-            None => Self::internal(error.to_string()),
+            None => {
+                let mut message = error.to_string();
+                let mut source = error.source();
+                while let Some(cause) = source {
+                    let cause_text = cause.to_string();
+                    // Errors that print their source already are not repeated.
+                    if !message.ends_with(&cause_text) {
+                        message.push_str(": ");
+                        message.push_str(&cause_text);
+                    }
+                    source = cause.source();
+                }
+                Self::internal(message)
+            }
         }
     }
 }

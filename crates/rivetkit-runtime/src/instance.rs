@@ -44,7 +44,7 @@ use crate::conn::{
 };
 use crate::context::ConnInfo;
 use crate::db::Db;
-use crate::definition::{Actor, HookFn};
+use crate::definition::{Actor, HookFn, Vars};
 use crate::inspect::{Change, Inspect};
 use crate::metrics::{self, ActorActions};
 use crate::queue::{await_completion, QueueCore, QueueSnapshot, SendOutcome};
@@ -333,10 +333,10 @@ struct Outbox {
     draining: bool,
 }
 
-pub(crate) struct ActorCell<S, V> {
+pub(crate) struct ActorCell<S> {
     pub(crate) meta: ActorMeta,
-    pub(crate) vars: V,
-    definition: Arc<Actor<S, V>>,
+    pub(crate) vars: Vars,
+    definition: Arc<Actor<S>>,
     state: Mutex<Versioned<S>>,
     /// `state.version`, readable without the state lock (written under it).
     version: AtomicU64,
@@ -368,11 +368,11 @@ pub(crate) enum Origin {
     Saved(Vec<u8>),
 }
 
-impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
+impl<S: State> ActorCell<S> {
     /// Starts an instance: opens and migrates its database (if it has one), then boots it. A
     /// start that fails closes the database again.
     pub(crate) async fn start(
-        definition: Arc<Actor<S, V>>,
+        definition: Arc<Actor<S>>,
         meta: ActorMeta,
         origin: Origin,
         store: Arc<dyn ActorStore>,
@@ -392,7 +392,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
     /// Makes or loads the state, runs `on_create` (new actors) and `on_wake`, saves, and begins
     /// watching for sleep.
     async fn boot(
-        definition: Arc<Actor<S, V>>,
+        definition: Arc<Actor<S>>,
         meta: ActorMeta,
         origin: Origin,
         store: Arc<dyn ActorStore>,
@@ -487,7 +487,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
 
     /// Runs the `run` handler; if it ends on its own (not because the actor stops), the actor
     /// is destroyed.
-    async fn run(self: Arc<Self>, run: HookFn<S, V>) {
+    async fn run(self: Arc<Self>, run: HookFn<S>) {
         self.activity.set_running(true);
         let mut ctx = self.ctx(None, None);
         ctx.in_run = true;
@@ -513,7 +513,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         self: &Arc<Self>,
         conn_id: Option<Arc<str>>,
         request: Option<Arc<RequestInfo>>,
-    ) -> Ctx<S, V> {
+    ) -> Ctx<S> {
         let conn_link = conn_id.as_deref().and_then(|id| self.conn_link(id));
         Ctx {
             cell: self.clone(),
@@ -523,7 +523,13 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
             pending_completions: Arc::default(),
             in_run: false,
             failure: Some(Arc::default()),
+            vars: std::marker::PhantomData,
         }
+    }
+
+    /// Whether the definition has an action called `name`.
+    pub(crate) fn has_action(&self, name: &str) -> bool {
+        self.definition.handlers.actions.contains_key(name)
     }
 
     /// What a long-lived connection shares with its socket; `None` for a short-lived one.
@@ -973,7 +979,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
         self.activity.finish_stop();
     }
 
-    async fn run_stop_hook(self: &Arc<Self>, hook: &Option<HookFn<S, V>>) {
+    async fn run_stop_hook(self: &Arc<Self>, hook: &Option<HookFn<S>>) {
         let Some(hook) = hook else { return };
         match tokio::time::timeout(STOP_HOOK_TIMEOUT, hook(self.ctx(None, None))).await {
             Ok(Ok(())) => {}
@@ -1032,7 +1038,7 @@ impl<S: State, V: Send + Sync + 'static> ActorCell<S, V> {
     }
 }
 
-impl<S: State, V: Send + Sync + 'static> ActorInstance for ActorCell<S, V> {
+impl<S: State> ActorInstance for ActorCell<S> {
     fn meta(&self) -> &ActorMeta {
         &self.meta
     }

@@ -37,7 +37,7 @@ trait Definition: Send + Sync {
     ) -> BoxFuture<'static, ActorResult<Arc<dyn ActorInstance>>>;
 }
 
-impl<S: State, V: Send + Sync + 'static> Definition for Arc<Actor<S, V>> {
+impl<S: State> Definition for Arc<Actor<S>> {
     fn start(
         &self,
         meta: ActorMeta,
@@ -79,12 +79,21 @@ impl Registry {
         Self::default()
     }
 
-    /// Adds a definition. Panics if its name is taken: two actors with one name is a bug.
+    /// Adds a definition.
+    ///
+    /// # Panics
+    /// If its name is taken (two actors with one name is a bug), or if it implements an
+    /// interface only in part (`Actor::handle` for some of the actions `interface!` declares,
+    /// but not all): both are wiring mistakes, caught when the server is put together rather
+    /// than when a client first calls.
     pub fn register<S: State, V: Send + Sync + 'static>(mut self, actor: Actor<S, V>) -> Self {
+        if let Err(problem) = actor.check_interfaces() {
+            panic!("{problem}");
+        }
         let name = actor.name().to_owned();
         let previous = self
             .definitions
-            .insert(name.clone(), Arc::new(Arc::new(actor)));
+            .insert(name.clone(), Arc::new(Arc::new(actor.erase())));
         assert!(previous.is_none(), "two actors are registered as {name:?}");
         self
     }

@@ -1,6 +1,8 @@
-//! Server settings.
+//! Server settings: [`ServerConfig`], and [`ServerArgs`], the flags and environment variables
+//! that make one, for `seed-server` and for binaries of your own.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How a server listens and what it enforces.
 #[derive(Clone, Debug)]
@@ -151,6 +153,156 @@ impl ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// The settings the environment gives, the rest default: each variable [`ServerArgs`] lists
+    /// (`RIVETKIT_HOST`, `RIVETKIT_PORT`, `RIVETKIT_DATA_DIR`, `RIVETKIT_TOKEN`, ...), read as
+    /// its flag would be. A variable that does not parse (`RIVETKIT_PORT=x`) is an
+    /// `InvalidInput` error naming it.
+    pub fn from_env() -> std::io::Result<Self> {
+        use clap::{Args as _, FromArgMatches as _};
+        let command = ServerArgs::augment_args(clap::Command::new("rivetkit").no_binary_name(true));
+        let matches = command
+            .try_get_matches_from(std::iter::empty::<String>())
+            .and_then(|matches| ServerArgs::from_arg_matches(&matches))
+            .map_err(|error| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, error.to_string())
+            })?;
+        Ok(matches.into_config())
+    }
+}
+
+/// The server's command-line flags, each also read from an environment variable. Flatten it
+/// into your own `clap` parser and turn it into a config with [`ServerArgs::into_config`]:
+///
+/// ```
+/// use clap::Parser;
+///
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(flatten)]
+///     server: rivetkit_server::ServerArgs,
+///     /// A flag of the application's own.
+///     #[arg(long)]
+///     verbose: bool,
+/// }
+///
+/// let cli = Cli::parse_from(["my-app", "--port", "7000", "--verbose"]);
+/// let config = cli.server.into_config();
+/// assert_eq!(config.port, 7000);
+/// assert!(cli.verbose);
+/// ```
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServerArgs {
+    /// The address to listen on.
+    #[arg(long, env = "RIVETKIT_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// The port to listen on.
+    #[arg(long, env = "RIVETKIT_PORT", default_value_t = 6420)]
+    pub port: u16,
+    /// Where actor state is kept (created if missing).
+    #[arg(long, env = "RIVETKIT_DATA_DIR", default_value = "rivetkit-data")]
+    pub data_dir: PathBuf,
+    /// Require this token on every request.
+    #[arg(long, env = "RIVETKIT_TOKEN")]
+    pub token: Option<String>,
+    /// Enable the inspector API for requests carrying this bearer token.
+    #[arg(long, env = "RIVET_INSPECTOR_TOKEN")]
+    pub inspector_token: Option<String>,
+    /// Serve HTTPS and WSS (HTTP/2 and HTTP/1.1) with this PEM certificate chain.
+    #[arg(
+        long,
+        env = "RIVETKIT_TLS_CERT",
+        requires = "tls_key",
+        value_name = "FILE"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "RIVETKIT_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Also answer requests whose Host is NAME (or NAME:PORT); repeatable. A server on a
+    /// loopback address answers only loopback hosts otherwise (against DNS rebinding).
+    #[arg(
+        long = "allowed-host",
+        env = "RIVETKIT_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Send CORS headers only to pages of ORIGIN (e.g. `https://app.example.com`); repeatable.
+    /// Without it every origin is reflected (a development default).
+    #[arg(
+        long = "cors-origin",
+        env = "RIVETKIT_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub cors_origins: Vec<String>,
+    /// On SIGTERM or SIGINT, wait at most SECONDS for requests and actions in flight and for
+    /// actors to go to sleep before exiting (a second signal exits at once).
+    #[arg(
+        long,
+        env = "RIVETKIT_SHUTDOWN_TIMEOUT",
+        default_value = "10",
+        value_name = "SECONDS",
+        value_parser = parse_seconds
+    )]
+    pub shutdown_timeout: Duration,
+    /// Serve Prometheus metrics at `GET /metrics` on this port, on a listener of its own
+    /// (default: off, and nothing is recorded).
+    #[arg(long, env = "RIVETKIT_METRICS_PORT", value_name = "PORT")]
+    pub metrics_port: Option<u16>,
+    /// The address the metrics listener binds.
+    #[arg(long, env = "RIVETKIT_METRICS_HOST", default_value = "127.0.0.1")]
+    pub metrics_host: String,
+}
+
+impl ServerArgs {
+    /// The config these flags describe; settings without a flag keep their defaults.
+    pub fn into_config(self) -> ServerConfig {
+        ServerConfig {
+            host: self.host,
+            port: self.port,
+            data_dir: self.data_dir,
+            // An empty token is passed on as it is: the server refuses to start with it.
+            token: self.token.or_else(empty_token_from_env),
+            inspector_token: self.inspector_token.filter(|token| !token.is_empty()),
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
+            allowed_hosts: self.allowed_hosts,
+            cors_origins: self.cors_origins,
+            shutdown_timeout: self.shutdown_timeout,
+            metrics_port: self.metrics_port,
+            metrics_host: self.metrics_host,
+            ..ServerConfig::default()
+        }
+    }
+}
+
+impl From<ServerArgs> for ServerConfig {
+    fn from(args: ServerArgs) -> Self {
+        args.into_config()
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds).map_err(|error| format!("{text:?}: {error}"))
+}
+
+/// `RIVETKIT_TOKEN=` (set but empty), which clap reads as absent.
+fn empty_token_from_env() -> Option<String> {
+    std::env::var_os("RIVETKIT_TOKEN")
+        .filter(|value| value.is_empty())
+        .map(|_| String::new())
+}
+
 pub(crate) const EMPTY_TOKEN_MESSAGE: &str = "the server token is empty: set a non-empty token \
      (--token / RIVETKIT_TOKEN) to require one, or leave it unset (None) to serve without one";
 
@@ -162,6 +314,75 @@ fn expose_errors_from_env() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    /// Flags only: the variables of the test process's environment must not be set (CI sets
+    /// none of them).
+    fn parse(flags: &[&str]) -> Result<ServerConfig, clap::Error> {
+        Cli::try_parse_from(std::iter::once("test").chain(flags.iter().copied()))
+            .map(|cli| cli.server.into_config())
+    }
+
+    #[test]
+    fn no_flags_give_the_default_config() {
+        let parsed = parse(&[]).unwrap();
+        let default = ServerConfig::default();
+        assert_eq!(
+            (
+                &parsed.host,
+                parsed.port,
+                &parsed.data_dir,
+                parsed.shutdown_timeout
+            ),
+            (
+                &default.host,
+                default.port,
+                &default.data_dir,
+                default.shutdown_timeout
+            )
+        );
+        assert_eq!(parsed.metrics_host, default.metrics_host);
+        assert_eq!(parsed.metrics_port, None);
+    }
+
+    #[test]
+    fn flags_set_the_config() {
+        let config = parse(&[
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "7000",
+            "--data-dir",
+            "/tmp/x",
+            "--allowed-host",
+            "a.example",
+            "--allowed-host",
+            "b.example",
+            "--shutdown-timeout",
+            "2.5",
+            "--inspector-token",
+            "",
+        ])
+        .unwrap();
+        assert_eq!((config.host.as_str(), config.port), ("0.0.0.0", 7000));
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.allowed_hosts, ["a.example", "b.example"]);
+        assert_eq!(config.shutdown_timeout, Duration::from_millis(2500));
+        assert_eq!(config.inspector_token, None);
+        let error = parse(&["--tls-cert", "cert.pem"]).err().unwrap();
+        assert!(error.to_string().contains("--tls-key"), "{error}");
+        let error = parse(&["--shutdown-timeout", "soon"]).err().unwrap();
+        assert!(
+            error.to_string().contains("not a number of seconds"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn an_empty_token_is_refused_and_others_pass() {

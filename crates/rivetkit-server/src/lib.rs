@@ -42,7 +42,7 @@ use axum::Router;
 use rivetkit_runtime::{ActorError, Registry, Runtime};
 use rivetkit_storage::SqliteBackend;
 
-pub use config::ServerConfig;
+pub use config::{ServerArgs, ServerConfig};
 pub use shutdown::{shutdown_signal, termination_signal, Shutdown};
 pub use telemetry::Telemetry;
 

@@ -60,11 +60,14 @@ pub(crate) fn install() -> std::io::Result<Telemetry> {
     if tracing::dispatcher::has_been_set() {
         return Ok(Telemetry { provider: None });
     }
-    let logs = tracing_subscriber::fmt::layer().with_filter(
-        EnvFilter::builder()
-            .with_default_directive(LevelFilter::INFO.into())
-            .from_env_lossy(),
-    );
+    // stderr, as documented: the fmt layer would write to stdout by default.
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(
+            EnvFilter::builder()
+                .with_default_directive(LevelFilter::INFO.into())
+                .from_env_lossy(),
+        );
     let provider = if ENDPOINT_VARIABLES
         .iter()
         .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))

@@ -10,7 +10,7 @@
 //! * calling actors from Rust — `rivetkit-client` ([`client`]), typed by interfaces declared
 //!   with [`interface!`] (`rivetkit-interface`), which servers implement with `Actor::handle`.
 //!
-//! ```ignore
+//! ```no_run
 //! use rivetkit::prelude::*;
 //!
 //! #[derive(Serialize, Deserialize, Default)]
@@ -23,15 +23,37 @@
 //!         c.broadcast("count", (count,));
 //!         Ok(count)
 //!     });
-//!     rivetkit::serve(Registry::new().register(counter), ServerConfig::default()).await
+//!     rivetkit::serve(Registry::new().register(counter), ServerConfig::from_env()?).await
 //! }
 //! ```
+//!
+//! A raw HTTP handler answers any body, with [`http`] and [`bytes`] from this crate:
+//!
+//! ```
+//! use rivetkit::prelude::*;
+//! use rivetkit::{bytes::Bytes, http};
+//!
+//! fn page(visits: i64) -> Result<Response, ActorError> {
+//!     Ok(http::Response::builder()
+//!         .header(http::header::CONTENT_TYPE, "text/plain")
+//!         .body(Bytes::from(format!("{visits} visits")))?)
+//! }
+//!
+//! let _visits = actor::<i64>("visits").on_request(|c, _request: Request| async move {
+//!     page(c.update(|n| { *n += 1; *n }))
+//! });
+//! assert_eq!(page(3).unwrap().body().as_ref(), b"3 visits");
+//! ```
+//!
+//! Errors of any kind convert into [`ActorError`] with `?`: `std::error::Error`s and
+//! `anyhow::Error` become internal errors (masked for clients), [`ActorError::user`] is for the
+//! client to see.
 
 #![warn(missing_docs)]
 
 pub use rivetkit_client as client;
-pub use rivetkit_engine::{serve_engine, serve_engine_with_shutdown, EngineConfig};
-pub use rivetkit_interface::{interface, Action, ActorInterface, Event};
+pub use rivetkit_engine::{serve_engine, serve_engine_with_shutdown, EngineArgs, EngineConfig};
+pub use rivetkit_interface::{interface, Action, ActorInterface, ArgList, Event, Spread};
 pub use rivetkit_protocol as protocol;
 pub use rivetkit_protocol::value::Bytes;
 pub use rivetkit_runtime::raw;
@@ -41,13 +63,19 @@ pub use rivetkit_runtime::{
 };
 /// Actor databases: [`Actor::database`] declares one, `c.db()` queries it.
 pub use rivetkit_runtime::{rusqlite, Database, Db, DbEvent, DbRow};
-pub use rivetkit_server::{serve, serve_with_shutdown, ServerConfig, Shutdown};
+pub use rivetkit_server::{serve, serve_with_shutdown, ServerArgs, ServerConfig, Shutdown};
+
+/// The crates raw handlers speak, re-exported so that an actor needs no dependency of its own
+/// for them: `http` (a raw [`Response`](raw::Response) is an `http::Response<bytes::Bytes>`),
+/// `bytes` (its body; not [`Bytes`], the binary value of the wire protocol) and `tracing` (the
+/// logs [`serve`] sets up).
+pub use {bytes, http, tracing};
 
 /// Serving: the axum router to mount in your own app, and the embedded runtime behind it.
 pub mod server {
     pub use rivetkit_server::{
         embedded_runtime, router, serve, serve_with_shutdown, shutdown_signal, termination_signal,
-        ServerConfig, Shutdown,
+        ServerArgs, ServerConfig, Shutdown,
     };
 }
 

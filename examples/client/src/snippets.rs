@@ -28,7 +28,7 @@ pub async fn stateless_vs_stateful(client: &Client) -> Result<Connection<Counter
 
     // Stateful: keep a connection open for realtime events.
     let conn = handle.connect();
-    let _listener = conn.on(CountChanged, |(value,)| println!("{value}"));
+    conn.on(CountChanged, |(value,)| println!("{value}"));
     conn.increment(1.0).await?;
     Ok(conn)
 }

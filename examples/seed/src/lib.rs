@@ -19,7 +19,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rivetkit::prelude::*;
-use rivetkit::Receive;
+use rivetkit::{bytes, http, Receive};
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
 

@@ -102,7 +102,7 @@ async fn minimal_client_and_stateless_vs_stateful() {
 
         let conn = counter.connect();
         let (tx, mut counts) = Inbox::new();
-        let _listener = conn.on(CountChanged, move |(count,)| tx.send(count).unwrap());
+        conn.on(CountChanged, move |(count,)| tx.send(count).unwrap());
         assert_eq!(
             within("conn increment", conn.increment(1.0)).await.unwrap(),
             3.0

@@ -363,7 +363,7 @@ async fn wss_over_http2_extended_connect() {
     let id = server.get_or_create("counter", "tls-ws2").await;
     let tls = server.tls(b"h2").await;
     let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-        .handshake::<_, Empty<bytes::Bytes>>(TokioIo::new(tls))
+        .handshake::<_, Empty<rivetkit::bytes::Bytes>>(TokioIo::new(tls))
         .await
         .unwrap();
     // The server's SETTINGS frame arrives with the first exchange: drive the connection
