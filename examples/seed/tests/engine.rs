@@ -55,9 +55,13 @@ impl Engine {
     /// Starts an engine on Postgres + NATS, or `None` (with the reason printed) when the
     /// engine is not installed outside CI.
     fn start() -> Option<Self> {
-        let binary = fixture().join("node_modules/@rivetkit/engine-cli-linux-x64-musl/rivet-engine");
+        let binary =
+            fixture().join("node_modules/@rivetkit/engine-cli-linux-x64-musl/rivet-engine");
         if !binary.exists() {
-            let reason = format!("the engine is not installed (npm install in {})", fixture().display());
+            let reason = format!(
+                "the engine is not installed (npm install in {})",
+                fixture().display()
+            );
             assert!(std::env::var_os("CI").is_none(), "{reason}");
             eprintln!("SKIPPED: {reason}");
             return None;
@@ -91,7 +95,14 @@ impl Drop for Engine {
 
 fn tail(path: &std::path::Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    text.lines()
+        .rev()
+        .take(30)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `seed-server --engine`, killed (SIGKILL) on drop.
@@ -176,7 +187,10 @@ async fn placed(counter: &rivetkit::client::ActorHandle<Counter>) {
                 return;
             }
             failed => {
-                assert!(Instant::now() < deadline, "the engine did not place the actor in 90 s: {failed:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "the engine did not place the actor in 90 s: {failed:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
@@ -190,22 +204,41 @@ fn client(engine: &Engine, encoding: Encoding) -> Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_actors_through_the_engine_in_every_encoding() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let Some(engine) = Engine::start() else { return };
+    let Some(engine) = Engine::start() else {
+        return;
+    };
     let _envoy = Envoy::start(&engine, "envoy").await;
     for encoding in [Encoding::Json, Encoding::Cbor, Encoding::Bare] {
         let client = client(&engine, encoding);
         let tag = format!("{encoding:?}");
         let counter = client.get_or_create::<Counter>(["engine", tag.as_str()]);
-        assert_eq!(within("increment", counter.increment(5.0)).await.unwrap(), 5.0, "{tag}");
-        assert_eq!(within("getCount", counter.get_count()).await.unwrap(), 5.0, "{tag}");
+        assert_eq!(
+            within("increment", counter.increment(5.0)).await.unwrap(),
+            5.0,
+            "{tag}"
+        );
+        assert_eq!(
+            within("getCount", counter.get_count()).await.unwrap(),
+            5.0,
+            "{tag}"
+        );
 
         let conn = counter.connect();
         let (tx, mut counts) = mpsc::unbounded_channel();
         let _counts = conn.on_event("count", move |(count,): (f64,)| {
             let _ = tx.send(count);
         });
-        assert_eq!(within("increment over the connection", conn.increment(2.0)).await.unwrap(), 7.0);
-        assert_eq!(within("count event", counts.recv()).await, Some(7.0), "{tag}");
+        assert_eq!(
+            within("increment over the connection", conn.increment(2.0))
+                .await
+                .unwrap(),
+            7.0
+        );
+        assert_eq!(
+            within("count event", counts.recv()).await,
+            Some(7.0),
+            "{tag}"
+        );
         conn.dispose().await;
 
         // A compound key, an action with no result, and an event with a string.
@@ -215,11 +248,19 @@ async fn seed_actors_through_the_engine_in_every_encoding() {
         let _messages = conn.on(NewMessage, move |(text,)| {
             let _ = tx.send(text);
         });
-        within("sendMessage", conn.send_message(format!("hello {tag}"))).await.unwrap();
-        assert_eq!(within("message event", messages.recv()).await, Some(format!("hello {tag}")));
+        within("sendMessage", conn.send_message(format!("hello {tag}")))
+            .await
+            .unwrap();
+        assert_eq!(
+            within("message event", messages.recv()).await,
+            Some(format!("hello {tag}"))
+        );
         let info = within("getRoomInfo", room.get_room_info()).await.unwrap();
         assert_eq!(info.org.as_deref(), Some("org-acme"), "{tag}");
-        assert_eq!(within("getHistory", room.get_history()).await.unwrap(), vec![format!("hello {tag}")]);
+        assert_eq!(
+            within("getHistory", room.get_history()).await.unwrap(),
+            vec![format!("hello {tag}")]
+        );
         conn.dispose().await;
     }
 }
@@ -229,7 +270,9 @@ const ACTORS: usize = 12;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_one_envoy_loses_no_acknowledged_increment() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let Some(engine) = Engine::start() else { return };
+    let Some(engine) = Engine::start() else {
+        return;
+    };
     let mut first = Envoy::start(&engine, "envoy-1").await;
     let _second = Envoy::start(&engine, "envoy-2").await;
     let client = client(&engine, Encoding::Bare);
@@ -257,7 +300,10 @@ async fn kill_9_of_one_envoy_loses_no_acknowledged_increment() {
                         let acknowledged = acked[actor].fetch_add(1, Ordering::SeqCst) + 1;
                         // The count includes every acknowledged increment of this actor (and
                         // perhaps some that failed after they were applied).
-                        assert!(count >= acknowledged as f64, "actor {actor}: count {count} < {acknowledged} acknowledged");
+                        assert!(
+                            count >= acknowledged as f64,
+                            "actor {actor}: count {count} < {acknowledged} acknowledged"
+                        );
                     }
                     _ => {
                         failures += 1;
@@ -283,12 +329,20 @@ async fn kill_9_of_one_envoy_loses_no_acknowledged_increment() {
     }
     let mut total_acked = 0;
     for (actor, counter) in counters.iter().enumerate() {
-        let count = within("final getCount", counter.get_count()).await.unwrap_or_else(|error| {
-            panic!("actor {actor} does not answer after the kill: {error}\nengine log:\n{}", engine.log())
-        });
+        let count = within("final getCount", counter.get_count())
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "actor {actor} does not answer after the kill: {error}\nengine log:\n{}",
+                    engine.log()
+                )
+            });
         let acknowledged = acked[actor].load(Ordering::SeqCst);
         total_acked += acknowledged;
-        assert!(count >= acknowledged as f64, "actor {actor}: {count} < {acknowledged} acknowledged: writes lost");
+        assert!(
+            count >= acknowledged as f64,
+            "actor {actor}: {count} < {acknowledged} acknowledged: writes lost"
+        );
     }
     let served_again = outages.iter().max().copied().unwrap_or_default();
     eprintln!(
@@ -307,7 +361,9 @@ async fn kill_9_of_one_envoy_loses_no_acknowledged_increment() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envoys_reconnect_by_themselves_after_an_engine_restart() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let Some(engine) = Engine::start() else { return };
+    let Some(engine) = Engine::start() else {
+        return;
+    };
     let envoy = Envoy::start(&engine, "envoy").await;
     let client = client(&engine, Encoding::Cbor);
     let counter = client.get_or_create::<Counter>(["restart"]);
@@ -329,10 +385,17 @@ async fn envoys_reconnect_by_themselves_after_an_engine_restart() {
         match counter.increment(1.0).await {
             Ok(count) => break count,
             Err(error) => {
-                assert!(Instant::now() < deadline, "not served after the engine restart: {error}\n{}", engine.log());
+                assert!(
+                    Instant::now() < deadline,
+                    "not served after the engine restart: {error}\n{}",
+                    engine.log()
+                );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     };
-    assert!(count > before, "the count {count} lost the writes made before the restart ({before})");
+    assert!(
+        count > before,
+        "the count {count} lost the writes made before the restart ({before})"
+    );
 }
