@@ -333,13 +333,13 @@ async fn logged(log: &Path, text: &str, count: usize) {
     }
 }
 
-/// Starts seed-server on `data_dir` and `port` with its info log in `log`.
+/// Starts seed-server on `data_dir` and `port` with its info log (written to stderr) in `log`.
 async fn start_logged(data_dir: &Path, port: u16, log: &Path, args: &[&str]) -> Server {
     let mut command = Server::command(data_dir, port, None, args);
     command
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
-        .stdout(std::fs::File::create(log).unwrap());
+        .stderr(std::fs::File::create(log).unwrap());
     Server::spawn(command, data_dir, port, None).await
 }
 
