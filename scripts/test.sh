@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project: fmt, clippy and rustdoc with warnings as errors; the
-# Rust workspace's unit and integration tests; the fuzz harness; the official JavaScript clients
-# against seed-server; the reliability suite (--quick); the official Rust client; the browser
+# Rust workspace's unit and integration tests (the seed actors on the official Rivet Engine among
+# them); the fuzz harness; the official JavaScript clients against seed-server, and through the
+# engine; the reliability suite (--quick); the official Rust client; the browser
 # suite; and the official driver test suite (rivetkit 2.1.3) against conformance-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,11 @@ target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import js
 
 echo "== official JS client suite"
 SEED_SERVER_BIN="$target_dir/debug/seed-server" bash tests/node/run.sh
+
+# The same clients through the official Rivet Engine (Postgres + NATS), seed-server as its envoy:
+# the files about actors (tests/node/run.sh ENGINE_FILES), the newest and the 2.1 line.
+echo "== official JS client suite through the Rivet Engine 2.3.19 (clients 2.3.19 and 2.1.5, every encoding)"
+ENGINE=1 TEST_VERSIONS=2.3.19,2.1.5 SEED_SERVER_BIN="$target_dir/debug/seed-server" bash tests/node/run.sh
 
 # After the JS suite, which installs tests/node/node_modules (the reconnect scenario's clients).
 echo "== reliability suite (--quick; RELIABILITY.md has the full run)"

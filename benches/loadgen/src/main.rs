@@ -79,6 +79,9 @@ struct Args {
     /// Namespace for the manager API.
     #[arg(long, default_value = "default")]
     namespace: String,
+    /// The pool (runner name) a Rivet Engine places new actors on.
+    #[arg(long, default_value = "default")]
+    pool: String,
     /// Do not resolve actors (for the baseline server, which answers every request alike).
     #[arg(long)]
     no_resolve: bool,
@@ -236,7 +239,7 @@ async fn get_or_create(conn: &mut Conn, args: &Args, key: &str) -> Result<(Strin
     let body = json!({
         "name": args.name,
         "key": key,
-        "runner_name_selector": "default",
+        "runner_name_selector": args.pool,
         "crash_policy": "sleep",
     });
     let path = format!("/actors?namespace={}", args.namespace);

@@ -9,13 +9,15 @@
 //! - serves tunnelled HTTP requests and WebSockets with the same routes as the embedded server
 //!   ([`rivetkit_server::router`]), see the `tunnel` module;
 //! - keeps each actor's state, KV, alarms and queue in the engine's per-actor KV (the `store`
-//!   module), so an actor moved to another envoy finds them there.
+//!   module), so an actor moved to another envoy finds them there;
+//! - sends actors' calls to other actors through the engine's gateway (the `calls` module).
 //!
 //! It owns nothing of the protocol or of how actors run; it must not know actor definitions.
 //! What single-node mode does that this host leaves to the engine is in ARCHITECTURE.md.
 
 #![warn(missing_docs)]
 
+mod calls;
 mod pool;
 mod store;
 mod tunnel;
@@ -145,6 +147,7 @@ pub async fn serve_engine_with_shutdown<S: Into<Shutdown>>(
     let engine = Engine::default();
     let backend = EngineBackend::new(engine.clone());
     let runtime = Runtime::new(registry, Arc::new(backend.clone()));
+    runtime.call_through(Arc::new(calls::EngineCalls::new(&config)?));
     let mut server = config.server.clone();
     // The engine's gateway checked the token and the Host; no listener of ours is bound, and
     // the Host check is only enabled for loopback or listed hosts.
@@ -279,6 +282,7 @@ impl Host {
         config: protocol::ActorConfig,
     ) -> anyhow::Result<()> {
         self.engine.connected(handle);
+        tracing::debug!(actor = %actor_id, name = %config.name, generation, "the engine started an actor here");
         self.generations.lock().insert(actor_id.clone(), generation);
         self.backend.actors().started(ActorRecord {
             actor_id: actor_id.clone(),

@@ -43,6 +43,6 @@ pub use error::{ActorError, ActorResult, MASKED_MESSAGE};
 pub use instance::{ActorInstance, ActorMeta, QueueSend};
 pub use kv::Kv;
 pub use queue::{Queue, QueueMessage, QueueSnapshot, Receive, SendOutcome};
-pub use runtime::{Active, ActorStopped, Registry, Runtime, DEFAULT_NAMESPACE};
+pub use runtime::{Active, ActorStopped, Registry, RemoteActors, Runtime, DEFAULT_NAMESPACE};
 /// The SQLite bindings [`Database`] migrations are written against.
 pub use rusqlite;

@@ -123,6 +123,8 @@ pub struct Runtime {
     closing: AtomicBool,
     /// The host's hook for actors that stopped ([`Runtime::on_actor_stopped`]).
     stop_listener: OnceLock<StopListener>,
+    /// How actors reach other actors when a platform places them ([`Runtime::call_through`]).
+    remote: OnceLock<Arc<dyn RemoteActors>>,
     pub(crate) population: Population,
     this: Weak<Runtime>,
 }
@@ -139,6 +141,21 @@ pub enum ActorStopped {
 }
 
 type StopListener = Box<dyn Fn(&str, ActorStopped) + Send + Sync>;
+
+/// Calls actors by name and key where a platform, not this process, decides which process
+/// runs them (the Rivet Engine): the actor may run elsewhere, and only the platform can
+/// create it. Set with [`Runtime::call_through`]; without it, actors call actors in-process.
+pub trait RemoteActors: Send + Sync + 'static {
+    /// Calls `action` on actor `name` + `key` of the default namespace, created if needed, as
+    /// a stateless call without params. Errors the actor raised come back as they were raised.
+    fn call<'a>(
+        &'a self,
+        name: &'a str,
+        key: &'a [String],
+        action: &'a str,
+        args: Vec<Value>,
+    ) -> BoxFuture<'a, ActorResult<Value>>;
+}
 
 /// The namespace that always exists; actors calling actors use it.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -168,6 +185,7 @@ impl Runtime {
             instances: DashMap::new(),
             closing: AtomicBool::new(false),
             stop_listener: OnceLock::new(),
+            remote: OnceLock::new(),
             this: this.clone(),
         })
     }
@@ -410,6 +428,13 @@ impl Runtime {
         self.stop_listener.set(Box::new(listener)).is_ok()
     }
 
+    /// Sends actors' calls to other actors (`call_actor`) through `remote` instead of running
+    /// them in this process: for a host whose platform places actors. Only the first is kept:
+    /// returns `false` if one was set already.
+    pub fn call_through(&self, remote: Arc<dyn RemoteActors>) -> bool {
+        self.remote.set(remote).is_ok()
+    }
+
     /// Puts one actor to sleep through its normal path (as `c.sleep()`: in-flight work first,
     /// then `on_sleep`, then the state is saved) and returns once it stopped; `false` if it was
     /// not running. For a host whose platform decides when actors stop.
@@ -496,6 +521,14 @@ impl Runtime {
     /// Opens a connection from inside the server to actor `name` + `key` (default namespace,
     /// created if needed).
     pub async fn connect(&self, name: &str, key: &[String]) -> ActorResult<Connection> {
+        if self.remote.get().is_some() {
+            return Err(ActorError::public(
+                "actor",
+                "connect_not_supported",
+                "connecting to another actor from inside an actor is not supported when a platform places actors (engine mode); use call_actor",
+            )
+            .with_status(501));
+        }
         let (record, _) = self
             .get_or_create(DEFAULT_NAMESPACE, name, &key::serialize_key(key), None)
             .await?;
@@ -529,6 +562,9 @@ impl Runtime {
         action: &str,
         args: Vec<Value>,
     ) -> ActorResult<Value> {
+        if let Some(remote) = self.remote.get() {
+            return remote.call(name, key, action, args).await;
+        }
         let (record, _) = self
             .get_or_create(DEFAULT_NAMESPACE, name, &key::serialize_key(key), None)
             .await?;
