@@ -20,6 +20,8 @@
 mod calls;
 mod pool;
 mod store;
+#[cfg(test)]
+mod store_contract_tests;
 mod tunnel;
 
 use std::collections::{HashMap, HashSet};

@@ -1,11 +1,12 @@
 //! The backend contract: what every [`Backend`] must do, run against each backend (`sqlite::…`
-//! and `memory::…`), then what only the SQLite backend promises (`sqlite_…`: reopening, the dir
-//! lock, actor database files).
+//! and `memory::…`): the directory's promises here, each actor store's in
+//! `rivetkit_storage::contract` (which `rivetkit-engine` runs on the engine's KV too); then what
+//! only the SQLite backend promises (`sqlite_…`: reopening, the dir lock, actor database files).
 
 use std::sync::Arc;
 
 use rivetkit_storage::{
-    ActorRecord, ActorStore, Backend, Directory, ErrorKind, Inserted, SqliteBackend,
+    contract, ActorRecord, ActorStore, Backend, Directory, ErrorKind, Inserted, SqliteBackend,
 };
 
 fn record(id: &str, key: &str) -> ActorRecord {
@@ -100,39 +101,29 @@ async fn listing_is_oldest_first_and_limited(backend: Arc<dyn Backend>) {
         .is_empty());
 }
 
-async fn state_and_kv_are_per_actor(backend: Arc<dyn Backend>) {
-    create(&*backend, &["a", "b"]).await;
-    let (a, b) = (backend.actor_store("a"), backend.actor_store("b"));
-    assert_eq!(a.load_state().await.unwrap(), None);
-    a.save_state(b"1".to_vec()).await.unwrap();
-    a.save_state(b"2".to_vec()).await.unwrap();
-    assert_eq!(a.load_state().await.unwrap(), Some(b"2".to_vec()));
-    assert_eq!(b.load_state().await.unwrap(), None);
-    // A second handle on the same actor sees the same data.
-    assert_eq!(
-        backend.actor_store("a").load_state().await.unwrap(),
-        Some(b"2".to_vec())
-    );
+/// Stores of two new actors of the directory per check.
+struct NewActors(Arc<dyn Backend>);
 
-    for (key, value) in [("p%1", "x"), ("p_2", "y"), ("q", "z")] {
-        a.kv_set(key.into(), Some(value.into())).await.unwrap();
+impl contract::FreshStores for NewActors {
+    async fn fresh(&mut self, tag: &'static str) -> contract::Stores {
+        let (a, b) = (format!("{tag}-a"), format!("{tag}-b"));
+        create(&*self.0, &[&a, &b]).await;
+        contract::Stores {
+            a: self.0.actor_store(&a),
+            b: self.0.actor_store(&b),
+            again: self.0.actor_store(&a),
+            a_id: a,
+        }
     }
-    b.kv_set(b"p%9".to_vec(), Some(b"other".to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(
-        a.kv_list(b"p%").await.unwrap(),
-        vec![(b"p%1".to_vec(), b"x".to_vec())],
-        "no wildcards in prefixes, no other actor's keys"
-    );
-    assert_eq!(a.kv_list(b"").await.unwrap().len(), 3, "in key order");
-    a.kv_set(b"q".to_vec(), None).await.unwrap();
-    assert_eq!(a.kv_get(b"q").await.unwrap(), None);
-    assert_eq!(a.kv_get(b"p_2").await.unwrap(), Some(b"y".to_vec()));
-    assert_eq!(b.kv_get(b"p_2").await.unwrap(), None);
 }
 
-async fn alarms_are_soonest_first(backend: Arc<dyn Backend>) {
+/// The per-actor store checks every backend passes (`rivetkit_storage::contract`).
+async fn actor_stores_keep_the_contract(backend: Arc<dyn Backend>) {
+    contract::run_all(&mut NewActors(backend)).await;
+}
+
+async fn all_alarms_are_every_actors_soonest_first(backend: Arc<dyn Backend>) {
+    create(&*backend, &["a", "b"]).await;
     let (a, b) = (backend.actor_store("a"), backend.actor_store("b"));
     let late = a
         .add_alarm(20, "tick".into(), b"[]".to_vec())
@@ -146,46 +137,14 @@ async fn alarms_are_soonest_first(backend: Arc<dyn Backend>) {
         .add_alarm(15, "tock".into(), b"[]".to_vec())
         .await
         .unwrap();
-    let ids = |alarms: Vec<rivetkit_storage::Alarm>| -> Vec<i64> {
-        alarms.into_iter().map(|alarm| alarm.alarm_id).collect()
-    };
-    assert_eq!(ids(a.alarms().await.unwrap()), [early, late]);
-    assert_eq!(
-        ids(backend.all_alarms().await.unwrap()),
-        [early, other, late]
-    );
-    let stored = &a.alarms().await.unwrap()[0];
-    assert_eq!(
-        (
-            stored.actor_id.as_str(),
-            stored.fire_at,
-            stored.action.as_str()
-        ),
-        ("a", 10, "tick")
-    );
-    assert_eq!(stored.args, b"[1]");
-    a.delete_alarm(early).await.unwrap();
-    assert_eq!(ids(a.alarms().await.unwrap()), [late]);
-}
-
-async fn queues_keep_send_order(backend: Arc<dyn Backend>) {
-    let (a, b) = (backend.actor_store("a"), backend.actor_store("b"));
-    let first = a.queue_push("x".into(), b"1".to_vec(), 5).await.unwrap();
-    b.queue_push("x".into(), b"9".to_vec(), 5).await.unwrap();
-    let second = a.queue_push("y".into(), b"2".to_vec(), 6).await.unwrap();
-    assert!(first < second);
-    let names = |messages: Vec<rivetkit_storage::QueuedMessage>| -> Vec<String> {
-        messages.into_iter().map(|m| m.name).collect()
-    };
-    assert_eq!(names(a.queue_load().await.unwrap()), ["x", "y"]);
-    a.queue_remove(vec![first]).await.unwrap();
-    let left = a.queue_load().await.unwrap();
-    assert_eq!(names(left.clone()), ["y"]);
-    assert_eq!(
-        (left[0].body.as_slice(), left[0].created_at),
-        (&b"2"[..], 6)
-    );
-    assert_eq!(b.queue_load().await.unwrap().len(), 1);
+    let ids: Vec<i64> = backend
+        .all_alarms()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|alarm| alarm.alarm_id)
+        .collect();
+    assert_eq!(ids, [early, other, late]);
 }
 
 async fn destroy_removes_everything_and_frees_the_key(backend: Arc<dyn Backend>) {
@@ -270,9 +229,8 @@ macro_rules! contract {
 contract!(
     keys_are_unique_per_namespace_and_name,
     listing_is_oldest_first_and_limited,
-    state_and_kv_are_per_actor,
-    alarms_are_soonest_first,
-    queues_keep_send_order,
+    actor_stores_keep_the_contract,
+    all_alarms_are_every_actors_soonest_first,
     destroy_removes_everything_and_frees_the_key,
     concurrent_writes_are_all_answered,
 );
