@@ -7,6 +7,9 @@
 #                         guard's URL, also printed), and database (the Postgres database made)
 #   engine.sh stop DIR    stops it (SIGTERM, then SIGKILL) and drops its Postgres database
 #   engine.sh restart DIR kills it (SIGKILL) and starts it again on the same storage and ports
+#   engine.sh join DIR NEW  starts a second node of DIR's engine (same Postgres database and
+#                         NATS, same datacenter, ports of its own) with its files in NEW;
+#                         `stop NEW` stops that node only (the database stays DIR's)
 #
 #   ENGINE_STORAGE   postgres (default: a fresh database on 127.0.0.1:5432 with NATS on
 #                    127.0.0.1:4222, the multi-node backends) or file (file system under DIR)
@@ -22,7 +25,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bin="$here/node_modules/@rivetkit/engine-cli-linux-x64-musl/rivet-engine"
 cmd="${1:-}"; dir="${2:-}"
-[[ -n "$cmd" && -n "$dir" ]] || { echo "usage: engine.sh start|stop|restart DIR" >&2; exit 2; }
+[[ -n "$cmd" && -n "$dir" ]] || { echo "usage: engine.sh start|stop|restart DIR | join DIR NEW" >&2; exit 2; }
 pg_admin=(psql -q -h 127.0.0.1 -U postgres -d test -v ON_ERROR_STOP=1)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -81,6 +84,25 @@ JSON
 	: >"$dir/engine.log"
 	launch
 	;;
+join)
+	new="${3:-}"
+	[[ -n "$new" && -f "$dir/engine.json" ]] || { echo "usage: engine.sh join DIR NEW (DIR: a started engine)" >&2; exit 2; }
+	mkdir -p "$new"
+	guard=$(free_port); peer=$(free_port); metrics=$(free_port)
+	# The first node's config with this node's listeners; the datacenter's public and peer
+	# URLs stay the first node's (they name the datacenter, not a node).
+	python3 - "$dir/engine.json" "$new/engine.json" "$guard" "$peer" "$metrics" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["guard"]["port"] = int(sys.argv[3])
+config["api_peer"]["port"] = int(sys.argv[4])
+config["metrics"]["port"] = int(sys.argv[5])
+json.dump(config, open(sys.argv[2], "w"), indent=2)
+PY
+	dir="$new"; endpoint="http://127.0.0.1:$guard"
+	: >"$dir/engine.log"
+	launch
+	;;
 stop)
 	if [[ -f "$dir/pid" ]]; then
 		pid=$(cat "$dir/pid")
@@ -94,5 +116,5 @@ stop)
 		rm -f "$dir/database"
 	fi
 	;;
-*) echo "usage: engine.sh start|stop|restart DIR" >&2; exit 2 ;;
+*) echo "usage: engine.sh start|stop|restart DIR | join DIR NEW" >&2; exit 2 ;;
 esac

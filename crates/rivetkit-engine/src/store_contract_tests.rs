@@ -174,26 +174,36 @@ impl contract::FreshStores for EngineActors {
 }
 
 impl EngineActors {
-    /// Creates actor `key` through the engine's manager API, in the test's pool.
+    /// Creates actor `key` through the engine's manager API, in the test's pool; retried
+    /// (get-or-create) while the engine answers that it could not place it in time, which a
+    /// busy machine was seen to cause.
     async fn create(&self, key: &str) {
-        let response = self
-            .http
-            .put(format!("{}/actors?namespace=default", self.endpoint))
-            .json(&serde_json::json!({
-                "name": ACTOR,
-                "key": key,
-                "runner_name_selector": POOL,
-                "crash_policy": "sleep",
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "PUT /actors {key}: {} {}",
-            response.status(),
-            response.text().await.unwrap_or_default()
-        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let response = self
+                .http
+                .put(format!("{}/actors?namespace=default", self.endpoint))
+                .json(&serde_json::json!({
+                    "name": ACTOR,
+                    "key": key,
+                    "runner_name_selector": POOL,
+                    "crash_policy": "sleep",
+                }))
+                .send()
+                .await
+                .unwrap();
+            if response.status().is_success() {
+                return;
+            }
+            let failure = format!(
+                "PUT /actors {key}: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+            assert!(std::time::Instant::now() < deadline, "{failure}");
+            eprintln!("retrying: {failure}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }
 

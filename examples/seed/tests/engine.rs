@@ -1,8 +1,9 @@
 //! The seed actors on the official Rivet Engine 2.3.19 (Postgres + NATS, `tests/engine/engine.sh`)
 //! with `seed-server --engine` as its envoys, reached by our Rust client through the engine's
 //! gateway: every encoding; a `kill -9` of one of two envoys under concurrent increments (a
-//! ledger of acknowledged writes, none lost, the time until every actor answers again); and an
-//! engine restart (the envoys reconnect by themselves).
+//! ledger of acknowledged writes, none lost, the time until every actor answers again); an
+//! engine restart (the envoys reconnect by themselves); and two engine nodes on one Postgres
+//! database and NATS, an envoy and a client on each.
 //!
 //! `scripts/test.sh` installs the engine (npm, `tests/engine`); without it these tests say so
 //! and pass, except in CI, where a missing engine is a failure.
@@ -72,6 +73,23 @@ impl Engine {
         };
         engine.endpoint = engine.script("start");
         Some(engine)
+    }
+
+    /// A second node of this engine: same database, NATS and datacenter, ports of its own.
+    /// Drop it before the first, whose drop drops the database.
+    fn join(&self) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new("bash")
+            .arg(fixture().join("engine.sh"))
+            .arg("join")
+            .arg(self.dir.path())
+            .arg(dir.path())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("bash runs");
+        assert!(output.status.success(), "engine.sh join failed");
+        let endpoint = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        Self { dir, endpoint }
     }
 
     fn restart(&self) {
@@ -463,4 +481,50 @@ async fn envoys_reconnect_by_themselves_after_an_engine_restart() {
         count > before,
         "the count {count} lost the writes made before the restart ({before})"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engine_nodes_serve_the_same_actors() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let Some(first) = Engine::start() else {
+        return;
+    };
+    let second = first.join();
+    let _envoy_1 = Envoy::start(&first, "envoy-1").await;
+    let _envoy_2 = Envoy::start(&second, "envoy-2").await;
+    let (client_1, client_2) = (
+        client(&first, Encoding::Json),
+        client(&second, Encoding::Bare),
+    );
+    for actor in 0..4 {
+        let key = ["two-nodes".to_owned(), actor.to_string()];
+        let via_1 = client_1.get_or_create::<Counter>(key.clone());
+        let via_2 = client_2.get_or_create::<Counter>(key);
+        placed(&via_2).await;
+        // A connection through one node sees what a call through the other did.
+        let conn = via_1.connect();
+        let (tx, mut counts) = mpsc::unbounded_channel();
+        let _counts = conn.on_event("count", move |(count,): (f64,)| {
+            let _ = tx.send(count);
+        });
+        let before = within("getCount via node 1", conn.get_count())
+            .await
+            .unwrap();
+        let after = within("increment via node 2", via_2.increment(10.0))
+            .await
+            .unwrap();
+        assert_eq!(after, before + 10.0, "one actor behind both nodes");
+        within("the event through node 1", async {
+            while counts.recv().await != Some(after) {}
+        })
+        .await;
+        assert_eq!(
+            within("getCount via node 1", via_1.get_count())
+                .await
+                .unwrap(),
+            after
+        );
+        conn.dispose().await;
+    }
+    drop(second);
 }
