@@ -46,10 +46,10 @@ pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopping actor waits for its `run` handler to return, unless configured otherwise.
 pub const DEFAULT_RUN_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
+// What instances run is the blueprint; each handler added here is stored there wrapped in a
+// closure that makes the `Ctx<S, V>` it was written for out of the runtime's call scope, so the
+// blueprint never depends on `V` (nor the instance on `Ctx`).
 /// An actor definition with state `S` and per-instance, never-persisted vars `V`.
-///
-/// What instances run is its [`Blueprint`]; each handler added here is stored there wrapped in
-/// a closure that makes the `Ctx<S, V>` it was written for out of the runtime's call scope.
 pub struct Actor<S, V = ()> {
     name: String,
     blueprint: Blueprint<S>,
