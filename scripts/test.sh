@@ -24,6 +24,8 @@ fi
 # Warnings fail the run: formatting, clippy on every target, and rustdoc (broken intra-doc links).
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== module cycles (rivetkit-runtime)"
+python3 scripts/module-cycles.py
 echo "== cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo doc (workspace, -D warnings)"

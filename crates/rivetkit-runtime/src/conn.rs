@@ -1,10 +1,14 @@
 //! Connections: the clients an actor knows about, what they subscribed to, and what is sent
 //! to them.
 //!
-//! A WebSocket client holds a [`Connection`] for as long as its socket is open. The actor pushes
-//! [`Outgoing`] items into the connection's queue; the server drains the queue, encodes each item
-//! in the client's encoding and writes it to the socket. Dropping the [`Connection`] removes it
-//! from the actor.
+//! A WebSocket client holds a [`Connection`](crate::Connection) for as long as its socket is
+//! open. The actor pushes [`Outgoing`] items into the connection's queue; the server drains the
+//! queue, encodes each item in the client's encoding and writes it to the socket. Dropping the
+//! `Connection` removes it from the actor.
+//!
+//! This module holds the connection's plumbing (its queue, limits and the actor's record of it)
+//! and knows nothing of the actor: the `Connection` handle, which calls into the actor, lives
+//! with the erased actor trait in `handle`.
 //!
 //! Each connection has limits ([`ConnLimits`]): its queue holds at most so many bytes not yet
 //! taken by the socket (a client that does not read is cut off instead of growing the server's
@@ -22,7 +26,6 @@ use rivetkit_protocol::{Encoding, Frame, ToClient, Value};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::activity::ActivityGuard;
-use crate::instance::ActorInstance;
 use crate::ActorError;
 
 /// An event, shared by every connection it goes to and encoded at most once per encoding.
@@ -155,7 +158,8 @@ pub enum Outgoing {
     /// The actor ends the connection (close code, reason).
     Close(u16, String),
     /// The actor goes to sleep and keeps this connection: keep the socket open, and hand the
-    /// snapshot back with `ActorInstance::resume` when the client next speaks. Boxed: it is
+    /// snapshot back with [`ActorInstance::resume`](crate::ActorInstance::resume) when the client
+    /// next speaks. Boxed: it is
     /// rare and large, and every connection's queue reserves room for a block of items.
     Hibernate(Box<HibernatedConn>),
 }
@@ -341,10 +345,11 @@ impl OutgoingSender {
     }
 }
 
+/// The socket's end of a connection's queue: each item with what it costs the budget.
+pub(crate) type OutgoingReceiver = mpsc::UnboundedReceiver<(Outgoing, usize)>;
+
 /// A new connection's queue: the actor's end and the socket's end.
-pub(crate) fn outgoing_queue(
-    limits: ConnLimits,
-) -> (OutgoingSender, mpsc::UnboundedReceiver<(Outgoing, usize)>) {
+pub(crate) fn outgoing_queue(limits: ConnLimits) -> (OutgoingSender, OutgoingReceiver) {
     let (items, outgoing) = mpsc::unbounded_channel();
     let sender = OutgoingSender {
         items,
@@ -353,112 +358,98 @@ pub(crate) fn outgoing_queue(
     (sender, outgoing)
 }
 
+/// What kind of connection a record is: where its messages go, and what keeps the actor awake
+/// while it lasts.
+pub(crate) enum ConnKind {
+    /// A client's WebSocket speaking the actor protocol: events and answers go to its queue,
+    /// and it keeps the actor awake while open.
+    Socket {
+        sender: OutgoingSender,
+        _open: ActivityGuard,
+    },
+    /// A raw WebSocket (`on_websocket`): its handler owns the socket, so nothing is queued; it
+    /// keeps the actor awake while the handler runs.
+    RawSocket { _open: ActivityGuard },
+    /// The short-lived connection of one stateless call, queue send or raw HTTP request: the
+    /// call's own work keeps the actor awake, and nothing is sent to it.
+    Call,
+}
+
+impl ConnKind {
+    /// Where its messages go: only a protocol socket has a queue.
+    pub(crate) fn sender(&self) -> Option<&OutgoingSender> {
+        match self {
+            ConnKind::Socket { sender, .. } => Some(sender),
+            ConnKind::RawSocket { .. } | ConnKind::Call => None,
+        }
+    }
+}
+
 /// The actor-side record of one connection.
 pub(crate) struct ConnEntry {
-    /// Where its messages go; `None` for the short-lived connection of a stateless call.
-    pub(crate) sender: Option<OutgoingSender>,
+    pub(crate) kind: ConnKind,
     pub(crate) subscriptions: HashSet<String>,
     pub(crate) params: Value,
     /// Made by `create_conn_state` (`Null` without it).
     pub(crate) state: Value,
-    /// Keeps the actor awake while a long-lived connection is open.
-    pub(crate) _open: Option<ActivityGuard>,
     /// Set once its disconnect started, so that it runs once.
     pub(crate) releasing: bool,
 }
 
 impl ConnEntry {
+    /// A connection just admitted (or put back from hibernation), not yet leaving.
+    pub(crate) fn new(
+        kind: ConnKind,
+        params: Value,
+        state: Value,
+        subscriptions: HashSet<String>,
+    ) -> Self {
+        Self {
+            kind,
+            subscriptions,
+            params,
+            state,
+            releasing: false,
+        }
+    }
+
+    /// Queues `item` for the connection; dropped for one without a queue.
     pub(crate) fn send(&self, item: Outgoing) {
-        if let Some(sender) = &self.sender {
+        if let Some(sender) = self.kind.sender() {
             sender.send(item);
         }
     }
 }
 
-/// A client's live connection to an actor. Dropping it disconnects.
-pub struct Connection {
-    /// Set once the actor hibernated this connection: dropping it then must not disconnect.
-    pub(crate) detached: bool,
-    pub(crate) id: Arc<str>,
-    pub(crate) actor: Arc<dyn ActorInstance>,
-    pub(crate) sender: OutgoingSender,
-    pub(crate) outgoing: mpsc::UnboundedReceiver<(Outgoing, usize)>,
+/// One of the actor's connections, as [`Ctx::conns`](crate::Ctx::conns) lists them.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    /// The connection id.
+    pub id: String,
+    /// The params the client connected with (`Null` when none).
+    pub params: Value,
+    /// The connection's state (`Null` when the actor has no `create_conn_state`).
+    pub state: Value,
+    /// The events it is subscribed to, sorted.
+    pub subscriptions: Vec<String>,
 }
 
-impl Connection {
-    /// The connection id (the `connectionId` of Init).
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The actor the connection belongs to.
-    pub fn actor(&self) -> &Arc<dyn ActorInstance> {
-        &self.actor
-    }
-
-    /// Subscribes to (or unsubscribes from) an event; takes effect before this returns. A
-    /// refused subscription is reported to the client as a connection-level error.
-    pub fn set_subscription(&self, event_name: &str, subscribe: bool) {
-        if let Err(error) = self
-            .actor
-            .clone()
-            .set_subscription(&self.id, event_name, subscribe)
-        {
-            self.sender.send(Outgoing::Error(error));
+impl ConnInfo {
+    /// How the listing shows the connection `id` of record `entry`.
+    pub(crate) fn of(id: &str, entry: &ConnEntry) -> Self {
+        let mut subscriptions: Vec<String> = entry.subscriptions.iter().cloned().collect();
+        subscriptions.sort();
+        Self {
+            id: id.to_owned(),
+            params: entry.params.clone(),
+            state: entry.state.clone(),
+            subscriptions,
         }
     }
-
-    /// Calls an action as this connection and queues its response; returns at once so that
-    /// the connection can go on reading while the action runs.
-    pub fn spawn_action(&self, id: u64, name: String, args: Vec<Value>) {
-        self.spawn_action_holding(id, name, args, ());
-    }
-
-    /// [`spawn_action`](Self::spawn_action), keeping `held` until the response is queued: a
-    /// server counts the actions in flight on a connection with it (a semaphore permit).
-    pub fn spawn_action_holding<H: Send + 'static>(
-        &self,
-        id: u64,
-        name: String,
-        args: Vec<Value>,
-        held: H,
-    ) {
-        let call = self
-            .actor
-            .clone()
-            .call_action(Some(self.id.clone()), name, args);
-        let sender = self.sender.clone();
-        tokio::spawn(async move {
-            let result = call.await;
-            sender.send(Outgoing::ActionResponse { id, result });
-            drop(held);
-        });
-    }
-
-    /// The next item to send to the client; `None` never happens while the connection lives.
-    pub async fn next_outgoing(&mut self) -> Option<Outgoing> {
-        let (item, size) = self.outgoing.recv().await?;
-        self.sender.link.release(size);
-        Some(item)
-    }
-
-    /// The next item if one is queued already, without waiting: a server writes what is queued
-    /// in one go.
-    pub fn try_next_outgoing(&mut self) -> Option<Outgoing> {
-        let (item, size) = self.outgoing.try_recv().ok()?;
-        self.sender.link.release(size);
-        Some(item)
-    }
-
-    /// A handle that tells when this connection's queue went over its budget
-    /// ([`ConnLimits::max_outgoing_bytes`]): the client does not read fast enough, and the
-    /// connection is to be closed. It can be awaited while a write to the socket is pending.
-    pub fn overflow_watch(&self) -> OverflowWatch {
-        OverflowWatch(self.sender.link.clone())
-    }
 }
 
-/// Tells when a connection's queue overflowed; see [`Connection::overflow_watch`].
+/// Tells when a connection's queue overflowed; see
+/// [`Connection::overflow_watch`](crate::Connection::overflow_watch).
 #[derive(Clone)]
 pub struct OverflowWatch(pub(crate) Arc<ConnLink>);
 
@@ -471,22 +462,5 @@ impl OverflowWatch {
     /// Whether the budget was exceeded: the socket is to be closed as a slow consumer.
     pub fn is_overflowed(&self) -> bool {
         self.0.overflowed.is_raised()
-    }
-}
-
-impl Connection {
-    /// Lets go of a connection the actor hibernated, without disconnecting it.
-    pub fn detach(mut self) {
-        self.detached = true;
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        if !self.detached {
-            // Waits of this connection's calls give up now, before the disconnect runs.
-            self.sender.link.gone.raise();
-            self.actor.clone().disconnect(self.id.clone());
-        }
     }
 }

@@ -8,89 +8,52 @@
 
 use std::any::Any;
 use std::marker::PhantomData;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use parking_lot::Mutex;
 use rivetkit_interface::ArgList;
 use rivetkit_protocol::{value, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::activity::Stop;
-use crate::conn::{ConnLink, Connection};
+use crate::clock::now_ms;
+use crate::conn::ConnInfo;
 use crate::db::Db;
-use crate::instance::{ActorCell, ActorInstance, QueueSend};
+use crate::handle::Connection;
+use crate::host::Host;
+use crate::inspect::Change;
+use crate::instance::{CallScope, Instance, State};
 use crate::kv::Kv;
-use crate::queue::Queue;
+use crate::queue::{Queue, QueueSend};
 use crate::raw::RequestInfo;
-use crate::runtime::Runtime;
 use crate::{args, ActorError, ActorResult};
 
 /// The context handed to every action and hook. Cheap to clone; may be moved into tasks.
 pub struct Ctx<S, V = ()> {
-    pub(crate) cell: Arc<ActorCell<S>>,
-    pub(crate) conn_id: Option<Arc<str>>,
-    /// The long-lived connection this call runs for, if any: its waits give up when it goes.
-    pub(crate) conn_link: Option<Arc<ConnLink>>,
-    pub(crate) request: Option<Arc<RequestInfo>>,
-    /// Completable queue messages this call received and has not completed.
-    pub(crate) pending_completions: Arc<AtomicUsize>,
-    /// This context belongs to the `run` handler.
-    pub(crate) in_run: bool,
-    /// Set when this call made a change or an event the runtime refused (a state or event
-    /// argument JSON cannot carry): the call's later changes and events are discarded and it
-    /// answers with this error. `None` for long-lived code (`run`, `on_websocket`), where a
-    /// refusal drops only the change or event refused.
-    pub(crate) failure: Option<Arc<Mutex<Option<ActorError>>>>,
+    scope: CallScope<S>,
     /// The type [`Ctx::vars`] reads the instance's vars as (they are stored untyped).
-    pub(crate) vars: PhantomData<fn() -> V>,
+    vars: PhantomData<fn() -> V>,
 }
 
 impl<S, V> Clone for Ctx<S, V> {
     fn clone(&self) -> Self {
-        Self {
-            cell: self.cell.clone(),
-            conn_id: self.conn_id.clone(),
-            conn_link: self.conn_link.clone(),
-            request: self.request.clone(),
-            pending_completions: self.pending_completions.clone(),
-            in_run: self.in_run,
-            failure: self.failure.clone(),
-            vars: PhantomData,
-        }
+        Self::new(self.scope.clone())
     }
 }
 
 impl<S, V> Ctx<S, V> {
-    /// The same context, reading the vars as `W`: how the runtime's `Ctx<S>` becomes the
-    /// `Ctx<S, V>` a handler was written for.
-    pub(crate) fn typed<W>(self) -> Ctx<S, W> {
-        Ctx {
-            cell: self.cell,
-            conn_id: self.conn_id,
-            conn_link: self.conn_link,
-            request: self.request,
-            pending_completions: self.pending_completions,
-            in_run: self.in_run,
-            failure: self.failure,
+    /// The context of one run of actor code, for a handler written for vars `V`.
+    pub(crate) fn new(scope: CallScope<S>) -> Self {
+        Self {
+            scope,
             vars: PhantomData,
         }
     }
-}
 
-/// One of the actor's connections, as [`Ctx::conns`] lists them.
-#[derive(Clone, Debug)]
-pub struct ConnInfo {
-    /// The connection id.
-    pub id: String,
-    /// The params the client connected with (`Null` when none).
-    pub params: Value,
-    /// The connection's state (`Null` when the actor has no `create_conn_state`).
-    pub state: Value,
-    /// The events it is subscribed to, sorted.
-    pub subscriptions: Vec<String>,
+    fn instance(&self) -> &Arc<Instance<S>> {
+        &self.scope.instance
+    }
 }
 
 /// An event's arguments as a list, refusing what JSON cannot carry.
@@ -100,19 +63,12 @@ fn event_args<A: ArgList>(name: &str, args: &A) -> ActorResult<Vec<Value>> {
     Ok(args::value_to_arg_list(list))
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
-}
-
-impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
+impl<S: State, V: Send + Sync + 'static> Ctx<S, V> {
     /// Reads the state. Do not call `state`/`update` again inside `read`: it would deadlock.
     /// `broadcast`, `send_to` and `disconnect` may be called inside; they take effect when
     /// `read` returns.
     pub fn state<R>(&self, read: impl FnOnce(&S) -> R) -> R {
-        self.cell.read_state(read)
+        self.instance().read_state(read)
     }
 
     /// Changes the state. The change is saved durably before the response of the action that
@@ -128,31 +84,27 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// `state/invalid`. In `run` and `on_websocket`, which have no answer, only the refused
     /// change is dropped (and logged).
     pub fn update<R>(&self, change: impl FnOnce(&mut S) -> R) -> R {
-        self.cell.update_state(self.failure.as_deref(), change)
+        self.instance().update_state(&self.scope.refusal, change)
     }
 
     /// The error this call will answer with because the runtime refused one of its changes or
     /// events; `None` while nothing was refused (and always in `run` and `on_websocket`, where
     /// a refusal drops only what was refused).
     pub fn refused(&self) -> Option<ActorError> {
-        self.failure
-            .as_ref()
-            .and_then(|failure| failure.lock().clone())
+        self.scope.refusal.error()
     }
 
     /// Records that this call failed (the first refusal wins).
     fn refuse(&self, error: ActorError) {
         tracing::warn!(actor = %self.actor_id(), %error, "refused");
-        if let Some(failure) = &self.failure {
-            failure.lock().get_or_insert(error);
-        }
+        self.scope.refusal.record(error);
     }
 
     /// Waits until every state change made so far is durable. Actions and `on_request` do this
     /// by themselves before answering; call it where actor code answers by other means, such as
     /// a raw WebSocket.
     pub async fn save(&self) -> ActorResult<()> {
-        self.cell.save().await
+        self.instance().save().await
     }
 
     /// Sends an event to every connection subscribed to `name`. `args` is a tuple: `()` for no
@@ -167,7 +119,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
             return;
         }
         match event_args(name, &args) {
-            Ok(args) => self.cell.broadcast(name.to_owned(), args),
+            Ok(args) => self.instance().broadcast(name.to_owned(), args),
             Err(error) => self.refuse(error),
         }
     }
@@ -180,27 +132,27 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
             return Err(error);
         }
         let args = event_args(name, &args)?;
-        Ok(self.cell.send_to(conn_id, name.to_owned(), args))
+        Ok(self.instance().send_to(conn_id, name.to_owned(), args))
     }
 
     /// This actor's id.
     pub fn actor_id(&self) -> &str {
-        &self.cell.meta.actor_id
+        &self.instance().meta.actor_id
     }
 
     /// This actor's registered name.
     pub fn name(&self) -> &str {
-        &self.cell.meta.name
+        &self.instance().meta.name
     }
 
     /// The actor's key: the array of strings clients address it by.
     pub fn key(&self) -> &[String] {
-        &self.cell.meta.key
+        &self.instance().meta.key
     }
 
     /// The input the actor was created with, if any.
     pub fn input<T: DeserializeOwned>(&self) -> ActorResult<Option<T>> {
-        match &self.cell.meta.input {
+        match &self.instance().meta.input {
             Value::Null => Ok(None),
             input => Ok(Some(value::to_typed(input.clone())?)),
         }
@@ -210,7 +162,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     pub fn vars(&self) -> &V {
         // `V` is the type `Actor::vars` made them with, or `()` in a handler added before it.
         let unit: &(dyn Any + Send + Sync) = &();
-        self.cell
+        self.instance()
             .vars
             .downcast_ref::<V>()
             .or_else(|| unit.downcast_ref::<V>())
@@ -220,13 +172,13 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// The connection this call came over (a stateless call has a short-lived one too); `None`
     /// in lifecycle hooks and alarms.
     pub fn conn_id(&self) -> Option<&str> {
-        self.conn_id.as_deref()
+        self.scope.conn_id.as_deref()
     }
 
     /// The HTTP request behind this connection, in `on_before_connect`, `create_conn_state`,
     /// `on_connect` and raw handlers.
     pub fn request(&self) -> Option<&RequestInfo> {
-        self.request.as_deref()
+        self.scope.request.as_deref()
     }
 
     fn own_conn(&self) -> ActorResult<&str> {
@@ -237,7 +189,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// The params of the caller's connection (`None` when it sent none).
     pub fn conn_params<T: DeserializeOwned>(&self) -> ActorResult<Option<T>> {
         let params = self
-            .cell
+            .instance()
             .with_conn(self.own_conn()?, |entry| entry.params.clone());
         match params {
             None | Some(Value::Null) => Ok(None),
@@ -248,7 +200,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// The caller's connection state (see `Actor::create_conn_state`).
     pub fn conn_state<T: DeserializeOwned>(&self) -> ActorResult<T> {
         let state = self
-            .cell
+            .instance()
             .with_conn(self.own_conn()?, |entry| entry.state.clone())
             .ok_or_else(|| ActorError::internal("the connection is gone"))?;
         Ok(value::to_typed(state)?)
@@ -263,40 +215,38 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
         let mut state: T = self.conn_state()?;
         let result = change(&mut state);
         let state = value::from_typed(&state)?;
-        self.cell
+        self.instance()
             .with_conn(self.own_conn()?, |entry| entry.state = state);
-        self.cell
-            .inspect
-            .notify(crate::inspect::Change::Connections);
+        self.instance().inspect.notify(Change::Connections);
         Ok(result)
     }
 
     /// Every open connection, including short-lived ones of stateless calls in progress. A
     /// connection whose `on_disconnect` runs is no longer listed (also inside it).
     pub fn conns(&self) -> Vec<ConnInfo> {
-        self.cell.connections()
+        self.instance().connections()
     }
 
     /// Ends one connection (a normal close, code 1000, with `reason`).
     pub fn disconnect(&self, conn_id: &str, reason: &str) {
-        self.cell.close_conn(conn_id, reason.to_owned());
+        self.instance().close_conn(conn_id, reason.to_owned());
     }
 
     /// Puts the actor to sleep once the work in flight (this call included) is done. Its state
     /// is saved; the next request wakes it.
     pub fn sleep(&self) {
-        self.cell.request_stop(Stop::Sleep);
+        self.instance().request_stop(Stop::Sleep);
     }
 
     /// Destroys the actor once the work in flight (this call included) is done: `on_destroy`
     /// runs, then its state, KV and alarms are deleted and its key is free again.
     pub fn destroy(&self) {
-        self.cell.request_stop(Stop::Destroy);
+        self.instance().request_stop(Stop::Destroy);
     }
 
-    fn runtime(&self) -> ActorResult<Arc<Runtime>> {
-        self.cell
-            .runtime
+    fn host(&self) -> ActorResult<Arc<dyn Host>> {
+        self.instance()
+            .host
             .upgrade()
             .ok_or_else(|| ActorError::internal("the runtime has shut down"))
     }
@@ -323,7 +273,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
         action: &str,
         args: A,
     ) -> ActorResult<()> {
-        if !self.cell.has_action(action) {
+        if !self.instance().has_action(action) {
             return Err(ActorError::public(
                 "schedule",
                 "action_not_found",
@@ -334,10 +284,10 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
             ));
         }
         let args = args::to_arg_list(&args)?;
-        self.cell.refuse_if_retired()?;
-        self.runtime()?
+        self.instance().retirement.refuse_writes()?;
+        self.host()?
             .schedule(
-                &*self.cell.store,
+                &*self.instance().store,
                 self.actor_id(),
                 timestamp_ms,
                 action,
@@ -348,15 +298,15 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
 
     /// The actor's own key-value store.
     pub fn kv(&self) -> Kv<'_> {
-        Kv::new(self.cell.store.as_ref(), &self.cell.retired)
+        Kv::new(self.instance().store.as_ref(), &self.instance().retirement)
     }
 
     /// The actor's own SQLite database; fails unless the actor declares one
     /// (`Actor::database`), and with the storage error once a save of the state failed (the
     /// instance is retired then: what it would write may derive from the lost changes).
     pub fn db(&self) -> ActorResult<Db> {
-        self.cell.refuse_if_retired()?;
-        self.cell.db.clone().ok_or_else(|| {
+        self.instance().retirement.refuse_writes()?;
+        self.instance().db.clone().ok_or_else(|| {
             ActorError::internal(format!(
                 "actor {:?}: the database is not enabled (declare it with Actor::database)",
                 self.name()
@@ -367,22 +317,22 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// The actor's own queue.
     pub fn queue(&self) -> Queue<'_> {
         Queue {
-            core: &self.cell.queue,
-            pending: &self.pending_completions,
-            in_run: self.in_run,
-            conn_gone: self.conn_link.as_ref().map(|link| &link.gone),
+            core: &self.instance().queue,
+            pending: &self.scope.pending_completions,
+            in_run: self.scope.in_run,
+            conn_gone: self.scope.conn_link.as_ref().map(|link| &link.gone),
         }
     }
 
     /// Whether the actor has been asked to stop (sleep or destroy).
     pub fn is_aborted(&self) -> bool {
-        self.cell.activity().is_aborted()
+        self.instance().activity.is_aborted()
     }
 
     /// Resolves when the actor is asked to stop: long-running work (a `run` loop) should wrap
     /// up then.
     pub async fn aborted(&self) {
-        self.cell.activity().aborted().await
+        self.instance().activity.aborted().await
     }
 
     /// Sends a message to a queue of actor `actor_id` as a client would (undeclared queue names
@@ -399,7 +349,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
             wait: false,
             timeout_ms: None,
         };
-        self.runtime()?.send_queue(actor_id, send).await?;
+        self.host()?.send_queue(actor_id, send).await?;
         Ok(())
     }
 
@@ -407,7 +357,7 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
     /// `Connection::set_subscription`, call with `Connection::spawn_action`, read with
     /// `Connection::next_outgoing`.
     pub async fn connect_actor(&self, name: &str, key: &[String]) -> ActorResult<Connection> {
-        self.runtime()?.connect(name, key).await
+        self.host()?.connect(name, key).await
     }
 
     /// Calls an action on another actor of this server (created if needed), as a stateless
@@ -420,7 +370,12 @@ impl<S: crate::State, V: Send + Sync + 'static> Ctx<S, V> {
         args: A,
     ) -> ActorResult<R> {
         let args = args::to_arg_list(&args)?;
-        let output = self.runtime()?.call(name, key, action, args).await?;
+        let output = self.host()?.call(name, key, action, args).await?;
         Ok(value::to_typed(output)?)
+    }
+
+    /// Broadcasts the interface event `E` to its subscribers: `c.emit(CountChanged, (count,))`.
+    pub fn emit<E: rivetkit_interface::Event>(&self, _event: E, args: E::Args) {
+        self.broadcast(E::NAME, args)
     }
 }

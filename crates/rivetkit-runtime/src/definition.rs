@@ -21,126 +21,41 @@
 //! The builder erases each closure's argument and return types behind one boxed signature, so
 //! a definition is a map from names to handlers that the runtime can call with wire values.
 
-use std::any::Any;
-use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use futures::FutureExt;
 use rivetkit_protocol::{value, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::context::Ctx;
 use crate::db::Database;
+use crate::error::fail_now;
+use crate::instance::{AccessFn, ActionFn, Blueprint, CallScope, Handlers, HookFn, Options, State};
 use crate::queue::{QueueLimits, DEFAULT_MAX_QUEUE_MESSAGE_SIZE, DEFAULT_MAX_QUEUE_SIZE};
 use crate::raw::{RawWebSocket, Request, Response};
-use crate::{ActorError, ActorResult, Args, Ctx};
-
-/// What an actor's state must be: saved as JSON after every change, loaded on wake.
-pub trait State: Serialize + DeserializeOwned + Send + 'static {}
-impl<T: Serialize + DeserializeOwned + Send + 'static> State for T {}
-
-// Handlers are stored with the context type the runtime makes, `Ctx<S>`; each builder method
-// wraps the user's closure, typed `Ctx<S, V>`, in one that retypes the context. That is what
-// lets `vars` come before or after the handlers: a definition's handlers never depend on `V`.
-pub(crate) type ActionFn<S> =
-    Arc<dyn Fn(Ctx<S>, Vec<Value>) -> BoxFuture<'static, ActorResult<Value>> + Send + Sync>;
-pub(crate) type ConnectFn<S> =
-    Arc<dyn Fn(Ctx<S>, Value) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
-pub(crate) type RequestFn<S> =
-    Arc<dyn Fn(Ctx<S>, Request) -> BoxFuture<'static, ActorResult<Response>> + Send + Sync>;
-pub(crate) type WebSocketFn<S> =
-    Arc<dyn Fn(Ctx<S>, RawWebSocket) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
-pub(crate) type HookFn<S> =
-    Arc<dyn Fn(Ctx<S>) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
-pub(crate) type ConnStateFn<S> =
-    Arc<dyn Fn(Ctx<S>, Value) -> BoxFuture<'static, ActorResult<Value>> + Send + Sync>;
-pub(crate) type InputHookFn<S> =
-    Arc<dyn Fn(Ctx<S>, Value) -> BoxFuture<'static, ActorResult<()>> + Send + Sync>;
-pub(crate) type StateChangeFn<S> = Arc<dyn Fn(&Ctx<S>) + Send + Sync>;
-pub(crate) type AccessFn<S> = Arc<dyn Fn(&Ctx<S>) -> bool + Send + Sync>;
-type CreateStateFn<S> = Arc<dyn Fn(Value) -> ActorResult<S> + Send + Sync>;
-/// Makes an instance's vars, whatever their type (`Ctx::vars` gives them back typed).
-pub(crate) type Vars = Box<dyn Any + Send + Sync>;
-type CreateVarsFn = Arc<dyn Fn() -> Vars + Send + Sync>;
+use crate::{ActorError, ActorResult, Args};
 
 /// How long an actor may idle before it sleeps, unless configured otherwise.
 pub const DEFAULT_SLEEP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an action may run before its caller gets `action/timed_out`.
 pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Tunables of one actor definition.
-#[derive(Clone, Debug)]
-pub(crate) struct Options {
-    pub(crate) sleep_timeout: Duration,
-    pub(crate) no_sleep: bool,
-    pub(crate) action_timeout: Duration,
-    pub(crate) hibernatable_connections: bool,
-    pub(crate) run_stop_timeout: Duration,
-    pub(crate) queue_limits: QueueLimits,
-}
-
 /// How long a stopping actor waits for its `run` handler to return, unless configured otherwise.
 pub const DEFAULT_RUN_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Everything an actor runs besides its state initializer: actions and hooks.
-pub(crate) struct Handlers<S> {
-    pub(crate) actions: HashMap<String, ActionFn<S>>,
-    pub(crate) on_create: Option<InputHookFn<S>>,
-    pub(crate) on_wake: Option<HookFn<S>>,
-    pub(crate) on_sleep: Option<HookFn<S>>,
-    pub(crate) on_destroy: Option<HookFn<S>>,
-    pub(crate) on_state_change: Option<StateChangeFn<S>>,
-    pub(crate) on_before_connect: Option<ConnectFn<S>>,
-    pub(crate) create_conn_state: Option<ConnStateFn<S>>,
-    pub(crate) on_connect: Option<HookFn<S>>,
-    pub(crate) on_disconnect: Option<HookFn<S>>,
-    pub(crate) on_request: Option<RequestFn<S>>,
-    pub(crate) on_websocket: Option<WebSocketFn<S>>,
-    /// Declared queue names, each with its optional `can_publish` rule. Sends to other names
-    /// are dropped.
-    pub(crate) queues: HashMap<String, Option<AccessFn<S>>>,
-    /// `can_subscribe` rules of declared events; other event names are open to everyone.
-    pub(crate) event_rules: HashMap<String, AccessFn<S>>,
-    pub(crate) run: Option<HookFn<S>>,
-}
-
-impl<S> Default for Handlers<S> {
-    fn default() -> Self {
-        Self {
-            actions: HashMap::new(),
-            on_create: None,
-            on_wake: None,
-            on_sleep: None,
-            on_destroy: None,
-            on_state_change: None,
-            on_before_connect: None,
-            create_conn_state: None,
-            on_connect: None,
-            on_disconnect: None,
-            on_request: None,
-            on_websocket: None,
-            queues: HashMap::new(),
-            event_rules: HashMap::new(),
-            run: None,
-        }
-    }
-}
-
+// What instances run is the blueprint; each handler added here is stored there wrapped in a
+// closure that makes the `Ctx<S, V>` it was written for out of the runtime's call scope, so the
+// blueprint never depends on `V` (nor the instance on `Ctx`).
 /// An actor definition with state `S` and per-instance, never-persisted vars `V`.
 pub struct Actor<S, V = ()> {
-    pub(crate) name: String,
-    pub(crate) create_state: CreateStateFn<S>,
-    pub(crate) create_vars: CreateVarsFn,
-    pub(crate) options: Options,
-    pub(crate) handlers: Handlers<S>,
-    pub(crate) database: Option<Database>,
+    name: String,
+    blueprint: Blueprint<S>,
     /// The actions of each interface `handle` registered actions of: all of them must have a
     /// handler by the time the actor is registered.
-    pub(crate) interfaces: Vec<&'static [&'static str]>,
+    interfaces: Vec<&'static [&'static str]>,
     vars: PhantomData<fn() -> V>,
 }
 
@@ -152,7 +67,7 @@ where
     F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ActorResult<()>> + Send + 'static,
 {
-    Arc::new(move |ctx: Ctx<S>| handler(ctx.typed()).boxed())
+    Arc::new(move |scope: CallScope<S>| handler(Ctx::new(scope)).boxed())
 }
 
 /// Wraps a rule closure (`event_access`, `queue_with_access`) into the stored form.
@@ -162,7 +77,24 @@ where
     V: Send + Sync + 'static,
     F: Fn(&Ctx<S, V>) -> bool + Send + Sync + 'static,
 {
-    Arc::new(move |ctx: &Ctx<S>| rule(&ctx.clone().typed()))
+    Arc::new(move |scope: CallScope<S>| rule(&Ctx::new(scope)))
+}
+
+/// A create input as the definition's type `I` (`None` when the actor was created without
+/// one); `actor/invalid_input` if it does not fit.
+fn typed_input<I: DeserializeOwned>(input: Value) -> ActorResult<Option<I>> {
+    match input {
+        Value::Null => Ok(None),
+        given => value::to_typed::<I>(given)
+            .map(Some)
+            .map_err(|error| ActorError::public("actor", "invalid_input", error.to_string())),
+    }
+}
+
+/// Connection params as the handler's type `P`; `params/invalid` if they do not fit.
+fn typed_params<P: DeserializeOwned>(params: Value) -> ActorResult<P> {
+    value::to_typed::<P>(params)
+        .map_err(|error| ActorError::public("params", "invalid", error.to_string()))
 }
 
 /// Starts a definition whose initial state is `S::default()`.
@@ -178,17 +110,8 @@ impl<S: State> Actor<S> {
         I: DeserializeOwned,
         F: Fn(Option<I>) -> S + Send + Sync + 'static,
     {
-        Self {
-            name: name.into(),
-            create_state: Arc::new(move |input: Value| {
-                let input = match input {
-                    Value::Null => None,
-                    given => Some(value::to_typed::<I>(given).map_err(|error| {
-                        ActorError::public("actor", "invalid_input", error.to_string())
-                    })?),
-                };
-                Ok(create_state(input))
-            }),
+        let blueprint = Blueprint {
+            create_state: Arc::new(move |input: Value| Ok(create_state(typed_input(input)?))),
             create_vars: Arc::new(|| Box::new(())),
             options: Options {
                 sleep_timeout: DEFAULT_SLEEP_TIMEOUT,
@@ -203,6 +126,10 @@ impl<S: State> Actor<S> {
             },
             handlers: Handlers::default(),
             database: None,
+        };
+        Self {
+            name: name.into(),
+            blueprint,
             interfaces: Vec::new(),
             vars: PhantomData,
         }
@@ -220,11 +147,10 @@ impl<S: State> Actor<S> {
     {
         Actor {
             name: self.name,
-            create_state: self.create_state,
-            create_vars: Arc::new(move || Box::new(create_vars())),
-            options: self.options,
-            handlers: self.handlers,
-            database: self.database,
+            blueprint: Blueprint {
+                create_vars: Arc::new(move || Box::new(create_vars())),
+                ..self.blueprint
+            },
             interfaces: self.interfaces,
             vars: PhantomData,
         }
@@ -237,18 +163,9 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         &self.name
     }
 
-    /// The definition as the runtime keeps it: the same handlers, without the vars type.
-    pub(crate) fn erase(self) -> Actor<S> {
-        Actor {
-            name: self.name,
-            create_state: self.create_state,
-            create_vars: self.create_vars,
-            options: self.options,
-            handlers: self.handlers,
-            database: self.database,
-            interfaces: self.interfaces,
-            vars: PhantomData,
-        }
+    /// What the runtime keeps of the definition to start instances from.
+    pub(crate) fn into_blueprint(self) -> Blueprint<S> {
+        self.blueprint
     }
 
     /// Adds an action. Arguments arrive as a tuple (see [`Args`]); the return value is sent to
@@ -261,9 +178,9 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         Fut: Future<Output = ActorResult<R>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let erased: ActionFn<S> = Arc::new(move |ctx: Ctx<S>, args| match A::from_args(args) {
+        let erased: ActionFn<S> = Arc::new(move |scope, args| match A::from_args(args) {
             Ok(args) => {
-                let call = handler(ctx.typed(), args);
+                let call = handler(Ctx::new(scope), args);
                 // An output JSON cannot carry (a NaN or infinite float would become `null`)
                 // is refused rather than changed.
                 async move {
@@ -271,9 +188,9 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
                 }
                 .boxed()
             }
-            Err(error) => futures::future::ready(Err(error)).boxed(),
+            Err(error) => fail_now(error),
         });
-        self.handlers.actions.insert(name.into(), erased);
+        self.blueprint.handlers.actions.insert(name.into(), erased);
         self
     }
 
@@ -285,15 +202,10 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, P) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.handlers.on_before_connect = Some(Arc::new(move |ctx: Ctx<S>, params| {
-            match value::to_typed::<P>(params) {
-                Ok(params) => handler(ctx.typed(), params).boxed(),
-                Err(error) => futures::future::ready(Err(ActorError::public(
-                    "params",
-                    "invalid",
-                    error.to_string(),
-                )))
-                .boxed(),
+        self.blueprint.handlers.on_before_connect = Some(Arc::new(move |scope, params| {
+            match typed_params::<P>(params) {
+                Ok(params) => handler(Ctx::new(scope), params).boxed(),
+                Err(error) => fail_now(error),
             }
         }));
         self
@@ -305,8 +217,8 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<Response>> + Send + 'static,
     {
-        self.handlers.on_request = Some(Arc::new(move |ctx: Ctx<S>, request| {
-            handler(ctx.typed(), request).boxed()
+        self.blueprint.handlers.on_request = Some(Arc::new(move |scope, request| {
+            handler(Ctx::new(scope), request).boxed()
         }));
         self
     }
@@ -318,8 +230,8 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, RawWebSocket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.handlers.on_websocket = Some(Arc::new(move |ctx: Ctx<S>, socket| {
-            handler(ctx.typed(), socket).boxed()
+        self.blueprint.handlers.on_websocket = Some(Arc::new(move |scope, socket| {
+            handler(Ctx::new(scope), socket).boxed()
         }));
         self
     }
@@ -327,19 +239,19 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     /// Gives the actor a private SQLite database (`c.db()`), kept across sleeps and deleted with
     /// the actor: `.database(Database::new(|conn| conn.execute_batch("CREATE TABLE IF NOT EXISTS ...")))`.
     pub fn database(mut self, database: Database) -> Self {
-        self.database = Some(database);
+        self.blueprint.database = Some(database);
         self
     }
 
     /// Idle time after which the actor sleeps (default 30 s).
     pub fn sleep_timeout(mut self, timeout: Duration) -> Self {
-        self.options.sleep_timeout = timeout;
+        self.blueprint.options.sleep_timeout = timeout;
         self
     }
 
     /// Never sleep when idle (an explicit `c.sleep()` still does).
     pub fn no_sleep(mut self) -> Self {
-        self.options.no_sleep = true;
+        self.blueprint.options.no_sleep = true;
         self
     }
 
@@ -347,13 +259,13 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     /// the actor and the connection carries on with its id, params, state and subscriptions, and
     /// without `on_disconnect`/`on_connect` running again.
     pub fn hibernatable_connections(mut self) -> Self {
-        self.options.hibernatable_connections = true;
+        self.blueprint.options.hibernatable_connections = true;
         self
     }
 
     /// How long an action may run before its caller gets `action/timed_out` (default 60 s).
     pub fn action_timeout(mut self, timeout: Duration) -> Self {
-        self.options.action_timeout = timeout;
+        self.blueprint.options.action_timeout = timeout;
         self
     }
 
@@ -365,19 +277,10 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, Option<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.handlers.on_create = Some(Arc::new(move |ctx: Ctx<S>, input| {
-            let input = match input {
-                Value::Null => Ok(None),
-                given => value::to_typed::<I>(given).map(Some),
-            };
-            match input {
-                Ok(input) => handler(ctx.typed(), input).boxed(),
-                Err(error) => futures::future::ready(Err(ActorError::public(
-                    "actor",
-                    "invalid_input",
-                    error.to_string(),
-                )))
-                .boxed(),
+        self.blueprint.handlers.on_create = Some(Arc::new(move |scope, input| {
+            match typed_input::<I>(input) {
+                Ok(input) => handler(Ctx::new(scope), input).boxed(),
+                Err(error) => fail_now(error),
             }
         }));
         self
@@ -389,7 +292,7 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.handlers.on_wake = Some(hook(handler));
+        self.blueprint.handlers.on_wake = Some(hook(handler));
         self
     }
 
@@ -399,7 +302,7 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.handlers.on_sleep = Some(hook(handler));
+        self.blueprint.handlers.on_sleep = Some(hook(handler));
         self
     }
 
@@ -409,7 +312,7 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.handlers.on_destroy = Some(hook(handler));
+        self.blueprint.handlers.on_destroy = Some(hook(handler));
         self
     }
 
@@ -418,8 +321,8 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     where
         F: Fn(&Ctx<S, V>) + Send + Sync + 'static,
     {
-        self.handlers.on_state_change =
-            Some(Arc::new(move |ctx: &Ctx<S>| handler(&ctx.clone().typed())));
+        self.blueprint.handlers.on_state_change =
+            Some(Arc::new(move |scope| handler(&Ctx::new(scope))));
         self
     }
 
@@ -431,18 +334,13 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>, P) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<C>> + Send + 'static,
     {
-        self.handlers.create_conn_state = Some(Arc::new(move |ctx: Ctx<S>, params| {
-            match value::to_typed::<P>(params) {
+        self.blueprint.handlers.create_conn_state = Some(Arc::new(move |scope, params| {
+            match typed_params::<P>(params) {
                 Ok(params) => {
-                    let create = handler(ctx.typed(), params);
+                    let create = handler(Ctx::new(scope), params);
                     async move { Ok(value::from_typed(&create.await?)?) }.boxed()
                 }
-                Err(error) => futures::future::ready(Err(ActorError::public(
-                    "params",
-                    "invalid",
-                    error.to_string(),
-                )))
-                .boxed(),
+                Err(error) => fail_now(error),
             }
         }));
         self
@@ -455,7 +353,7 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.handlers.on_connect = Some(hook(handler));
+        self.blueprint.handlers.on_connect = Some(hook(handler));
         self
     }
 
@@ -465,13 +363,13 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.handlers.on_disconnect = Some(hook(handler));
+        self.blueprint.handlers.on_disconnect = Some(hook(handler));
         self
     }
 
     /// Declares a queue that clients may send to. Sends to undeclared names are dropped.
     pub fn queue(mut self, name: impl Into<String>) -> Self {
-        self.handlers.queues.insert(name.into(), None);
+        self.blueprint.handlers.queues.insert(name.into(), None);
         self
     }
 
@@ -481,7 +379,8 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     where
         F: Fn(&Ctx<S, V>) -> bool + Send + Sync + 'static,
     {
-        self.handlers
+        self.blueprint
+            .handlers
             .queues
             .insert(name.into(), Some(access(can_publish)));
         self
@@ -493,7 +392,8 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     where
         F: Fn(&Ctx<S, V>) -> bool + Send + Sync + 'static,
     {
-        self.handlers
+        self.blueprint
+            .handlers
             .event_rules
             .insert(event.into(), access(can_subscribe));
         self
@@ -501,14 +401,14 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
 
     /// The most messages the queue holds (default 1000); beyond it sends fail with `queue/full`.
     pub fn max_queue_size(mut self, messages: usize) -> Self {
-        self.options.queue_limits.max_size = messages;
+        self.blueprint.options.queue_limits.max_size = messages;
         self
     }
 
     /// The largest message body, encoded as JSON (default 64 KiB); larger sends fail with
     /// `queue/message_too_large`.
     pub fn max_queue_message_size(mut self, bytes: usize) -> Self {
-        self.options.queue_limits.max_message_size = bytes;
+        self.blueprint.options.queue_limits.max_message_size = bytes;
         self
     }
 
@@ -520,22 +420,14 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
         F: Fn(Ctx<S, V>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ActorResult<()>> + Send + 'static,
     {
-        self.handlers.run = Some(hook(handler));
+        self.blueprint.handlers.run = Some(hook(handler));
         self
     }
 
     /// How long a stop waits for the `run` handler to return (default 15 s).
     pub fn run_stop_timeout(mut self, timeout: Duration) -> Self {
-        self.options.run_stop_timeout = timeout;
+        self.blueprint.options.run_stop_timeout = timeout;
         self
-    }
-
-    pub(crate) fn initial_state(&self, input: Value) -> ActorResult<S> {
-        (self.create_state)(input)
-    }
-
-    pub(crate) fn new_vars(&self) -> Vars {
-        (self.create_vars)()
     }
 
     /// Refuses a definition that implements an interface (`handle`) only in part: a client of
@@ -546,7 +438,7 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
             .interfaces
             .iter()
             .flat_map(|actions| actions.iter().copied())
-            .filter(|action| !self.handlers.actions.contains_key(*action))
+            .filter(|action| !self.blueprint.handlers.actions.contains_key(*action))
             .collect();
         if missing.is_empty() {
             return Ok(());
@@ -599,12 +491,5 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
             self.interfaces.push(declared);
         }
         self.action(A::NAME, handler)
-    }
-}
-
-impl<S: State, V: Send + Sync + 'static> Ctx<S, V> {
-    /// Broadcasts the interface event `E` to its subscribers: `c.emit(CountChanged, (count,))`.
-    pub fn emit<E: rivetkit_interface::Event>(&self, _event: E, args: E::Args) {
-        self.broadcast(E::NAME, args)
     }
 }

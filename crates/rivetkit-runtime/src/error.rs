@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use rivetkit_protocol::{ErrorBody, Value};
 use rivetkit_storage::{ErrorKind, Failure, StoreError};
 
@@ -245,6 +247,13 @@ fn storage_failure(error: &(dyn std::error::Error + Send + Sync + 'static)) -> O
 
 /// The result of actions, hooks and runtime calls.
 pub type ActorResult<T> = Result<T, ActorError>;
+
+/// A future that fails with `error` at once: for the erased handlers and instance entry points,
+/// which return boxed futures but may refuse before any work starts (and must refuse then, not
+/// when first polled).
+pub(crate) fn fail_now<T: Send + 'static>(error: ActorError) -> BoxFuture<'static, ActorResult<T>> {
+    futures::future::ready(Err(error)).boxed()
+}
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ use rivetkit_protocol::Value;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::context::now_ms;
+use crate::clock::now_ms;
 use crate::ActorError;
 
 /// How many changes a listener may fall behind before it is dropped.
@@ -49,7 +49,7 @@ pub struct ActionSpan {
 /// One change of a running actor, as the inspector is told of it.
 #[derive(Clone, Debug)]
 pub enum Change {
-    /// The state changed (read it with [`crate::ActorInstance::state_json`]).
+    /// The state changed (read it with [`crate::ActorInspector::state_json`]).
     State,
     /// A connection came, went, subscribed, unsubscribed or changed its state.
     Connections,

@@ -1,23 +1,21 @@
 //! Each actor's private key-value store (`c.kv()`): binary keys and values, durable on write.
 
-use std::sync::OnceLock;
-
 use rivetkit_storage::ActorStore;
 
-use crate::instance::refuse_if_retired;
-use crate::{ActorError, ActorResult};
+use crate::retirement::Retirement;
+use crate::ActorResult;
 
 /// A view of one actor's KV entries.
 pub struct Kv<'a> {
     store: &'a dyn ActorStore,
-    /// Set once the instance is retired after a failed save: writes are refused with it, as
+    /// Set once the instance is retired after a failed save: writes are refused then, as
     /// they may carry what was derived from lost changes.
-    retired: &'a OnceLock<ActorError>,
+    retirement: &'a Retirement,
 }
 
 impl<'a> Kv<'a> {
-    pub(crate) fn new(store: &'a dyn ActorStore, retired: &'a OnceLock<ActorError>) -> Self {
-        Self { store, retired }
+    pub(crate) fn new(store: &'a dyn ActorStore, retirement: &'a Retirement) -> Self {
+        Self { store, retirement }
     }
 
     /// The value stored under `key`, if any.
@@ -28,13 +26,13 @@ impl<'a> Kv<'a> {
     /// Writes `value` under `key`; durable when it returns. Refused once a save of the actor's
     /// state failed (its instance is retired).
     pub async fn put(&self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> ActorResult<()> {
-        refuse_if_retired(self.retired)?;
+        self.retirement.refuse_writes()?;
         Ok(self.store.kv_set(key.into(), Some(value.into())).await?)
     }
 
     /// Removes `key`; durable when it returns. Refused as [`Kv::put`] is.
     pub async fn delete(&self, key: impl Into<Vec<u8>>) -> ActorResult<()> {
-        refuse_if_retired(self.retired)?;
+        self.retirement.refuse_writes()?;
         Ok(self.store.kv_set(key.into(), None).await?)
     }
 

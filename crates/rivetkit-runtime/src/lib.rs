@@ -12,37 +12,46 @@
 
 mod activity;
 mod args;
+mod clock;
 mod conn;
 mod context;
 mod db;
 mod definition;
 mod error;
 mod finite;
+mod handle;
+mod host;
 pub mod inspect;
 mod instance;
 mod kv;
+mod meta;
 pub mod metrics;
 mod queue;
 pub mod raw;
+mod retirement;
 mod runtime;
 mod scheduler;
 pub mod trace;
 
 pub use activity::{Activity, ActivityGuard};
 pub use args::Args;
+pub use clock::now_ms;
 pub use conn::{
-    ConnLimits, Connection, HibernatedConn, Outgoing, OverflowWatch, SharedEvent,
+    ConnInfo, ConnLimits, HibernatedConn, Outgoing, OverflowWatch, SharedEvent,
     DEFAULT_MAX_OUTGOING_BYTES, DEFAULT_MAX_SUBSCRIPTIONS,
 };
-pub use context::{now_ms, ConnInfo, Ctx};
+pub use context::Ctx;
 pub use db::{Database, Db, DbEvent, DbRow};
 pub use definition::{
-    actor, Actor, State, DEFAULT_ACTION_TIMEOUT, DEFAULT_RUN_STOP_TIMEOUT, DEFAULT_SLEEP_TIMEOUT,
+    actor, Actor, DEFAULT_ACTION_TIMEOUT, DEFAULT_RUN_STOP_TIMEOUT, DEFAULT_SLEEP_TIMEOUT,
 };
 pub use error::{ActorError, ActorResult, MASKED_MESSAGE};
-pub use instance::{ActorInstance, ActorMeta, QueueSend};
+pub use handle::{ActorInspector, ActorInstance, Connection};
+pub use host::ActorStopped;
+pub use instance::State;
 pub use kv::Kv;
-pub use queue::{Queue, QueueMessage, QueueSnapshot, Receive, SendOutcome};
-pub use runtime::{Active, ActorStopped, Registry, RemoteActors, Runtime, DEFAULT_NAMESPACE};
+pub use meta::ActorMeta;
+pub use queue::{Queue, QueueMessage, QueueSend, QueueSnapshot, Receive, SendOutcome};
+pub use runtime::{AwakeInstance, Registry, RemoteActors, Runtime, DEFAULT_NAMESPACE};
 /// The SQLite bindings [`Database`] migrations are written against.
 pub use rusqlite;

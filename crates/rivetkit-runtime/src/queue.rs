@@ -17,8 +17,8 @@ use serde::Serialize;
 use tokio::sync::{oneshot, Notify};
 
 use crate::activity::Activity;
+use crate::clock::now_ms;
 use crate::conn::Signal;
-use crate::context::now_ms;
 use crate::inspect::{Change, Inspect};
 use crate::metrics;
 use crate::{ActorError, ActorResult};
@@ -58,6 +58,19 @@ pub(crate) struct QueueCore {
     activity: Arc<Activity>,
     /// Told of every message queued or taken off.
     inspect: Arc<Inspect>,
+}
+
+/// A queue send as a client makes it.
+#[derive(Clone, Debug)]
+pub struct QueueSend {
+    /// The queue name.
+    pub name: String,
+    /// The message.
+    pub body: Value,
+    /// Answer only once the actor completed the message.
+    pub wait: bool,
+    /// How long to wait when `wait` is set; `None`: no limit, zero or less: at once.
+    pub timeout_ms: Option<i64>,
 }
 
 /// How a send ended, for senders that wait.

@@ -17,14 +17,17 @@ use rivetkit_storage::{ActorRecord, ActorStore, Alarm, Backend, Directory, Inser
 use tokio::sync::OnceCell;
 
 use crate::activity::ActivityGuard;
-use crate::conn::Connection;
-use crate::context::now_ms;
+use crate::clock::now_ms;
 use crate::definition::Actor;
-use crate::instance::{ActorCell, ActorInstance, ActorMeta, Origin, QueueSend};
+use crate::handle::{ActorInstance, Connection};
+use crate::host::{ActorStopped, Host};
+use crate::inspect::Change;
+use crate::instance::{Blueprint, Instance, Origin, State};
+use crate::meta::ActorMeta;
 use crate::metrics::Population;
-use crate::queue::SendOutcome;
+use crate::queue::{QueueSend, SendOutcome};
 use crate::scheduler::Scheduler;
-use crate::{ActorError, ActorResult, State};
+use crate::{ActorError, ActorResult};
 
 /// Starts instances of one actor definition, whatever its state type.
 trait Definition: Send + Sync {
@@ -33,34 +36,34 @@ trait Definition: Send + Sync {
         meta: ActorMeta,
         origin: Origin,
         store: Arc<dyn ActorStore>,
-        runtime: Weak<Runtime>,
+        host: Weak<dyn Host>,
     ) -> BoxFuture<'static, ActorResult<Arc<dyn ActorInstance>>>;
 }
 
-impl<S: State> Definition for Arc<Actor<S>> {
+impl<S: State> Definition for Arc<Blueprint<S>> {
     fn start(
         &self,
         meta: ActorMeta,
         origin: Origin,
         store: Arc<dyn ActorStore>,
-        runtime: Weak<Runtime>,
+        host: Weak<dyn Host>,
     ) -> BoxFuture<'static, ActorResult<Arc<dyn ActorInstance>>> {
-        let definition = self.clone();
+        let blueprint = self.clone();
         Box::pin(async move {
-            let cell: Arc<dyn ActorInstance> =
-                ActorCell::start(definition, meta, origin, store, runtime).await?;
-            Ok(cell)
+            let instance: Arc<dyn ActorInstance> =
+                Instance::start(blueprint, meta, origin, store, host).await?;
+            Ok(instance)
         })
     }
 }
 
-/// A running instance, held awake for as long as this value lives.
-pub struct Active {
+/// A running instance, held awake for as long as this value lives ([`Runtime::instance`]).
+pub struct AwakeInstance {
     instance: Arc<dyn ActorInstance>,
     _busy: ActivityGuard,
 }
 
-impl Active {
+impl AwakeInstance {
     /// The running instance.
     pub fn instance(&self) -> Arc<dyn ActorInstance> {
         self.instance.clone()
@@ -93,7 +96,7 @@ impl Registry {
         let name = actor.name().to_owned();
         let previous = self
             .definitions
-            .insert(name.clone(), Arc::new(Arc::new(actor.erase())));
+            .insert(name.clone(), Arc::new(Arc::new(actor.into_blueprint())));
         assert!(previous.is_none(), "two actors are registered as {name:?}");
         self
     }
@@ -125,21 +128,11 @@ pub struct Runtime {
     stop_listener: OnceLock<StopListener>,
     /// How actors reach other actors when a platform places them ([`Runtime::call_through`]).
     remote: OnceLock<Arc<dyn RemoteActors>>,
-    pub(crate) population: Population,
+    population: Population,
     this: Weak<Runtime>,
 }
 
 /// How an actor instance stopped, as told to [`Runtime::on_actor_stopped`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActorStopped {
-    /// It went to sleep (idle, `c.sleep()`, or asked to); its state is saved.
-    Slept,
-    /// It was destroyed; its data is deleted.
-    Destroyed,
-    /// A save failed and its memory was dropped; the next request loads the saved state.
-    Retired,
-}
-
 type StopListener = Box<dyn Fn(&str, ActorStopped) + Send + Sync>;
 
 /// Calls actors by name and key where a platform, not this process, decides which process
@@ -176,7 +169,7 @@ impl Runtime {
         let directory = backend.directory();
         Arc::new_cyclic(|this| Self {
             registry,
-            scheduler: Scheduler::start(this.clone(), backend.clone()),
+            scheduler: Scheduler::start(backend.clone(), Self::alarm_firer(this.clone())),
             population: Population::new(directory.initial_actor_count()),
             backend,
             directory,
@@ -305,8 +298,8 @@ impl Runtime {
     }
 
     /// The running instance of an actor, started (or woken) if it is not running, and held
-    /// awake while the returned [`Active`] lives.
-    pub async fn instance(&self, actor_id: &str) -> ActorResult<Active> {
+    /// awake while the returned [`AwakeInstance`] lives.
+    pub async fn instance(&self, actor_id: &str) -> ActorResult<AwakeInstance> {
         loop {
             let slot = match self.instances.get(actor_id) {
                 Some(slot) => slot.clone(),
@@ -318,7 +311,7 @@ impl Runtime {
             };
             let instance = slot.get_or_try_init(|| self.start(actor_id)).await?.clone();
             if let Some(busy) = instance.activity().begin() {
-                return Ok(Active {
+                return Ok(AwakeInstance {
                     instance,
                     _busy: busy,
                 });
@@ -359,9 +352,8 @@ impl Runtime {
             None => Origin::Created,
         };
         let from_saved_state = matches!(origin, Origin::Saved(_));
-        let started = definition
-            .start(meta, origin, store, self.this.clone())
-            .await;
+        let host: Weak<dyn Host> = self.this.clone();
+        let started = definition.start(meta, origin, store, host).await;
         match &started {
             Ok(_) => self.population.started(&record.name, from_saved_state),
             Err(_) => {
@@ -407,14 +399,6 @@ impl Runtime {
     /// How many actors are running (or starting) now.
     pub fn running_actors(&self) -> usize {
         self.instances.len()
-    }
-
-    /// Called by an instance that has stopped: the next request starts a new one.
-    pub(crate) fn forget_instance(&self, actor_id: &str, how: ActorStopped) {
-        self.instances.remove(actor_id);
-        if let Some(listener) = self.stop_listener.get() {
-            listener(actor_id, how);
-        }
     }
 
     /// Registers the host's hook, called after each actor instance stopped (once its state is
@@ -468,7 +452,7 @@ impl Runtime {
 
     /// Called when a destroyed actor has stopped: deletes it and all its data from the
     /// directory; its id and key no longer resolve.
-    pub(crate) async fn delete_destroyed(&self, actor_id: &str) {
+    async fn delete_destroyed(&self, actor_id: &str) {
         if let Err(error) = self.directory.destroy(actor_id.to_owned()).await {
             tracing::error!(actor = %actor_id, %error, "deleting a destroyed actor failed");
         }
@@ -479,7 +463,7 @@ impl Runtime {
     }
 
     /// Stores an alarm of the actor whose store is `store` durably and arms it.
-    pub(crate) async fn schedule(
+    async fn schedule(
         &self,
         store: &dyn ActorStore,
         actor_id: &str,
@@ -498,7 +482,7 @@ impl Runtime {
             action: action.to_owned(),
             args,
         });
-        self.tell_inspector(actor_id, crate::inspect::Change::Schedules);
+        self.tell_inspector(actor_id, Change::Schedules);
         Ok(())
     }
 
@@ -508,7 +492,7 @@ impl Runtime {
     }
 
     /// Tells the inspector of actor `actor_id` of `change`, if the actor is running.
-    pub(crate) fn tell_inspector(&self, actor_id: &str, change: crate::inspect::Change) {
+    fn tell_inspector(&self, actor_id: &str, change: Change) {
         let running = self
             .instances
             .get(actor_id)
@@ -532,23 +516,23 @@ impl Runtime {
         let (record, _) = self
             .get_or_create(DEFAULT_NAMESPACE, name, &key::serialize_key(key), None)
             .await?;
-        let active = self.instance(&record.actor_id).await?;
-        active.instance().connect(Value::Null, None).await
+        let awake = self.instance(&record.actor_id).await?;
+        awake.instance().connect(Value::Null, None).await
     }
 
     /// A queue send from inside the server, as a client without params would make it.
     pub async fn send_queue(&self, actor_id: &str, send: QueueSend) -> ActorResult<SendOutcome> {
-        let active = self.instance(actor_id).await?;
-        active.instance().send_queue(Value::Null, None, send).await
+        let awake = self.instance(actor_id).await?;
+        awake.instance().send_queue(Value::Null, None, send).await
     }
 
     /// Destroys an actor from outside (the manager's `DELETE /actors/{id}`): `on_destroy` runs,
     /// its data is deleted and its key is free. Returns once it is gone.
     pub async fn destroy(&self, actor_id: &str) -> ActorResult<()> {
-        let active = self.instance(actor_id).await?;
-        let instance = active.instance();
+        let awake = self.instance(actor_id).await?;
+        let instance = awake.instance();
         instance.request_destroy();
-        drop(active);
+        drop(awake);
         instance.activity().stopped().await;
         Ok(())
     }
@@ -568,10 +552,109 @@ impl Runtime {
         let (record, _) = self
             .get_or_create(DEFAULT_NAMESPACE, name, &key::serialize_key(key), None)
             .await?;
-        let active = self.instance(&record.actor_id).await?;
-        active
+        let awake = self.instance(&record.actor_id).await?;
+        awake
             .instance()
             .call_stateless(Value::Null, None, action.to_owned(), args)
             .await
+    }
+
+    /// What the scheduler calls with each due alarm: fires it on a task of its own; `false`
+    /// once the runtime is gone (nothing is left to fire then).
+    fn alarm_firer(this: Weak<Runtime>) -> impl Fn(Alarm) -> bool + Send + 'static {
+        move |alarm| {
+            let Some(runtime) = this.upgrade() else {
+                return false;
+            };
+            let store = runtime.backend.actor_store(&alarm.actor_id);
+            tokio::spawn(runtime.fire_alarm(store, alarm));
+            true
+        }
+    }
+
+    /// Runs a due alarm's action on its actor (waking it), then deletes the alarm. An alarm is
+    /// deleted only after its action ran, so a crash in between runs it again (at-least-once).
+    async fn fire_alarm(self: Arc<Self>, store: Arc<dyn ActorStore>, alarm: Alarm) {
+        let args: Vec<Value> = serde_json::from_slice(&alarm.args).unwrap_or_default();
+        match self.instance(&alarm.actor_id).await {
+            Ok(awake) => {
+                let call = awake
+                    .instance()
+                    .call_action(None, alarm.action.clone(), args);
+                if let Err(error) = call.await {
+                    tracing::warn!(actor = %alarm.actor_id, action = %alarm.action, %error, "scheduled action failed");
+                }
+            }
+            // Shutting down: the alarm stays stored and fires after the next start.
+            Err(_) if self.is_closing() => return,
+            // A destroyed actor's alarms are deleted with it; nothing to run.
+            Err(error) => {
+                tracing::debug!(actor = %alarm.actor_id, %error, "alarm for an actor that is gone")
+            }
+        }
+        if let Err(error) = store.delete_alarm(alarm.alarm_id).await {
+            tracing::error!(alarm = alarm.alarm_id, %error, "deleting a fired alarm failed; it will fire again");
+        }
+        self.tell_inspector(&alarm.actor_id, Change::Schedules);
+    }
+}
+
+/// How the instances this runtime hosts reach it.
+impl Host for Runtime {
+    fn schedule<'a>(
+        &'a self,
+        store: &'a dyn ActorStore,
+        actor_id: &'a str,
+        fire_at: i64,
+        action: &'a str,
+        args: &'a [Value],
+    ) -> BoxFuture<'a, ActorResult<()>> {
+        Box::pin(Runtime::schedule(
+            self, store, actor_id, fire_at, action, args,
+        ))
+    }
+
+    fn send_queue<'a>(
+        &'a self,
+        actor_id: &'a str,
+        send: QueueSend,
+    ) -> BoxFuture<'a, ActorResult<SendOutcome>> {
+        Box::pin(Runtime::send_queue(self, actor_id, send))
+    }
+
+    fn connect<'a>(
+        &'a self,
+        name: &'a str,
+        key: &'a [String],
+    ) -> BoxFuture<'a, ActorResult<Connection>> {
+        Box::pin(Runtime::connect(self, name, key))
+    }
+
+    fn call<'a>(
+        &'a self,
+        name: &'a str,
+        key: &'a [String],
+        action: &'a str,
+        args: Vec<Value>,
+    ) -> BoxFuture<'a, ActorResult<Value>> {
+        Box::pin(Runtime::call(self, name, key, action, args))
+    }
+
+    fn delete_destroyed<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(Runtime::delete_destroyed(self, actor_id))
+    }
+
+    /// Forgets the instance (the next request starts a new one) and tells the host's hook.
+    fn instance_stopped(&self, meta: &ActorMeta, how: ActorStopped) {
+        self.instances.remove(&meta.actor_id);
+        if let Some(listener) = self.stop_listener.get() {
+            listener(&meta.actor_id, how);
+        }
+        let event = match how {
+            ActorStopped::Slept => "sleep",
+            ActorStopped::Destroyed => "destroy",
+            ActorStopped::Retired => "retire",
+        };
+        self.population.stopped(&meta.name, event);
     }
 }

@@ -1,6 +1,7 @@
 //! Durable alarms: `c.schedule_after` / `c.schedule_at` store an alarm, and this scheduler
-//! calls its action on the actor when it is due — waking the actor if it sleeps, and after a
-//! restart too, since every stored alarm is loaded when the runtime starts.
+//! has its action called on the actor when it is due — waking the actor if it sleeps, and after
+//! a restart too, since every stored alarm is loaded when the runtime starts. The scheduler only
+//! keeps time; the runtime fires (`Runtime::fire_alarm`).
 //!
 //! This in-process scan of every actor's alarms is a single-node host's job
 //! ([`Backend::all_alarms`]); on the Rivet Engine, the engine wakes actors for their alarms.
@@ -10,15 +11,13 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rivetkit_protocol::Value;
-use rivetkit_storage::{ActorStore, Alarm, Backend};
+use rivetkit_storage::{Alarm, Backend};
 use tokio::sync::mpsc;
 
-use crate::context::now_ms;
-use crate::runtime::Runtime;
+use crate::clock::now_ms;
 
 /// Arms alarms; the task behind it fires them.
 pub(crate) struct Scheduler {
@@ -46,9 +45,15 @@ impl Ord for Due {
 }
 
 impl Scheduler {
-    pub(crate) fn start(runtime: Weak<Runtime>, backend: Arc<dyn Backend>) -> Self {
+    /// Starts the task that loads the stored alarms and fires each when due with `fire`, which
+    /// runs the alarm's action (the runtime's; a closure, so that the scheduler does not depend
+    /// on the runtime that owns it) and answers `false` once there is nothing left to fire for.
+    pub(crate) fn start(
+        backend: Arc<dyn Backend>,
+        fire: impl Fn(Alarm) -> bool + Send + 'static,
+    ) -> Self {
         let (arm, armed) = mpsc::unbounded_channel();
-        tokio::spawn(run(runtime, backend, armed));
+        tokio::spawn(run(backend, fire, armed));
         Self { arm }
     }
 
@@ -60,8 +65,8 @@ impl Scheduler {
 }
 
 async fn run(
-    runtime: Weak<Runtime>,
     backend: Arc<dyn Backend>,
+    fire: impl Fn(Alarm) -> bool,
     mut armed: mpsc::UnboundedReceiver<Alarm>,
 ) {
     let mut queue = BinaryHeap::new();
@@ -97,35 +102,11 @@ async fn run(
                 while queue.peek().is_some_and(|Reverse(Due(alarm))| alarm.fire_at <= now) {
                     let Some(Reverse(Due(alarm))) = queue.pop() else { break };
                     armed_ids.remove(&(alarm.actor_id.clone(), alarm.alarm_id));
-                    let Some(runtime) = runtime.upgrade() else { return };
-                    let store = backend.actor_store(&alarm.actor_id);
-                    tokio::spawn(fire(runtime, store, alarm));
+                    if !fire(alarm) {
+                        return;
+                    }
                 }
             }
         }
     }
-}
-
-async fn fire(runtime: Arc<Runtime>, store: Arc<dyn ActorStore>, alarm: Alarm) {
-    let args: Vec<Value> = serde_json::from_slice(&alarm.args).unwrap_or_default();
-    match runtime.instance(&alarm.actor_id).await {
-        Ok(active) => {
-            let call = active
-                .instance()
-                .call_action(None, alarm.action.clone(), args);
-            if let Err(error) = call.await {
-                tracing::warn!(actor = %alarm.actor_id, action = %alarm.action, %error, "scheduled action failed");
-            }
-        }
-        // Shutting down: the alarm stays stored and fires after the next start.
-        Err(_) if runtime.is_closing() => return,
-        // A destroyed actor's alarms are deleted with it; nothing to run.
-        Err(error) => {
-            tracing::debug!(actor = %alarm.actor_id, %error, "alarm for an actor that is gone")
-        }
-    }
-    if let Err(error) = store.delete_alarm(alarm.alarm_id).await {
-        tracing::error!(alarm = alarm.alarm_id, %error, "deleting a fired alarm failed; it will fire again");
-    }
-    runtime.tell_inspector(&alarm.actor_id, crate::inspect::Change::Schedules);
 }

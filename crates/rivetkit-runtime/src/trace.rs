@@ -13,7 +13,7 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::inspect::ActionSpan;
-use crate::instance::ActorMeta;
+use crate::meta::ActorMeta;
 use crate::ActorResult;
 
 /// The target of the action spans.

@@ -116,7 +116,7 @@ impl Fixture {
     /// The count in the memory of the running instance.
     async fn count_in_memory(&self) -> i64 {
         let active = within(self.runtime.instance(&self.actor_id)).await.unwrap();
-        active.instance().state_json().unwrap()["count"]
+        active.instance().inspector().state_json().unwrap()["count"]
             .as_i64()
             .unwrap()
     }

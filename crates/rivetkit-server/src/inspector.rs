@@ -20,7 +20,7 @@ use axum::Json;
 use futures::Stream;
 use rivetkit_protocol::key;
 use rivetkit_runtime::inspect::Change;
-use rivetkit_runtime::{ActorError, ActorInstance, DEFAULT_NAMESPACE};
+use rivetkit_runtime::{ActorError, ActorInspector, ActorInstance, DEFAULT_NAMESPACE};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
@@ -111,7 +111,7 @@ fn query_param<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
-fn connections_json(actor: &dyn ActorInstance) -> Value {
+fn connections_json(actor: &dyn ActorInspector) -> Value {
     let connections: Vec<Value> = actor
         .connections()
         .into_iter()
@@ -127,7 +127,7 @@ fn connections_json(actor: &dyn ActorInstance) -> Value {
     Value::from(connections)
 }
 
-fn queue_json(actor: &dyn ActorInstance, limit: usize) -> Value {
+fn queue_json(actor: &dyn ActorInspector, limit: usize) -> Value {
     let queue = actor.queue_snapshot(limit);
     json!({
         "size": queue.size,
@@ -240,18 +240,19 @@ async fn respond(
     authorize(state, &parts.headers)?;
     let active = state.runtime.instance(actor_id).await?;
     let actor = active.instance();
+    let inspector = actor.clone().inspector();
     let method = parts.method.clone();
     match (method.clone(), path) {
-        (Method::GET, "/state") => Ok(json!({ "state": actor.state_json()? })),
+        (Method::GET, "/state") => Ok(json!({ "state": inspector.state_json()? })),
         (Method::PATCH | Method::PUT, "/state") => {
             let NewState { state: new_state } = json_body(body).await?;
-            actor.replace_state(new_state).await?;
+            inspector.replace_state(new_state).await?;
             Ok(json!({ "ok": true }))
         }
         (Method::GET, "/connections") => {
-            Ok(json!({ "connections": connections_json(actor.as_ref()) }))
+            Ok(json!({ "connections": connections_json(inspector.as_ref()) }))
         }
-        (Method::GET, "/rpcs") => Ok(json!({ "rpcs": actor.action_names() })),
+        (Method::GET, "/rpcs") => Ok(json!({ "rpcs": inspector.action_names() })),
         (Method::POST, action) if action.starts_with("/action/") => {
             let name = percent_encoding::percent_decode_str(&action["/action/".len()..])
                 .decode_utf8()
@@ -265,7 +266,7 @@ async fn respond(
             let limit = query_param(&parts, "limit")
                 .and_then(|limit| limit.parse().ok())
                 .unwrap_or(DEFAULT_QUEUE_LIMIT);
-            Ok(queue_json(actor.as_ref(), limit))
+            Ok(queue_json(inspector.as_ref(), limit))
         }
         (Method::GET, "/schedules") => {
             Ok(json!({ "schedules": schedules_json(state, actor_id).await? }))
@@ -276,11 +277,11 @@ async fn respond(
             Ok(json!({ "history": null, "isWorkflowEnabled": false }))
         }
         (Method::GET, "/summary") => Ok(json!({
-            "state": actor.state_json()?,
-            "connections": connections_json(actor.as_ref()),
-            "rpcs": actor.action_names(),
-            "queueSize": actor.queue_snapshot(0).size,
-            "queue": queue_json(actor.as_ref(), DEFAULT_QUEUE_LIMIT),
+            "state": inspector.state_json()?,
+            "connections": connections_json(inspector.as_ref()),
+            "rpcs": inspector.action_names(),
+            "queueSize": inspector.queue_snapshot(0).size,
+            "queue": queue_json(inspector.as_ref(), DEFAULT_QUEUE_LIMIT),
             "schedules": schedules_json(state, actor_id).await?,
             "errors": errors_json(actor.as_ref()),
             "isStateEnabled": true,
@@ -326,6 +327,7 @@ struct Watcher {
     state: AppState,
     actor_id: String,
     actor: Arc<dyn ActorInstance>,
+    inspector: Arc<dyn ActorInspector>,
     changes: tokio::sync::broadcast::Receiver<Change>,
     dirty: Dirty,
     /// Events ready to send, oldest first.
@@ -342,7 +344,7 @@ impl Watcher {
     /// Sends what is dirty, in a fixed order (events and errors were queued as they came).
     async fn flush(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
-        let actor = self.actor.as_ref();
+        let actor = self.inspector.as_ref();
         if dirty.state {
             let state = actor
                 .state_json()
@@ -429,6 +431,7 @@ async fn watch(
     let mut watcher = Watcher {
         state: state.clone(),
         actor_id: actor_id.to_owned(),
+        inspector: actor.clone().inspector(),
         actor,
         changes,
         dirty: Dirty::everything(),
