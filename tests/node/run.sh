@@ -63,8 +63,24 @@ if [[ "${ENGINE:-}" == 1 ]]; then
 	export ENGINE_ENDPOINT
 	echo "# Rivet Engine at $ENGINE_ENDPOINT (log: $engine_dir/engine.log)" >&2
 fi
+# Through the engine, its front door answers some requests before they reach an envoy, so the
+# tests of our own front door's answers are skipped there:
+#   - ids the engine does not know (it answers core/internal_error to 2.3 clients and
+#     validation/invalid_input to 2.1 clients' manager API, not actor/not_found);
+#   - malformed query-form paths (the engine's gateway parses them, with its own statuses);
+#   - connection params with non-ASCII characters in the x-rivet-conn-params header (the engine
+#     drops such header values, so the actor sees no params at all).
+# The engine may take more than its 15 s routing timeout to place a new actor on a busy
+# machine; steps get 30 s there.
+skip=()
+if [[ "${ENGINE:-}" == 1 ]]; then
+	skip=(--test-skip-pattern="getForId of an unknown id"
+		--test-skip-pattern="malformed query paths"
+		--test-skip-pattern="empty authToken next to non-ASCII params")
+	export STEP_TIMEOUT_MS="${STEP_TIMEOUT_MS:-30000}"
+fi
 status=0
-"$NODE" --test \
+"$NODE" --test "${skip[@]}" \
 	--test-concurrency="${TEST_CONCURRENCY:-1}" \
 	--test-reporter=tap --test-reporter-destination=stdout \
 	--test-reporter=./lib/matrix-reporter.mjs --test-reporter-destination="$matrix" \
