@@ -84,6 +84,8 @@ pub fn render(mut response: Response, expose: bool) -> Response {
     let mut body = error.to_body(expose);
     body.actor = actor;
     *response.body_mut() = Body::from(body.encode_http(encoding, bare_version));
+    // The routes it passed through may have set the length of the empty placeholder body.
+    response.headers_mut().remove(header::CONTENT_LENGTH);
     set_content_type(&mut response, encoding);
     response
 }
