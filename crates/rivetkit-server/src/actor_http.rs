@@ -19,7 +19,7 @@ use rivetkit_runtime::raw::RequestInfo;
 use rivetkit_runtime::{ActorError, QueueSend, SendOutcome};
 
 use crate::extract::{DecodedPath, NameParam};
-use crate::gateway::Routed;
+use crate::gateway::{self, Routed};
 use crate::reply::{
     bytes_response, incoming_too_long, outgoing_too_long, protocol_error, ApiError,
 };
@@ -285,11 +285,7 @@ async fn forward(
 ) -> Result<Response, ActorError> {
     let (parts, body) = request.into_parts();
     // `/request/some/path?x=1` reaches the actor as `http://actor/some/path?x=1`.
-    let rest = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| parts.uri.path(), |pq| pq.as_str());
-    let actor_path = &rest["/request".len()..];
+    let actor_path = &gateway::path_and_query(&parts.uri)["/request".len()..];
     let uri = if actor_path.starts_with('/') {
         format!("http://actor{actor_path}")
     } else {

@@ -30,7 +30,7 @@ use rivetkit_runtime::{
 };
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use crate::gateway::Routed;
+use crate::gateway::{self, Routed};
 use crate::reply::{
     incoming_too_long, outgoing_too_long, protocol_error, route_not_found, ApiError,
 };
@@ -289,11 +289,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Socket {
             .and_then(|value| value.to_str().ok())
             .map(path::parse_ws_protocols)
             .unwrap_or_default();
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path(), |pq| pq.as_str())
-            .to_owned();
+        let path_and_query = gateway::path_and_query(&parts.uri).to_owned();
         let request = RequestInfo {
             method: parts.method.clone(),
             url: format!("http://actor{path_and_query}"),

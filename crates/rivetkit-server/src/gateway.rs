@@ -86,7 +86,8 @@ fn endpoints(state: AppState) -> Router {
             metrics::label_response,
         ));
     Router::new()
-        // `{*name}`: a name may hold a `/`.
+        // `{*name}`: a name may hold a `/`. A `{*…}` matches nothing empty, so a path that
+        // ends after its `/` (`/request/`) is a route of its own.
         .route("/action/{*name}", http(ACTION, post(actor_http::action)))
         .route("/queue", http(QUEUE, post(actor_http::queue_send)))
         .route(
@@ -133,12 +134,12 @@ impl Gateway {
     /// `/gateway/...` in either addressing form; nested at `/gateway`, so the request's path
     /// is what follows it.
     pub async fn route(self, request: Request) -> Response {
-        let path_and_query = format!("/gateway{}", path_and_query(&request));
-        match parse_gateway(&path_and_query, key_syntax(request.headers())) {
+        let gateway_path = format!("/gateway{}", path_and_query(request.uri()));
+        match parse_gateway(&gateway_path, key_syntax(request.headers())) {
             Ok(Some(gateway)) => self.to_actor(gateway, request).await,
             Ok(None) => {
-                let path = path_and_query.split('?').next().unwrap_or_default();
-                ApiError::from(route_not_found(path)).into_response()
+                let path = format!("/gateway{}", request.uri().path());
+                ApiError::from(route_not_found(&path)).into_response()
             }
             Err(error) => self.refuse_query(error, request).await,
         }
@@ -179,7 +180,7 @@ impl Gateway {
         // of an action among them) is parsed once, by the gateway route.
         if !wants_actor
             || !matches!(
-                parse_gateway(&path_and_query(&request), key_syntax(request.headers())),
+                parse_gateway(path_and_query(request.uri()), key_syntax(request.headers())),
                 Ok(None)
             )
         {
@@ -202,7 +203,7 @@ impl Gateway {
         let gateway = GatewayRequest {
             target: ActorTarget::Id(actor_id),
             token: None,
-            rest: path_and_query(&request),
+            rest: path_and_query(request.uri()).to_owned(),
         };
         self.to_actor(gateway, request).await
     }
@@ -252,12 +253,10 @@ fn key_syntax(headers: &HeaderMap) -> KeySyntax {
     }
 }
 
-fn path_and_query(request: &Request) -> String {
-    request
-        .uri()
-        .path_and_query()
-        .map_or_else(|| request.uri().path(), |pq| pq.as_str())
-        .to_owned()
+/// The path of `uri` with its query, if any.
+pub fn path_and_query(uri: &Uri) -> &str {
+    uri.path_and_query()
+        .map_or_else(|| uri.path(), |pq| pq.as_str())
 }
 
 /// `uri` with another path and query (its scheme and authority kept).
