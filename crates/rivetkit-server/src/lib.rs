@@ -123,6 +123,8 @@ fn routes(runtime: Arc<Runtime>, config: ServerConfig, draining: shutdown::Drain
         .route("/ui", get(inspector_ui::index))
         .route("/ui/app.js", get(inspector_ui::script))
         .route("/ui/app.css", get(inspector_ui::stylesheet))
+        // Nested as a service rather than routed by `/gateway/{*rest}`: a path parameter of
+        // its own would reach the path extractors of the actor endpoints.
         .nest_service(
             "/gateway",
             any(move |request: Request| gateway.route(request)),
