@@ -66,14 +66,30 @@ fn endpoints(state: AppState) -> Router {
     };
     // The token check as a route layer, route by route (what `Router::route_layer` does to
     // each route) so that the label goes around it and refusals are counted under the route.
-    // A wrong method still skips it: the method-not-allowed fallback is set afterwards.
+    // A wrong method still skips it: the method-not-allowed fallback is set afterwards. No
+    // layer without a token: each costs every request a boxed service and a boxed future.
+    let token_required = state.config.token.is_some();
     let http = |label, route: MethodRouter<AppState>| {
         let token = middleware::from_fn_with_state(state.clone(), auth::require_server_token);
-        counted(label, route.layer(token))
+        counted(
+            label,
+            if token_required {
+                route.layer(token)
+            } else {
+                route
+            },
+        )
     };
     let socket = |label, route: MethodRouter<AppState>| {
         let token = middleware::from_fn_with_state(state.clone(), actor_ws::refuse_unauthorized);
-        counted(label, route.layer(token))
+        counted(
+            label,
+            if token_required {
+                route.layer(token)
+            } else {
+                route
+            },
+        )
     };
     // `.layer`, not `.route_layer`: the inspector checks its tokens before it answers 404 or 405.
     let inspector = inspector::routes(state.clone())
