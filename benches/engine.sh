@@ -10,8 +10,9 @@
 #   DURATION=10 REPEAT=3 benches/engine.sh
 #
 # Environment: DURATION, WARMUP (seconds), REPEAT (rows measured that many times, interleaved;
-# the report keeps the fastest), ACTORS (1000), WAKE_ACTORS (actors woken one by one in the
-# cold-wake row, 50), CREATE_ACTORS (actors created in the create row, 100), OUT (results;
+# the report keeps the fastest), ACTORS (100: the engine creates about one actor a second
+# here), WAKE_ACTORS (actors woken one by one in the
+# cold-wake row, 20), CREATE_ACTORS (actors created in the create row, 20), OUT (results;
 # default $CARGO_TARGET_DIR/bench-engine). All traffic stays on 127.0.0.1; everything started
 # is stopped, and the engine's database dropped, on exit.
 set -euo pipefail
@@ -21,9 +22,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION="${DURATION:-5}"
 WARMUP="${WARMUP:-1}"
 REPEAT="${REPEAT:-2}"
-ACTORS="${ACTORS:-1000}"
-WAKE_ACTORS="${WAKE_ACTORS:-50}"
-CREATE_ACTORS="${CREATE_ACTORS:-100}"
+ACTORS="${ACTORS:-100}"
+WAKE_ACTORS="${WAKE_ACTORS:-20}"
+CREATE_ACTORS="${CREATE_ACTORS:-20}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="${OUT:-$CARGO_TARGET_DIR/bench-engine}"
 FIXTURE="$ROOT/tests/engine"

@@ -17,7 +17,7 @@
 use base64::Engine as _;
 
 use crate::cbor;
-use crate::path::{decode_uri_component, parse_gateway_path, GatewayPath};
+use crate::path::{decode_form_component, decode_uri_component, parse_gateway_path, GatewayPath};
 
 /// The prefix of the query parameters that belong to the gateway, never to the actor.
 const RVT_PREFIX: &str = "rvt-";
@@ -319,7 +319,7 @@ impl RvtParams {
             if params.iter().any(|(seen, _)| seen == name) {
                 return Err(QueryError::DuplicateParam(raw_name.to_owned()));
             }
-            let value = decode_uri_component(&raw_value.replace('+', " "))
+            let value = decode_form_component(raw_value)
                 .ok_or_else(|| QueryError::InvalidPercentEncoding(raw_name.to_owned()))?;
             params.push((name.to_owned(), value));
         }

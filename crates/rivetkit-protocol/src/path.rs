@@ -47,6 +47,12 @@ pub fn decode_uri_component(s: &str) -> Option<String> {
         .map(|decoded| decoded.into_owned())
 }
 
+/// A value of an `application/x-www-form-urlencoded` query (`+` is a space), decoded as
+/// strictly as [`decode_uri_component`]: `None` where it would throw.
+pub fn decode_form_component(s: &str) -> Option<String> {
+    decode_uri_component(&s.replace('+', " "))
+}
+
 /// `/gateway/{actorId}[@{token}]{rest}`, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatewayPath {
@@ -207,6 +213,8 @@ mod tests {
         assert_eq!(decode_uri_component("%4"), None);
         assert_eq!(decode_uri_component("%ff"), None);
         assert!(parse_gateway_path("/gateway/a%zz/connect").is_none());
+        assert_eq!(decode_form_component("a+b%2B").as_deref(), Some("a b+"));
+        assert_eq!(decode_form_component("a+%zz"), None);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Actor HTTP endpoints behind the gateway: stateless actions (`POST /action/{name}`,
-//! PROTOCOL.md §5.1), raw requests to `on_request` (`/request/...`, §5.4), and the info routes.
+//! PROTOCOL.md §5.1), queue sends (`POST /queue/{name}`), raw requests to `on_request`
+//! (`/request/...`, §5.4), and the info routes.
 
 use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use rivetkit_protocol::actor_query::ActorTarget;
 use rivetkit_protocol::error::ActorSpecifier;
@@ -16,8 +18,10 @@ use rivetkit_protocol::{
 use rivetkit_runtime::raw::RequestInfo;
 use rivetkit_runtime::{ActorError, QueueSend, SendOutcome};
 
+use crate::extract::{DecodedPath, NameParam};
+use crate::gateway::{self, Routed};
 use crate::reply::{
-    bytes_response, incoming_too_long, outgoing_too_long, protocol_error, ErrorReply,
+    bytes_response, incoming_too_long, outgoing_too_long, protocol_error, ApiError,
 };
 use crate::{target, AppState};
 
@@ -65,8 +69,8 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ActorE
 }
 
 /// The encoding a request asks for in `x-rivet-encoding` (json when absent).
-pub fn request_encoding(parts: &Parts) -> Result<Encoding, ActorError> {
-    match parts.headers.get(ENCODING_HEADER) {
+pub fn request_encoding(headers: &HeaderMap) -> Result<Encoding, ActorError> {
+    match headers.get(ENCODING_HEADER) {
         None => Ok(Encoding::Json),
         Some(value) => value
             .to_str()
@@ -113,23 +117,35 @@ impl Answer {
             self.bare_version = version;
         }
     }
+
+    /// The answer to an action or a queue send: its encoded body, or the error, both in the
+    /// request's encoding and in the version the client reads.
+    fn reply(
+        self,
+        encoding: Encoding,
+        result: Result<Vec<u8>, ActorError>,
+    ) -> Result<Response, ApiError> {
+        match result {
+            Ok(body) => Ok(bytes_response(StatusCode::OK, encoding, body)),
+            Err(error) => Err(ApiError::from(error)
+                .encoded(encoding, self.bare_version)
+                .about(self.actor)),
+        }
+    }
 }
 
 /// `POST /queue/{name}` (or `/queue` with the name in the body): a queue send.
 pub async fn queue_send(
-    state: AppState,
-    target: &ActorTarget,
-    name: Option<String>,
-    parts: Parts,
-    body: Body,
-) -> Response {
-    let encoding = match request_encoding(&parts) {
-        Ok(encoding) => encoding,
-        Err(error) => return state.json_error(error).into_response(),
-    };
-    let mut answer = Answer::for_target(target, QUEUE_BARE_VERSION);
+    State(state): State<AppState>,
+    Routed { target, .. }: Routed,
+    DecodedPath(NameParam { name }): DecodedPath<NameParam<Option<String>>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let encoding = request_encoding(&parts.headers)?;
+    let mut answer = Answer::for_target(&target, QUEUE_BARE_VERSION);
     let send = QueueCall {
-        target,
+        target: &target,
         name,
         encoding,
         parts: &parts,
@@ -138,28 +154,7 @@ pub async fn queue_send(
         .run(&state, body, &mut answer)
         .await
         .map(|response| response.encode(encoding, answer.bare_version));
-    encoded_reply(&state, encoding, answer, result)
-}
-
-/// The answer to an action or a queue send: its encoded body, or the error in the request's
-/// encoding and in the version the client reads.
-fn encoded_reply(
-    state: &AppState,
-    encoding: Encoding,
-    answer: Answer,
-    result: Result<Vec<u8>, ActorError>,
-) -> Response {
-    match result {
-        Ok(body) => bytes_response(StatusCode::OK, encoding, body),
-        Err(error) => ErrorReply {
-            error,
-            encoding,
-            bare_version: answer.bare_version,
-            actor: answer.actor,
-            expose: state.config.expose_errors,
-        }
-        .into_response(),
-    }
+    answer.reply(encoding, result)
 }
 
 /// One queue send, decoded from its request.
@@ -216,19 +211,17 @@ impl QueueCall<'_> {
     }
 }
 
+/// `POST /action/{name}`: one stateless action.
 pub async fn action(
-    state: AppState,
-    target: &ActorTarget,
-    name: &str,
-    parts: Parts,
-    body: Body,
-) -> Response {
-    let encoding = match request_encoding(&parts) {
-        Ok(encoding) => encoding,
-        Err(error) => return state.json_error(error).into_response(),
-    };
-    let mut answer = Answer::for_target(target, 0);
-    let result = run_action(&state, target, name, encoding, &parts, body, &mut answer)
+    State(state): State<AppState>,
+    Routed { target, .. }: Routed,
+    DecodedPath(NameParam { name }): DecodedPath<NameParam<String>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let encoding = request_encoding(&parts.headers)?;
+    let mut answer = Answer::for_target(&target, 0);
+    let result = run_action(&state, &target, &name, encoding, &parts, body, &mut answer)
         .await
         .and_then(|output| {
             let body = HttpActionResponse { output }.encode(encoding, answer.bare_version);
@@ -238,7 +231,7 @@ pub async fn action(
             }
             Ok(body)
         });
-    encoded_reply(&state, encoding, answer, result)
+    answer.reply(encoding, result)
 }
 
 /// Decodes, authorizes and runs one stateless action, noting in `answer` how the client must be
@@ -267,7 +260,7 @@ async fn run_action(
 }
 
 /// What connection hooks see of the HTTP request behind a call.
-pub fn request_info(parts: &Parts, url: String) -> RequestInfo {
+fn request_info(parts: &Parts, url: String) -> RequestInfo {
     RequestInfo {
         method: parts.method.clone(),
         url,
@@ -275,28 +268,24 @@ pub fn request_info(parts: &Parts, url: String) -> RequestInfo {
     }
 }
 
+/// `/request/...`: a raw request, handed to the actor's `on_request`.
 pub async fn raw_request(
-    state: AppState,
-    actor_id: String,
-    rest: String,
-    parts: Parts,
-    body: Body,
-) -> Response {
-    match run_raw_request(&state, &actor_id, &rest, parts, body).await {
-        Ok(response) => response,
-        Err(error) => state.json_error(error).into_response(),
-    }
+    State(state): State<AppState>,
+    Routed { target, .. }: Routed,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let record = target::resolve(&state, &target).await?;
+    Ok(forward(&state, &record.actor_id, request).await?)
 }
 
-async fn run_raw_request(
+async fn forward(
     state: &AppState,
     actor_id: &str,
-    rest: &str,
-    parts: Parts,
-    body: Body,
+    request: Request,
 ) -> Result<Response, ActorError> {
+    let (parts, body) = request.into_parts();
     // `/request/some/path?x=1` reaches the actor as `http://actor/some/path?x=1`.
-    let actor_path = &rest["/request".len()..];
+    let actor_path = &gateway::path_and_query(&parts.uri)["/request".len()..];
     let uri = if actor_path.starts_with('/') {
         format!("http://actor{actor_path}")
     } else {
@@ -315,16 +304,19 @@ async fn run_raw_request(
     Ok(Response::from_parts(head, Body::from(body)))
 }
 
-/// `/`, `/health` and `/metadata` of one actor.
-pub fn info(rest_path: &str) -> Response {
-    match rest_path {
-        "/health" => "ok".into_response(),
-        "/metadata" => {
-            Json(serde_json::json!({"runtime": "rivetkit", "version": env!("CARGO_PKG_VERSION")}))
-                .into_response()
-        }
-        _ => "This is a RivetKit actor.\n".into_response(),
-    }
+/// `/` of one actor.
+pub async fn about() -> &'static str {
+    "This is a RivetKit actor.\n"
+}
+
+/// `/health` of one actor.
+pub async fn health() -> &'static str {
+    "ok"
+}
+
+/// `/metadata` of one actor.
+pub async fn metadata() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"runtime": "rivetkit", "version": env!("CARGO_PKG_VERSION")}))
 }
 
 #[cfg(test)]

@@ -13,12 +13,16 @@
 //! until one finishes (TCP backpressure, no error).
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use rivetkit_protocol::actor_query::ActorTarget;
 use rivetkit_protocol::error::ActorSpecifier;
 use rivetkit_protocol::message::ACTOR_SPECIFIER_BARE_VERSION;
-use rivetkit_protocol::path::WsProtocols;
+use rivetkit_protocol::path::{self, WsProtocols};
 use rivetkit_protocol::{bare, Encoding, Frame, ToClient, ToServer, Value, SERVER_BARE_VERSION};
 use rivetkit_runtime::raw::{RawOutbox, RawWebSocket, RequestInfo, WsMessage};
 use rivetkit_runtime::{
@@ -26,8 +30,11 @@ use rivetkit_runtime::{
 };
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use crate::reply::{incoming_too_long, outgoing_too_long, protocol_error};
-use crate::{metrics, target, AppState};
+use crate::gateway::{self, Routed};
+use crate::reply::{
+    incoming_too_long, outgoing_too_long, protocol_error, route_not_found, ApiError,
+};
+use crate::{auth, metrics, target, AppState};
 use rivetkit_runtime::metrics::record_error;
 
 /// The subprotocol every RivetKit client offers first and requires the server to select.
@@ -257,18 +264,74 @@ fn connection_setup(protocols: WsProtocols) -> Result<(Encoding, Value), ActorEr
 
 /// A WebSocket request at the gateway, before the actor is found or the socket admitted.
 pub struct Socket {
-    pub upgrade: WebSocketUpgrade,
-    pub target: ActorTarget,
-    pub request: RequestInfo,
-    pub protocols: WsProtocols,
-    /// The token check's verdict, delivered as a close reason once upgraded.
-    pub authorized: Result<(), ActorError>,
+    upgrade: WebSocketUpgrade,
+    target: ActorTarget,
+    protocols: WsProtocols,
+    /// The upgrade request, at `http://actor{path_and_query}`.
+    request: RequestInfo,
+    /// The path and query after the actor.
+    path_and_query: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Socket {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let upgrade = WebSocketUpgrade::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Routed { target, .. } = Routed::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let protocols = parts
+            .headers
+            .get(header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|value| value.to_str().ok())
+            .map(path::parse_ws_protocols)
+            .unwrap_or_default();
+        let path_and_query = gateway::path_and_query(&parts.uri).to_owned();
+        let request = RequestInfo {
+            method: parts.method.clone(),
+            url: format!("http://actor{path_and_query}"),
+            headers: parts.headers.clone(),
+        };
+        Ok(Socket {
+            upgrade,
+            target,
+            protocols,
+            request,
+            path_and_query,
+        })
+    }
 }
 
 /// Refuses a socket before it reaches any actor, with `error` as the close reason.
 pub fn refuse(state: AppState, upgrade: WebSocketUpgrade, error: ActorError) -> Response {
     lean(upgrade)
         .on_upgrade(move |socket| async move { close_with_error(&state, socket, error).await })
+}
+
+/// Refuses the socket `request` asks for with `error` as the close reason, or answers why it
+/// is no WebSocket request.
+pub async fn refuse_request(state: AppState, request: Request, error: ActorError) -> Response {
+    let (mut parts, _) = request.into_parts();
+    match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => refuse(state, upgrade, error),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// Route layer of the socket endpoints: a socket without the server token is refused once
+/// upgraded, with the `auth` error as its close reason.
+pub async fn refuse_unauthorized(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match auth::check_request(&state, &request) {
+        Ok(()) => next.run(request).await,
+        Err(error) => refuse_request(state, request, error).await,
+    }
 }
 
 /// What a protocol connection writes in, decided per connection.
@@ -280,13 +343,14 @@ struct Dialect {
     bare_version: u16,
 }
 
-pub fn connect(state: AppState, socket: Socket) -> Response {
+/// `/connect`: a protocol connection.
+pub async fn connect(State(state): State<AppState>, socket: Socket) -> Response {
     let Socket {
         upgrade,
         target,
-        request,
         protocols,
-        authorized,
+        request,
+        ..
     } = socket;
     let bare_version = target::bare_version_hint(&target);
     // 2.3-era clients (they address by query, or name the target in a subprotocol) learn why a
@@ -294,7 +358,7 @@ pub fn connect(state: AppState, socket: Socket) -> Response {
     // core sends it; older clients read the close reason, and get only that, as from 2.1.
     let errors_before_close = bare_version >= ACTOR_SPECIFIER_BARE_VERSION
         || protocols.target.as_deref() == Some("actor");
-    let setup = authorized.and_then(|()| connection_setup(protocols));
+    let setup = connection_setup(protocols);
     let encoding = setup.as_ref().ok().map(|(encoding, _)| *encoding);
     // The socket layer's own limit only guards memory; the protocol limit is checked below so
     // that an oversize message gets its typed close reason.
@@ -738,15 +802,21 @@ async fn resume(
     actor.instance().resume(snapshot, conn_limits(state)).await
 }
 
-pub fn raw(state: AppState, socket: Socket, raw_path: String) -> Response {
+/// `/websocket/...`: a raw socket, handed to the actor's `on_websocket` with the path after
+/// `/websocket`.
+pub async fn raw(State(state): State<AppState>, socket: Socket) -> Response {
+    let Some(raw_path) = path::raw_websocket_path(&socket.path_and_query) else {
+        return ApiError::from(route_not_found(&socket.path_and_query)).into_response();
+    };
     let Socket {
         upgrade,
         target,
-        request,
         protocols,
-        authorized,
+        mut request,
+        ..
     } = socket;
-    let setup = authorized.and_then(|()| connection_setup(protocols));
+    request.url = format!("http://actor{raw_path}");
+    let setup = connection_setup(protocols);
     let socket_limit = state.config.max_raw_request_body;
     lean(upgrade)
         .max_message_size(socket_limit)

@@ -4,9 +4,53 @@
 //! `@token` in the gateway path (actor HTTP and WebSocket, 2.0.42+) or a `rivet_token.`
 //! subprotocol (engine-style WebSockets). A request without one is refused with
 //! `auth/unauthorized` (401), one with a wrong token with `auth/forbidden` (403).
+//!
+//! The check is a route layer ([`require_server_token`]) on the manager routes and the actor
+//! endpoints; the socket endpoints have their own (`actor_ws::refuse_unauthorized`), which
+//! refuses with a close reason instead.
 
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::Response;
+use rivetkit_protocol::path;
 use rivetkit_runtime::ActorError;
+
+use crate::gateway::Routed;
+use crate::reply::ApiError;
+use crate::AppState;
+
+/// Route layer: answers the error of [`check_request`] (JSON) instead of running the route.
+pub async fn require_server_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    check_request(&state, &request)?;
+    Ok(next.run(request).await)
+}
+
+/// Checks `request` against the server token, if one is configured. Manager calls carry it in
+/// a header; a request the gateway routed to an actor ([`Routed`]) may also carry it in its
+/// path or in a `rivet_token.` subprotocol.
+pub fn check_request(state: &AppState, request: &Request) -> Result<(), ActorError> {
+    let Some(expected) = state.config.token.as_deref() else {
+        return Ok(());
+    };
+    let headers = request.headers();
+    let routed = request.extensions().get::<Routed>();
+    let protocols = routed
+        .and_then(|_| headers.get(header::SEC_WEBSOCKET_PROTOCOL))
+        .and_then(|value| value.to_str().ok())
+        .map(path::parse_ws_protocols);
+    let presented = Presented {
+        path_token: routed.and_then(|routed| routed.path_token.as_deref()),
+        subprotocol_token: protocols
+            .as_ref()
+            .and_then(|protocols| protocols.token.as_deref()),
+    };
+    check(Some(expected), headers, presented)
+}
 
 /// What a request presented, from wherever it carried it.
 #[derive(Default)]

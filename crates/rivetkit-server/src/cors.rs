@@ -15,7 +15,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rivetkit_runtime::ActorError;
 
-use crate::reply::ErrorReply;
+use crate::reply::ApiError;
 
 const ALLOWED_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS, PATCH";
 
@@ -73,14 +73,13 @@ pub(crate) async fn cors(
             .as_ref()
             .and_then(|origin| origin.to_str().ok())
             .unwrap_or("?");
-        ErrorReply::json(
+        ApiError::from(
             ActorError::public(
                 "request",
                 "origin_not_allowed",
                 format!("Origin {shown:?} may not call this server (see --cors-origin)"),
             )
             .with_status(403),
-            false,
         )
         .into_response()
     } else if is_preflight {

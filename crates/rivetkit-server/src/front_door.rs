@@ -1,6 +1,7 @@
 //! What every request goes through before its route, as one middleware: metrics and the request
 //! span (outermost, so refused requests are counted too), the `Host` check, CORS, the body
-//! deadline, and header routing to an actor (innermost).
+//! deadline, and header routing to an actor (innermost); and after it, the body of an error
+//! response ([`reply::render`]).
 //!
 //! One middleware rather than one axum layer per step because each `from_fn`/`map_request`
 //! layer clones a boxed service and boxes a future on every request: five layers cost about a
@@ -14,14 +15,16 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::{body, cors, gateway, host, metrics, AppState};
+use crate::{body, cors, gateway, host, metrics, reply};
 
 /// What the steps need, built once per router.
 pub(crate) struct FrontDoor {
-    pub(crate) app: AppState,
+    pub(crate) gateway: gateway::Gateway,
     pub(crate) hosts: host::HostCheck,
     pub(crate) origins: cors::Origins,
     pub(crate) body_timeout: Duration,
+    /// Whether error responses show internal errors as they are.
+    pub(crate) expose_errors: bool,
 }
 
 /// The middleware: the steps in order, then the routes (`next`).
@@ -31,15 +34,18 @@ pub(crate) async fn front_door(
     next: Next,
 ) -> Response {
     metrics::record_request(request, async |request| {
-        // A refused host learns nothing else, not even CORS headers.
-        if let Some(refusal) = host::refusal(&front.hosts, &request) {
-            return refusal;
-        }
-        cors::cors(&front.origins, request, async |request| {
-            let request = body::with_deadline(front.body_timeout, request);
-            gateway::by_header(&front.app, request, next).await
-        })
-        .await
+        let response = match host::refusal(&front.hosts, &request) {
+            // A refused host learns nothing else, not even CORS headers.
+            Some(refusal) => refusal,
+            None => {
+                cors::cors(&front.origins, request, async |request| {
+                    let request = body::with_deadline(front.body_timeout, request);
+                    front.gateway.by_header(request, next).await
+                })
+                .await
+            }
+        };
+        reply::render(response, front.expose_errors)
     })
     .await
 }

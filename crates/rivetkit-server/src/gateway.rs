@@ -1,136 +1,261 @@
 //! The gateway (PROTOCOL.md §4): routes `/gateway/{actor_id}[@{token}]/{rest}`, and the 2.3
 //! query form `/gateway/{name}/{rest}?rvt-…` (see [`rivetkit_protocol::actor_query`]), to one
 //! actor's endpoints (§5), after checking the server token.
+//!
+//! Which actor a request names is parsed by the protocol crate; the endpoints are a router of
+//! their own, under the path that follows the actor, with the token checks as route layers. A
+//! request reaches it with `{rest}` as its URI and the actor as a [`Routed`] extension, from a
+//! gateway path or by header routing.
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::Method;
-use axum::middleware::Next;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post, MethodRouter};
+use axum::Router;
 use rivetkit_protocol::actor_query::{
     parse_gateway, ActorTarget, GatewayRequest, KeySyntax, QueryError,
 };
 use rivetkit_protocol::message::ACTOR_SPECIFIER_BARE_VERSION;
 use rivetkit_protocol::{path, Encoding};
 use rivetkit_runtime::ActorError;
+use tower::ServiceExt;
 
-use crate::metrics::RouteLabel;
-use crate::reply::{invalid_request, method_not_allowed, route_not_found, ErrorReply};
-use crate::{actor_http, actor_ws, auth, inspector, target, AppState};
+use crate::metrics::{self, RouteLabel};
+use crate::reply::{self, route_not_found, ApiError};
+use crate::{actor_http, actor_ws, auth, inspector, AppState};
 
-/// The actor endpoint a gateway path names.
-enum Endpoint {
-    /// The percent-decoded action name.
-    Action(String),
-    Inspector,
-    /// A queue send; the name from the path, or (`None`) from the body.
-    Queue(Option<String>),
-    Connect,
-    RawRequest,
-    RawWebSocket(String),
-    Info,
+/// The actor a request was routed to, for the endpoints (taken out of the request by the
+/// handler that serves it).
+#[derive(Clone)]
+pub struct Routed {
+    pub target: ActorTarget,
+    /// The token in the gateway path (`/gateway/{id}@{token}/…` or `rvt-token`), if any.
+    pub path_token: Option<String>,
 }
 
-impl Endpoint {
-    /// The route template requests to this endpoint are counted under, whichever way they
-    /// were routed (by path or by headers).
-    fn route_label(&self) -> RouteLabel {
-        RouteLabel(match self {
-            Endpoint::Action(_) => "/gateway/{actor}/action/{name}",
-            Endpoint::Inspector => "/gateway/{actor}/inspector/{path}",
-            Endpoint::Queue(Some(_)) => "/gateway/{actor}/queue/{name}",
-            Endpoint::Queue(None) => "/gateway/{actor}/queue",
-            Endpoint::Connect => "/gateway/{actor}/connect",
-            Endpoint::RawRequest => "/gateway/{actor}/request/{path}",
-            Endpoint::RawWebSocket(_) => "/gateway/{actor}/websocket/{path}",
-            Endpoint::Info => "/gateway/{actor}/{info}",
+impl<S: Send + Sync> FromRequestParts<S> for Routed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts.extensions.remove::<Routed>().ok_or_else(|| {
+            ActorError::internal("an actor endpoint was reached without an actor").into()
         })
     }
 }
 
-/// The percent-decoded `{name}` of `POST {prefix}{name}`.
-fn posted_name(method: &Method, rest_path: &str, name: &str) -> Result<String, ActorError> {
-    let name = percent_encoding::percent_decode_str(name)
-        .decode_utf8()
-        .map_err(|_| invalid_request("the name is not valid percent-encoded UTF-8"))?;
-    if name.is_empty() {
-        return Err(route_not_found(rest_path));
-    }
-    if method != Method::POST {
-        return Err(method_not_allowed(method, rest_path));
-    }
-    Ok(name.into_owned())
+/// The route templates requests to the actor endpoints are counted under, whichever way they
+/// were routed (by path or by headers).
+const ACTION: &str = "/gateway/{actor}/action/{name}";
+const INSPECTOR: &str = "/gateway/{actor}/inspector/{path}";
+const QUEUE_NAMED: &str = "/gateway/{actor}/queue/{name}";
+const QUEUE: &str = "/gateway/{actor}/queue";
+const CONNECT: &str = "/gateway/{actor}/connect";
+const RAW_REQUEST: &str = "/gateway/{actor}/request/{path}";
+const RAW_WEBSOCKET: &str = "/gateway/{actor}/websocket/{path}";
+const INFO: &str = "/gateway/{actor}/{info}";
+
+/// The actor endpoints (PROTOCOL.md §5), under the path that follows the actor.
+fn endpoints(state: AppState) -> Router {
+    let counted = |label, route: MethodRouter<AppState>| {
+        route.layer(middleware::map_response_with_state(
+            RouteLabel(label),
+            metrics::label_response,
+        ))
+    };
+    // The token check as a route layer, route by route (what `Router::route_layer` does to
+    // each route) so that the label goes around it and refusals are counted under the route.
+    // A wrong method still skips it: the method-not-allowed fallback is set afterwards. No
+    // layer without a token: each costs every request a boxed service and a boxed future.
+    let token_required = state.config.token.is_some();
+    let http = |label, route: MethodRouter<AppState>| {
+        let token = middleware::from_fn_with_state(state.clone(), auth::require_server_token);
+        counted(
+            label,
+            if token_required {
+                route.layer(token)
+            } else {
+                route
+            },
+        )
+    };
+    let socket = |label, route: MethodRouter<AppState>| {
+        let token = middleware::from_fn_with_state(state.clone(), actor_ws::refuse_unauthorized);
+        counted(
+            label,
+            if token_required {
+                route.layer(token)
+            } else {
+                route
+            },
+        )
+    };
+    // `.layer`, not `.route_layer`: the inspector checks its tokens before it answers 404 or 405.
+    let inspector = inspector::routes(state.clone())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_server_token,
+        ))
+        .layer(middleware::map_response_with_state(
+            RouteLabel(INSPECTOR),
+            metrics::label_response,
+        ));
+    Router::new()
+        // `{*name}`: a name may hold a `/`. A `{*…}` matches nothing empty, so a path that
+        // ends after its `/` (`/request/`) is a route of its own.
+        .route("/action/{*name}", http(ACTION, post(actor_http::action)))
+        .route("/queue", http(QUEUE, post(actor_http::queue_send)))
+        .route(
+            "/queue/{*name}",
+            http(QUEUE_NAMED, post(actor_http::queue_send)),
+        )
+        .route("/request", http(RAW_REQUEST, any(actor_http::raw_request)))
+        .route("/request/", http(RAW_REQUEST, any(actor_http::raw_request)))
+        .route(
+            "/request/{*path}",
+            http(RAW_REQUEST, any(actor_http::raw_request)),
+        )
+        .route("/", http(INFO, any(actor_http::about)))
+        .route("/health", http(INFO, any(actor_http::health)))
+        .route("/metadata", http(INFO, any(actor_http::metadata)))
+        .route("/connect", socket(CONNECT, any(actor_ws::connect)))
+        .route("/websocket", socket(RAW_WEBSOCKET, any(actor_ws::raw)))
+        .route("/websocket/", socket(RAW_WEBSOCKET, any(actor_ws::raw)))
+        .route(
+            "/websocket/{*path}",
+            socket(RAW_WEBSOCKET, any(actor_ws::raw)),
+        )
+        .nest("/inspector", inspector)
+        .fallback(reply::no_route)
+        .method_not_allowed_fallback(reply::wrong_method)
+        .with_state(state)
 }
 
-fn endpoint(method: &Method, rest_path: &str, rest: &str) -> Result<Endpoint, ActorError> {
-    if let Some(name) = rest_path.strip_prefix("/action/") {
-        return posted_name(method, rest_path, name).map(Endpoint::Action);
-    }
-    if let Some(name) = rest_path.strip_prefix("/queue/") {
-        return posted_name(method, rest_path, name).map(|name| Endpoint::Queue(Some(name)));
-    }
-    if rest_path == "/queue" {
-        if method != Method::POST {
-            return Err(method_not_allowed(method, rest_path));
+/// Routes requests to the actor endpoints, from gateway paths and by header.
+#[derive(Clone)]
+pub struct Gateway {
+    state: AppState,
+    endpoints: Router,
+}
+
+impl Gateway {
+    pub fn new(state: AppState) -> Self {
+        Self {
+            endpoints: endpoints(state.clone()),
+            state,
         }
-        return Ok(Endpoint::Queue(None));
     }
-    if rest_path.starts_with("/inspector/") {
-        return Ok(Endpoint::Inspector);
-    }
-    if rest_path == "/connect" {
-        return Ok(Endpoint::Connect);
-    }
-    if rest_path == "/request" || rest_path.starts_with("/request/") {
-        return Ok(Endpoint::RawRequest);
-    }
-    if let Some(raw_path) = path::raw_websocket_path(rest) {
-        return Ok(Endpoint::RawWebSocket(raw_path));
-    }
-    if matches!(rest_path, "/" | "/health" | "/metadata") {
-        return Ok(Endpoint::Info);
-    }
-    Err(route_not_found(rest_path))
-}
 
-/// `/gateway/...` in either addressing form: by actor id, or by name and key (2.3 query form).
-pub async fn route(State(state): State<AppState>, request: Request) -> Response {
-    match parse_gateway(&path_and_query(&request), key_syntax(&request)) {
-        Ok(Some(gateway)) => to_actor(state, gateway, request).await,
-        Ok(None) => state
-            .json_error(route_not_found(request.uri().path()))
-            .into_response(),
-        Err(error) => refuse_query(state, error, request).await,
+    /// `/gateway/...` in either addressing form; nested at `/gateway`, so the request's path
+    /// is what follows it.
+    pub async fn route(self, request: Request) -> Response {
+        let gateway_path = format!("/gateway{}", path_and_query(request.uri()));
+        match parse_gateway(&gateway_path, key_syntax(request.headers())) {
+            Ok(Some(gateway)) => self.to_actor(gateway, request).await,
+            Ok(None) => {
+                let path = format!("/gateway{}", request.uri().path());
+                ApiError::from(route_not_found(&path)).into_response()
+            }
+            Err(error) => self.refuse_query(error, request).await,
+        }
     }
-}
 
-/// A malformed query path: a typed `guard.query_*` error, in the client's encoding (over a
-/// WebSocket: as the close reason, like every refusal of a socket).
-async fn refuse_query(state: AppState, error: QueryError, request: Request) -> Response {
-    let error = ActorError::public(QueryError::GROUP, error.code(), error.to_string());
-    let (mut parts, _) = request.into_parts();
-    if parts.headers.contains_key(axum::http::header::UPGRADE) {
-        return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-            Ok(upgrade) => actor_ws::refuse(state, upgrade, error),
-            Err(rejection) => rejection.into_response(),
+    /// A malformed query path: a typed `guard.query_*` error, in the client's encoding (over a
+    /// WebSocket: as the close reason, like every refusal of a socket).
+    async fn refuse_query(self, error: QueryError, request: Request) -> Response {
+        let error = ActorError::public(QueryError::GROUP, error.code(), error.to_string());
+        if request.headers().contains_key(axum::http::header::UPGRADE) {
+            return actor_ws::refuse_request(self.state, request, error).await;
+        }
+        let encoding = actor_http::request_encoding(request.headers()).unwrap_or(Encoding::Json);
+        ApiError::from(error)
+            .encoded(encoding, ACTOR_SPECIFIER_BARE_VERSION)
+            .into_response()
+    }
+
+    /// Header routing (PROTOCOL.md §4.3, the engine's form): a request with `x-rivet-target:
+    /// actor` (or a WebSocket offering `rivet_target.actor`) goes to the actor named by
+    /// `x-rivet-actor` (or `rivet_actor.{id}`), whatever its path. A gateway path wins over the
+    /// headers, as in the official gateway: the official Rust client sends both. Other requests
+    /// go on to the routes.
+    pub async fn by_header(&self, request: Request, next: Next) -> Response {
+        let protocols = request
+            .headers()
+            .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|value| value.to_str().ok())
+            .map(path::parse_ws_protocols)
+            .unwrap_or_default();
+        let header_target = request
+            .headers()
+            .get(TARGET_HEADER)
+            .and_then(|value| value.to_str().ok());
+        let wants_actor =
+            header_target == Some("actor") || protocols.target.as_deref() == Some("actor");
+        // Parsed only for requests that ask for header routing: every other request (each call
+        // of an action among them) is parsed once, by the gateway route.
+        if !wants_actor
+            || !matches!(
+                parse_gateway(path_and_query(request.uri()), key_syntax(request.headers())),
+                Ok(None)
+            )
+        {
+            return next.run(request).await;
+        }
+        let actor_id = request
+            .headers()
+            .get(ACTOR_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .or(protocols.actor);
+        let Some(actor_id) = actor_id else {
+            let error = ActorError::public(
+                "request",
+                "missing_actor_header",
+                "x-rivet-actor is required with x-rivet-target: actor",
+            );
+            return ApiError::from(error).into_response();
         };
+        let gateway = GatewayRequest {
+            target: ActorTarget::Id(actor_id),
+            token: None,
+            rest: path_and_query(request.uri()).to_owned(),
+        };
+        self.to_actor(gateway, request).await
     }
-    ErrorReply {
-        error,
-        encoding: actor_http::request_encoding(&parts).unwrap_or(Encoding::Json),
-        bare_version: ACTOR_SPECIFIER_BARE_VERSION,
-        actor: None,
-        expose: state.config.expose_errors,
+
+    /// Serves the actor endpoint at `gateway.rest` for a request routed to `gateway.target`.
+    async fn to_actor(&self, gateway: GatewayRequest, mut request: Request) -> Response {
+        let GatewayRequest {
+            target,
+            token,
+            rest,
+        } = gateway;
+        let Some(uri) = with_path_and_query(request.uri(), &rest) else {
+            return ApiError::from(route_not_found(&rest)).into_response();
+        };
+        *request.uri_mut() = uri;
+        // Routing headers are the gateway's, not the actor's.
+        let headers = request.headers_mut();
+        headers.remove(TARGET_HEADER);
+        headers.remove(ACTOR_HEADER);
+        request.extensions_mut().insert(Routed {
+            target,
+            path_token: token,
+        });
+        let Ok(response) = self.endpoints.clone().oneshot(request).await;
+        response
     }
-    .into_response()
 }
+
+const TARGET_HEADER: &str = "x-rivet-target";
+const ACTOR_HEADER: &str = "x-rivet-actor";
 
 /// How this request's client writes `rvt-key`: the official Rust client from 3.0 on
 /// (`User-Agent: ActorClient-Rust/3.…`) escapes the key's parts, as the 3.x engine reads them;
 /// every other client joins them as they are, as the 2.3 engine reads them.
-fn key_syntax(request: &Request) -> KeySyntax {
-    let agent = request
-        .headers()
+fn key_syntax(headers: &HeaderMap) -> KeySyntax {
+    let agent = headers
         .get(axum::http::header::USER_AGENT)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
@@ -144,168 +269,15 @@ fn key_syntax(request: &Request) -> KeySyntax {
     }
 }
 
-fn path_and_query(request: &Request) -> String {
-    request
-        .uri()
-        .path_and_query()
-        .map_or_else(|| request.uri().path(), |pq| pq.as_str())
-        .to_owned()
+/// The path of `uri` with its query, if any.
+pub fn path_and_query(uri: &Uri) -> &str {
+    uri.path_and_query()
+        .map_or_else(|| uri.path(), |pq| pq.as_str())
 }
 
-/// Header routing (PROTOCOL.md §4.3, the engine's form): a request with `x-rivet-target: actor`
-/// (or a WebSocket offering `rivet_target.actor`) goes to the actor named by `x-rivet-actor`
-/// (or `rivet_actor.{id}`), whatever its path. A gateway path wins over the headers, as in the
-/// official gateway: the official Rust client sends both. Other requests go on to the routes.
-pub(crate) async fn by_header(state: &AppState, mut request: Request, next: Next) -> Response {
-    let protocols = request
-        .headers()
-        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|value| value.to_str().ok())
-        .map(path::parse_ws_protocols)
-        .unwrap_or_default();
-    let header_target = request
-        .headers()
-        .get(TARGET_HEADER)
-        .and_then(|value| value.to_str().ok());
-    let wants_actor =
-        header_target == Some("actor") || protocols.target.as_deref() == Some("actor");
-    // Parsed only for requests that ask for header routing: every other request (each call of
-    // an action among them) is parsed once, by the gateway route.
-    if !wants_actor
-        || !matches!(
-            parse_gateway(&path_and_query(&request), key_syntax(&request)),
-            Ok(None)
-        )
-    {
-        return next.run(request).await;
-    }
-    let actor_id = request
-        .headers()
-        .get(ACTOR_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-        .or(protocols.actor);
-    let Some(actor_id) = actor_id else {
-        let error = ActorError::public(
-            "request",
-            "missing_actor_header",
-            "x-rivet-actor is required with x-rivet-target: actor",
-        );
-        return state.json_error(error).into_response();
-    };
-    strip_routing_headers(request.headers_mut());
-    let gateway = GatewayRequest {
-        target: ActorTarget::Id(actor_id),
-        token: None,
-        rest: path_and_query(&request),
-    };
-    to_actor(state.clone(), gateway, request).await
-}
-
-const TARGET_HEADER: &str = "x-rivet-target";
-const ACTOR_HEADER: &str = "x-rivet-actor";
-
-/// Routing headers are the gateway's, not the actor's.
-fn strip_routing_headers(headers: &mut axum::http::HeaderMap) {
-    headers.remove(TARGET_HEADER);
-    headers.remove(ACTOR_HEADER);
-}
-
-/// Serves an actor endpoint (PROTOCOL.md §5) for a request routed to `gateway.target`.
-async fn to_actor(state: AppState, gateway: GatewayRequest, request: Request) -> Response {
-    let GatewayRequest {
-        target,
-        token,
-        rest,
-    } = gateway;
-    let rest_path = rest.split('?').next().unwrap_or("/");
-    let endpoint = match endpoint(request.method(), rest_path, &rest) {
-        Ok(endpoint) => endpoint,
-        Err(error) => return state.json_error(error).into_response(),
-    };
-    let label = endpoint.route_label();
-    let mut response = serve_endpoint(state, target, token, &rest, endpoint, request).await;
-    response.extensions_mut().insert(label);
-    response
-}
-
-async fn serve_endpoint(
-    state: AppState,
-    target: ActorTarget,
-    token: Option<String>,
-    rest: &str,
-    endpoint: Endpoint,
-    request: Request,
-) -> Response {
-    let rest_path = rest.split('?').next().unwrap_or("/");
-
-    let (mut parts, body) = request.into_parts();
-    strip_routing_headers(&mut parts.headers);
-    let upgrade = match endpoint {
-        Endpoint::Connect | Endpoint::RawWebSocket(_) => {
-            match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-                Ok(upgrade) => Some(upgrade),
-                Err(rejection) => return rejection.into_response(),
-            }
-        }
-        _ => None,
-    };
-    let protocols = parts
-        .headers
-        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|value| value.to_str().ok())
-        .map(path::parse_ws_protocols);
-    let presented = auth::Presented {
-        path_token: token.as_deref(),
-        subprotocol_token: protocols.as_ref().and_then(|p| p.token.as_deref()),
-    };
-    let authorized = auth::check(state.config.token.as_deref(), &parts.headers, presented);
-    let socket = |upgrade, url| actor_ws::Socket {
-        upgrade,
-        target: target.clone(),
-        request: actor_http::request_info(&parts, url),
-        protocols: protocols.unwrap_or_default(),
-        authorized: authorized.clone(),
-    };
-
-    match (endpoint, upgrade) {
-        (Endpoint::Connect, Some(upgrade)) => {
-            actor_ws::connect(state, socket(upgrade, format!("http://actor{rest}")))
-        }
-        (Endpoint::RawWebSocket(raw_path), Some(upgrade)) => {
-            let socket = socket(upgrade, format!("http://actor{raw_path}"));
-            actor_ws::raw(state, socket, raw_path)
-        }
-        (endpoint, _) => {
-            if let Err(error) = authorized {
-                return ErrorReply::json(error, state.config.expose_errors).into_response();
-            }
-            match endpoint {
-                Endpoint::Queue(name) => {
-                    actor_http::queue_send(state, &target, name, parts, body).await
-                }
-                Endpoint::Action(name) => {
-                    actor_http::action(state, &target, &name, parts, body).await
-                }
-                Endpoint::Inspector => {
-                    let inspector_path = &rest_path["/inspector".len()..];
-                    match target::resolve(&state, &target).await {
-                        Ok(record) => {
-                            let actor_id = record.actor_id.clone();
-                            inspector::handle(state, actor_id, inspector_path, parts, body).await
-                        }
-                        Err(error) => state.json_error(error).into_response(),
-                    }
-                }
-                Endpoint::RawRequest => match target::resolve(&state, &target).await {
-                    Ok(record) => {
-                        let actor_id = record.actor_id.clone();
-                        actor_http::raw_request(state, actor_id, rest.to_owned(), parts, body).await
-                    }
-                    Err(error) => state.json_error(error).into_response(),
-                },
-                _ => actor_http::info(rest_path),
-            }
-        }
-    }
+/// `uri` with another path and query (its scheme and authority kept).
+fn with_path_and_query(uri: &Uri, path_and_query: &str) -> Option<Uri> {
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    Uri::from_parts(parts).ok()
 }

@@ -16,7 +16,7 @@ use rivetkit_runtime::ActorError;
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use crate::reply::ErrorReply;
+use crate::reply::ApiError;
 use crate::ServerConfig;
 
 /// Which hosts a server answers; built once from its config.
@@ -83,7 +83,7 @@ pub(crate) fn refusal(hosts: &HostCheck, request: &Request) -> Option<Response> 
     }
     let shown = authority.unwrap_or("(none)");
     Some(
-        ErrorReply::json(
+        ApiError::from(
             ActorError::public(
                 "request",
                 "host_not_allowed",
@@ -93,7 +93,6 @@ pub(crate) fn refusal(hosts: &HostCheck, request: &Request) -> Option<Response> 
                 ),
             )
             .with_status(403),
-            false,
         )
         .into_response(),
     )

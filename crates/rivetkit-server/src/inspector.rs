@@ -4,29 +4,35 @@
 //! `/inspector/actors` lists and searches the actors of this server.
 //!
 //! Enabled only when the server has an inspector token; every request must carry it as
-//! `Authorization: Bearer {token}` (401 otherwise). JSON in, JSON out.
+//! `Authorization: Bearer {token}` (401 otherwise), which a layer checks before any route
+//! ([`require_inspector_token`]). JSON in, JSON out.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap};
+use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use futures::Stream;
 use rivetkit_protocol::key;
 use rivetkit_runtime::inspect::Change;
-use rivetkit_runtime::{ActorError, ActorInspector, ActorInstance, DEFAULT_NAMESPACE};
+use rivetkit_runtime::{
+    ActorError, ActorInspector, ActorInstance, AwakeInstance, DEFAULT_NAMESPACE,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::reply::{invalid_request, method_not_allowed, route_not_found};
-use crate::AppState;
+use crate::extract::{DecodedPath, DecodedQuery, NameParam};
+use crate::gateway::Routed;
+use crate::reply::{self, invalid_request, ApiError};
+use crate::{target, AppState};
 
 /// How many queued messages a queue listing shows unless asked otherwise.
 const DEFAULT_QUEUE_LIMIT: usize = 100;
@@ -36,23 +42,37 @@ const MAX_BODY: usize = 1024 * 1024;
 const MAX_SEARCH_RESULTS: usize = 200;
 const MAX_READ_PER_NAME: usize = 1000;
 
-pub async fn handle(
-    state: AppState,
-    actor_id: String,
-    inspector_path: &str,
-    parts: Parts,
-    body: Body,
-) -> Response {
-    if inspector_path == "/events" && parts.method == Method::GET {
-        return match watch(&state, &actor_id, &parts).await {
-            Ok(events) => events.into_response(),
-            Err(error) => state.json_error(error).into_response(),
-        };
-    }
-    match respond(&state, &actor_id, inspector_path, parts, body).await {
-        Ok(value) => Json(value).into_response(),
-        Err(error) => state.json_error(error).into_response(),
-    }
+/// The inspector API of one actor, under `/gateway/{id}/inspector`.
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/state", get(get_state).patch(put_state).put(put_state))
+        .route("/connections", get(connections))
+        .route("/rpcs", get(rpcs))
+        .route("/action/{*name}", post(call_action))
+        .route("/queue", get(queue))
+        .route("/schedules", get(schedules))
+        .route("/errors", get(errors))
+        .route("/traces", get(traces))
+        .route("/workflow-history", get(workflow_history))
+        .route("/summary", get(summary))
+        .route("/events", get(events))
+        .method_not_allowed_fallback(reply::wrong_method)
+        .fallback(reply::no_route)
+        .layer(middleware::from_fn_with_state(
+            state,
+            require_inspector_token,
+        ))
+}
+
+/// Layer of every inspector route: answers 404 `inspector/disabled` when the server has no
+/// inspector token, 401 `inspector/unauthorized` when the request does not carry it.
+pub async fn require_inspector_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    authorize(&state, request.headers())?;
+    Ok(next.run(request).await)
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ActorError> {
@@ -81,6 +101,39 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ActorError> {
     }
 }
 
+/// The actor an inspector request is about, kept awake while the request is served.
+struct Inspected {
+    actor_id: String,
+    active: AwakeInstance,
+}
+
+impl Inspected {
+    fn actor(&self) -> Arc<dyn ActorInstance> {
+        self.active.instance()
+    }
+
+    /// The inspector-only view of the actor.
+    fn inspector(&self) -> Arc<dyn ActorInspector> {
+        self.actor().inspector()
+    }
+}
+
+impl FromRequestParts<AppState> for Inspected {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Routed { target, .. } = Routed::from_request_parts(parts, state).await?;
+        let record = target::resolve(state, &target).await?;
+        let active = state.runtime.instance(&record.actor_id).await?;
+        Ok(Inspected {
+            actor_id: record.actor_id.clone(),
+            active,
+        })
+    }
+}
+
+type JsonResult = Result<Json<Value>, ApiError>;
+
 #[derive(Deserialize)]
 struct NewState {
     state: Value,
@@ -101,14 +154,6 @@ async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Acto
         })?;
     serde_json::from_slice(&bytes)
         .map_err(|error| invalid_request(format!("invalid JSON body: {error}")))
-}
-
-fn query_param<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .uri
-        .query()?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
 fn connections_json(actor: &dyn ActorInspector) -> Value {
@@ -169,11 +214,12 @@ const DEFAULT_TRACES_LIMIT: usize = rivetkit_runtime::inspect::RECENT_SPANS;
 /// (milliseconds since the epoch; a span is in when it overlaps them) and `limit`; unlike the
 /// official one, which keeps the earliest, it keeps the most recent spans, as it keeps only
 /// a few.
-fn traces_json(actor: &dyn ActorInstance, parts: &Parts) -> Value {
-    let millis = |name| query_param(parts, name).and_then(|value| value.parse::<u64>().ok());
+fn traces_json(actor: &dyn ActorInstance, query: &DecodedQuery) -> Value {
+    let millis = |name| query.get(name).and_then(|value| value.parse::<u64>().ok());
     let start_ns = u128::from(millis("startMs").unwrap_or(0)) * 1_000_000;
     let end_ns = millis("endMs").map_or(u128::MAX, |end| u128::from(end) * 1_000_000);
-    let limit = query_param(parts, "limit")
+    let limit = query
+        .get("limit")
         .and_then(|limit| limit.parse().ok())
         .unwrap_or(DEFAULT_TRACES_LIMIT);
     let unix_ns = |time: std::time::SystemTime| {
@@ -230,72 +276,92 @@ fn traces_json(actor: &dyn ActorInstance, parts: &Parts) -> Value {
     })
 }
 
-async fn respond(
-    state: &AppState,
-    actor_id: &str,
-    path: &str,
-    parts: Parts,
+/// `GET /state`
+async fn get_state(inspected: Inspected) -> JsonResult {
+    Ok(Json(
+        json!({ "state": inspected.inspector().state_json()? }),
+    ))
+}
+
+/// `PATCH /state` and `PUT /state`: replaces the state.
+async fn put_state(inspected: Inspected, body: Body) -> JsonResult {
+    let NewState { state } = json_body(body).await?;
+    inspected.inspector().replace_state(state).await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// `GET /connections`
+async fn connections(inspected: Inspected) -> Json<Value> {
+    Json(json!({ "connections": connections_json(inspected.inspector().as_ref()) }))
+}
+
+/// `GET /rpcs`: the actor's action names.
+async fn rpcs(inspected: Inspected) -> Json<Value> {
+    Json(json!({ "rpcs": inspected.inspector().action_names() }))
+}
+
+/// `POST /action/{name}`: calls an action with the JSON `args` of the body.
+async fn call_action(
+    inspected: Inspected,
+    DecodedPath(NameParam { name }): DecodedPath<NameParam<String>>,
     body: Body,
-) -> Result<Value, ActorError> {
-    authorize(state, &parts.headers)?;
-    let active = state.runtime.instance(actor_id).await?;
-    let actor = active.instance();
-    let inspector = actor.clone().inspector();
-    let method = parts.method.clone();
-    match (method.clone(), path) {
-        (Method::GET, "/state") => Ok(json!({ "state": inspector.state_json()? })),
-        (Method::PATCH | Method::PUT, "/state") => {
-            let NewState { state: new_state } = json_body(body).await?;
-            inspector.replace_state(new_state).await?;
-            Ok(json!({ "ok": true }))
-        }
-        (Method::GET, "/connections") => {
-            Ok(json!({ "connections": connections_json(inspector.as_ref()) }))
-        }
-        (Method::GET, "/rpcs") => Ok(json!({ "rpcs": inspector.action_names() })),
-        (Method::POST, action) if action.starts_with("/action/") => {
-            let name = percent_encoding::percent_decode_str(&action["/action/".len()..])
-                .decode_utf8()
-                .map_err(|_| invalid_request("the action name is not valid UTF-8"))?
-                .into_owned();
-            let ActionCall { args } = json_body(body).await?;
-            let output = actor.call_stateless(Value::Null, None, name, args).await?;
-            Ok(json!({ "output": output }))
-        }
-        (Method::GET, "/queue") => {
-            let limit = query_param(&parts, "limit")
-                .and_then(|limit| limit.parse().ok())
-                .unwrap_or(DEFAULT_QUEUE_LIMIT);
-            Ok(queue_json(inspector.as_ref(), limit))
-        }
-        (Method::GET, "/schedules") => {
-            Ok(json!({ "schedules": schedules_json(state, actor_id).await? }))
-        }
-        (Method::GET, "/errors") => Ok(json!({ "errors": errors_json(actor.as_ref()) })),
-        (Method::GET, "/traces") => Ok(traces_json(actor.as_ref(), &parts)),
-        (Method::GET, "/workflow-history") => {
-            Ok(json!({ "history": null, "isWorkflowEnabled": false }))
-        }
-        (Method::GET, "/summary") => Ok(json!({
-            "state": inspector.state_json()?,
-            "connections": connections_json(inspector.as_ref()),
-            "rpcs": inspector.action_names(),
-            "queueSize": inspector.queue_snapshot(0).size,
-            "queue": queue_json(inspector.as_ref(), DEFAULT_QUEUE_LIMIT),
-            "schedules": schedules_json(state, actor_id).await?,
-            "errors": errors_json(actor.as_ref()),
-            "isStateEnabled": true,
-            "isDatabaseEnabled": false,
-            "isWorkflowEnabled": false,
-            "workflowHistory": null,
-        })),
-        (
-            _,
-            "/state" | "/connections" | "/rpcs" | "/queue" | "/traces" | "/workflow-history"
-            | "/summary" | "/schedules" | "/errors" | "/events",
-        ) => Err(method_not_allowed(&method, path)),
-        _ => Err(route_not_found(path)),
-    }
+) -> JsonResult {
+    let ActionCall { args } = json_body(body).await?;
+    let output = inspected
+        .actor()
+        .call_stateless(Value::Null, None, name, args)
+        .await?;
+    Ok(Json(json!({ "output": output })))
+}
+
+/// `GET /queue?limit=N`
+async fn queue(inspected: Inspected, query: DecodedQuery) -> Json<Value> {
+    let limit = query
+        .get("limit")
+        .and_then(|limit| limit.parse().ok())
+        .unwrap_or(DEFAULT_QUEUE_LIMIT);
+    Json(queue_json(inspected.inspector().as_ref(), limit))
+}
+
+/// `GET /schedules`
+async fn schedules(State(state): State<AppState>, inspected: Inspected) -> JsonResult {
+    let schedules = schedules_json(&state, &inspected.actor_id).await?;
+    Ok(Json(json!({ "schedules": schedules })))
+}
+
+/// `GET /errors`
+async fn errors(inspected: Inspected) -> Json<Value> {
+    Json(json!({ "errors": errors_json(inspected.actor().as_ref()) }))
+}
+
+/// `GET /traces?startMs=…&endMs=…&limit=…`
+async fn traces(inspected: Inspected, query: DecodedQuery) -> Json<Value> {
+    Json(traces_json(inspected.actor().as_ref(), &query))
+}
+
+/// `GET /workflow-history`: actors here run no workflows (the actor is still looked up, so an
+/// unknown one is a 404 as on every other route).
+async fn workflow_history(_inspected: Inspected) -> Json<Value> {
+    Json(json!({ "history": null, "isWorkflowEnabled": false }))
+}
+
+/// `GET /summary`: everything the inspector page shows first, in one answer.
+async fn summary(State(state): State<AppState>, inspected: Inspected) -> JsonResult {
+    let actor = inspected.actor();
+    let inspector = inspected.inspector();
+    Ok(Json(json!({
+        "state": inspector.state_json()?,
+        "connections": connections_json(inspector.as_ref()),
+        "rpcs": inspector.action_names(),
+        "queueSize": inspector.queue_snapshot(0).size,
+        "queue": queue_json(inspector.as_ref(), DEFAULT_QUEUE_LIMIT),
+        "schedules": schedules_json(&state, &inspected.actor_id).await?,
+        "errors": errors_json(actor.as_ref()),
+        "isStateEnabled": true,
+        "isDatabaseEnabled": false,
+        "isWorkflowEnabled": false,
+        "workflowHistory": null,
+    })))
 }
 
 /// What a watcher still has to send: the parts that changed since it last sent them.
@@ -418,19 +484,17 @@ impl Watcher {
 /// `broadcast` event and every new `error`. It ends with `stopped` when the actor stops (it
 /// does not keep the actor awake), with `lagged` when it fell too far behind, and when the
 /// server shuts down.
-async fn watch(
-    state: &AppState,
-    actor_id: &str,
-    parts: &Parts,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ActorError> {
-    authorize(state, &parts.headers)?;
-    let active = state.runtime.instance(actor_id).await?;
+async fn events(
+    State(state): State<AppState>,
+    inspected: Inspected,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let Inspected { actor_id, active } = inspected;
     let actor = active.instance();
     // Listening before the first picture is taken, so that no change falls in between.
     let changes = actor.inspect().subscribe();
     let mut watcher = Watcher {
-        state: state.clone(),
-        actor_id: actor_id.to_owned(),
+        state,
+        actor_id,
         inspector: actor.clone().inspector(),
         actor,
         changes,
@@ -456,29 +520,13 @@ async fn watch(
             }
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// `GET /inspector/actors?search=TEXT`: the actors of this server (default namespace) whose
 /// name or key contains `search` (case-insensitive; all when empty), newest first, at most
 /// [`MAX_SEARCH_RESULTS`].
-pub async fn actors(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    match search(&state, &headers, &query).await {
-        Ok(value) => Json(value).into_response(),
-        Err(error) => state.json_error(error).into_response(),
-    }
-}
-
-async fn search(
-    state: &AppState,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-) -> Result<Value, ActorError> {
-    authorize(state, headers)?;
+pub async fn actors(State(state): State<AppState>, query: DecodedQuery) -> JsonResult {
     let needle = query
         .get("search")
         .map(|search| search.trim().to_lowercase())
@@ -515,5 +563,5 @@ async fn search(
             })
         })
         .collect();
-    Ok(json!({ "actors": actors, "truncated": truncated }))
+    Ok(Json(json!({ "actors": actors, "truncated": truncated })))
 }

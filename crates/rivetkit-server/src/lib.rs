@@ -19,6 +19,7 @@ mod auth;
 mod body;
 mod config;
 mod cors;
+mod extract;
 mod front_door;
 mod gateway;
 mod host;
@@ -37,9 +38,11 @@ mod tls;
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::extract::Request;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{any, delete, get};
 use axum::Router;
-use rivetkit_runtime::{ActorError, Registry, Runtime};
+use rivetkit_runtime::{Registry, Runtime};
 use rivetkit_storage::SqliteBackend;
 
 pub use config::{ServerArgs, ServerConfig};
@@ -61,12 +64,6 @@ pub(crate) struct AppState {
     config: Arc<ServerConfig>,
     /// Tells WebSockets to finish their actions in flight and close with 1001.
     draining: shutdown::Draining,
-}
-
-impl AppState {
-    fn json_error(&self, error: ActorError) -> reply::ErrorReply {
-        reply::ErrorReply::json(error, self.config.expose_errors)
-    }
 }
 
 /// The server's routes over `runtime`, ready to serve or to nest in another axum app.
@@ -91,10 +88,15 @@ fn routes(runtime: Arc<Runtime>, config: ServerConfig, draining: shutdown::Drain
         config: Arc::new(config),
         draining,
     };
-    Router::new()
-        .route("/", get(manager::root))
-        .route("/health", get(manager::health))
-        .route("/metadata", get(manager::metadata))
+    let gateway = gateway::Gateway::new(state.clone());
+    let front_door = front_door::FrontDoor {
+        gateway: gateway.clone(),
+        hosts: host::HostCheck::from_config(&state.config),
+        origins: cors::Origins::new(&state.config.cors_origins),
+        body_timeout: state.config.request_body_timeout,
+        expose_errors: state.config.expose_errors,
+    };
+    let manager = Router::new()
         .route(
             "/actors",
             get(manager::list)
@@ -103,28 +105,34 @@ fn routes(runtime: Arc<Runtime>, config: ServerConfig, draining: shutdown::Drain
         )
         .route("/actors/names", get(manager::names))
         .route("/actors/{actor_id}", delete(manager::destroy))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            auth::require_server_token,
+        ));
+    let inspector_token = from_fn_with_state(state.clone(), inspector::require_inspector_token);
+    Router::new()
+        .route("/", get(manager::root))
+        .route("/health", get(manager::health))
+        .route("/metadata", get(manager::metadata))
+        .merge(manager)
         .route("/devtools/{*path}", get(manager::devtools))
-        .route("/inspector/actors", get(inspector::actors))
+        .route(
+            "/inspector/actors",
+            get(inspector::actors).route_layer(inspector_token),
+        )
         .route("/ui", get(inspector_ui::index))
         .route("/ui/app.js", get(inspector_ui::script))
         .route("/ui/app.css", get(inspector_ui::stylesheet))
-        .route("/gateway/{*rest}", any(gateway::route))
-        .fallback(|request: axum::extract::Request| async move {
-            reply::ErrorReply::json(reply::route_not_found(request.uri().path()), false)
-        })
-        .method_not_allowed_fallback(|request: axum::extract::Request| async move {
-            reply::ErrorReply::json(
-                reply::method_not_allowed(request.method(), request.uri().path()),
-                false,
-            )
-        })
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(front_door::FrontDoor {
-                hosts: host::HostCheck::from_config(&state.config),
-                origins: cors::Origins::new(&state.config.cors_origins),
-                body_timeout: state.config.request_body_timeout,
-                app: state.clone(),
-            }),
+        // Nested as a service rather than routed by `/gateway/{*rest}`: a path parameter of
+        // its own would reach the path extractors of the actor endpoints.
+        .nest_service(
+            "/gateway",
+            any(move |request: Request| gateway.route(request)),
+        )
+        .fallback(reply::no_route)
+        .method_not_allowed_fallback(reply::wrong_method)
+        .layer(from_fn_with_state(
+            Arc::new(front_door),
             front_door::front_door,
         ))
         .with_state(state)

@@ -1,12 +1,12 @@
 //! The manager API (PROTOCOL.md §2.4, §3): metadata, health, and finding or creating actors.
 //!
 //! Every answer and every error here is JSON. Namespaces scope keys; any namespace name is
-//! accepted (`default` always exists), as with the official development manager.
+//! accepted (`default` always exists), as with the official development manager. The server
+//! token is checked by a route layer ([`crate::auth::require_server_token`]) on the routes
+//! that need it.
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
@@ -16,27 +16,19 @@ use rivetkit_storage::ActorRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::reply::{invalid_request, ErrorReply};
-use crate::{auth, AppState};
+use crate::extract::{DecodedPath, DecodedQuery};
+use crate::reply::{invalid_request, ApiError};
+use crate::AppState;
 
 /// The most ids one `GET /actors?actor_ids=` may ask for, as in the official manager.
 const MAX_ACTOR_IDS: usize = 32;
 /// The most actors one `GET /actors?name=` lists.
 const MAX_LISTED: usize = 1000;
 
-type ManagerResult = Result<Response, ErrorReply>;
+type JsonResult = Result<Json<Value>, ApiError>;
 
-fn namespace(query: &HashMap<String, String>) -> &str {
-    query.get("namespace").map_or("default", String::as_str)
-}
-
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ErrorReply> {
-    auth::check(
-        state.config.token.as_deref(),
-        headers,
-        auth::Presented::default(),
-    )
-    .map_err(|error| state.json_error(error))
+fn namespace(query: &DecodedQuery) -> &str {
+    query.get("namespace").unwrap_or("default")
 }
 
 /// The actor object of the manager API.
@@ -93,41 +85,31 @@ fn actor_names(state: &AppState) -> Value {
 /// Open even when a token is required: the official clients retry this lookup forever, so
 /// refusing it would hang a client with a wrong token instead of failing its first real call.
 /// It tells only the registered actor names.
-pub async fn metadata(State(state): State<AppState>) -> ManagerResult {
-    Ok(Json(json!({
+pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
         "runtime": "rivetkit",
         "version": env!("CARGO_PKG_VERSION"),
         "runner": {"kind": {"normal": {}}, "version": 1},
         "actorNames": actor_names(&state),
     }))
-    .into_response())
 }
 
-pub async fn names(State(state): State<AppState>, headers: HeaderMap) -> ManagerResult {
-    authorize(&state, &headers)?;
-    Ok(Json(json!({ "names": actor_names(&state) })).into_response())
+pub async fn names(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "names": actor_names(&state) }))
 }
 
 /// `GET /actors`: by `actor_ids`, by `name` + `key`, or all of one `name`.
-pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> ManagerResult {
-    authorize(&state, &headers)?;
+pub async fn list(State(state): State<AppState>, query: DecodedQuery) -> JsonResult {
     let namespace = namespace(&query);
     let runtime = &state.runtime;
-    let fail = |error: ActorError| state.json_error(error);
     let records: Vec<ActorRecord> =
         match (query.get("actor_ids"), query.get("name"), query.get("key")) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err(fail(invalid_request(
-                    "actor_ids cannot be combined with name or key",
-                )))
+                return Err(invalid_request("actor_ids cannot be combined with name or key").into())
             }
-            (None, None, Some(_)) => return Err(fail(invalid_request("key requires name"))),
+            (None, None, Some(_)) => return Err(invalid_request("key requires name").into()),
             (None, None, None) => {
-                return Err(fail(invalid_request("give actor_ids, or name (and key)")))
+                return Err(invalid_request("give actor_ids, or name (and key)").into())
             }
             (Some(ids), None, None) => {
                 let ids: Vec<&str> = ids
@@ -136,13 +118,13 @@ pub async fn list(
                     .filter(|id| !id.is_empty())
                     .collect();
                 if ids.len() > MAX_ACTOR_IDS {
-                    return Err(fail(invalid_request(format!(
-                        "at most {MAX_ACTOR_IDS} actor_ids"
-                    ))));
+                    return Err(
+                        invalid_request(format!("at most {MAX_ACTOR_IDS} actor_ids")).into(),
+                    );
                 }
                 let mut found = Vec::with_capacity(ids.len());
                 for id in ids {
-                    if let Some(record) = runtime.find_by_id(id).await.map_err(fail)? {
+                    if let Some(record) = runtime.find_by_id(id).await? {
                         if record.namespace == namespace {
                             found.push((*record).clone());
                         }
@@ -152,18 +134,14 @@ pub async fn list(
             }
             (None, Some(name), Some(key)) => runtime
                 .find_by_key(namespace, name, key)
-                .await
-                .map_err(fail)?
+                .await?
                 .map(|record| (*record).clone())
                 .into_iter()
                 .collect(),
-            (None, Some(name), None) => runtime
-                .list_by_name(namespace, name, MAX_LISTED)
-                .await
-                .map_err(fail)?,
+            (None, Some(name), None) => runtime.list_by_name(namespace, name, MAX_LISTED).await?,
         };
     let actors: Vec<Value> = records.iter().map(actor_json).collect();
-    Ok(Json(json!({ "actors": actors })).into_response())
+    Ok(Json(json!({ "actors": actors })))
 }
 
 /// Body of `PUT /actors` and `POST /actors`; unknown fields (`crash_policy`, `datacenter`, …)
@@ -198,89 +176,78 @@ impl CreateBody {
 /// Largest `PUT /actors` / `POST /actors` body (axum's default limit for a buffered body).
 const MAX_CREATE_BODY: usize = 2 * 1024 * 1024;
 
-async fn parse_body(state: &AppState, body: axum::body::Body) -> Result<CreateBody, ErrorReply> {
+async fn parse_body(body: axum::body::Body) -> Result<CreateBody, ActorError> {
     let body = crate::body::read(body, MAX_CREATE_BODY)
         .await
-        .map_err(|error| {
-            state.json_error(match error {
-                crate::body::BodyError::TimedOut(error) => error,
-                crate::body::BodyError::TooLarge => invalid_request(format!(
-                    "the request body is larger than {MAX_CREATE_BODY} bytes"
-                ))
-                .with_status(413),
-            })
+        .map_err(|error| match error {
+            crate::body::BodyError::TimedOut(error) => error,
+            crate::body::BodyError::TooLarge => invalid_request(format!(
+                "the request body is larger than {MAX_CREATE_BODY} bytes"
+            ))
+            .with_status(413),
         })?;
-    serde_json::from_slice(&body)
-        .map_err(|error| state.json_error(invalid_request(format!("invalid body: {error}"))))
+    serde_json::from_slice(&body).map_err(|error| invalid_request(format!("invalid body: {error}")))
 }
 
 /// `PUT /actors`: get or create.
 pub async fn get_or_create(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    query: DecodedQuery,
     body: axum::body::Body,
-) -> ManagerResult {
-    authorize(&state, &headers)?;
-    let body = parse_body(&state, body).await?;
-    let fail = |error: ActorError| state.json_error(error);
+) -> JsonResult {
+    let body = parse_body(body).await?;
     let key = body.key();
     let namespace = namespace(&query);
     let (record, created) = match state
         .runtime
         .find_by_key(namespace, &body.name, &key)
-        .await
-        .map_err(fail)?
+        .await?
     {
         Some(record) => (record, false),
         None => {
-            let input = body.input().map_err(fail)?;
+            let input = body.input()?;
             state
                 .runtime
                 .insert_if_absent(namespace, &body.name, &key, input)
-                .await
-                .map_err(fail)?
+                .await?
         }
     };
-    Ok(Json(json!({ "actor": actor_json(&record), "created": created })).into_response())
+    Ok(Json(
+        json!({ "actor": actor_json(&record), "created": created }),
+    ))
 }
 
 /// `POST /actors`: create, failing on a taken key.
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    query: DecodedQuery,
     body: axum::body::Body,
-) -> ManagerResult {
-    authorize(&state, &headers)?;
-    let body = parse_body(&state, body).await?;
-    let fail = |error: ActorError| state.json_error(error);
-    let input = body.input().map_err(fail)?;
+) -> JsonResult {
+    let body = parse_body(body).await?;
+    let input = body.input()?;
     let record = state
         .runtime
         .create(namespace(&query), &body.name, &body.key(), input)
-        .await
-        .map_err(fail)?;
-    Ok((
-        StatusCode::OK,
-        Json(json!({ "actor": actor_json(&record) })),
-    )
-        .into_response())
+        .await?;
+    Ok(Json(json!({ "actor": actor_json(&record) })))
+}
+
+/// The `{actor_id}` of `/actors/{actor_id}`.
+#[derive(Deserialize)]
+pub struct ActorIdParam {
+    actor_id: String,
 }
 
 /// `DELETE /actors/{id}`: destroys the actor (its `on_destroy` runs first) and answers `{}`.
 pub async fn destroy(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(actor_id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> ManagerResult {
-    authorize(&state, &headers)?;
-    let fail = |error: ActorError| state.json_error(error);
-    let record = state.runtime.find_by_id(&actor_id).await.map_err(fail)?;
+    DecodedPath(ActorIdParam { actor_id }): DecodedPath<ActorIdParam>,
+    query: DecodedQuery,
+) -> JsonResult {
+    let record = state.runtime.find_by_id(&actor_id).await?;
     if record.is_none_or(|record| record.namespace != namespace(&query)) {
-        return Err(fail(ActorError::actor_not_found(&actor_id)));
+        return Err(ActorError::actor_not_found(&actor_id).into());
     }
-    state.runtime.destroy(&actor_id).await.map_err(fail)?;
-    Ok(Json(json!({})).into_response())
+    state.runtime.destroy(&actor_id).await?;
+    Ok(Json(json!({})))
 }

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::response::Response;
 use metrics::{Counter, Histogram, SharedString};
@@ -35,6 +35,15 @@ const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256
 /// the gateway's paths carry actor ids and user-chosen names, which must not become labels).
 #[derive(Clone, Copy)]
 pub(crate) struct RouteLabel(pub &'static str);
+
+/// Route layer (`map_response_with_state`): labels the route's responses with `label`.
+pub(crate) async fn label_response(
+    State(label): State<RouteLabel>,
+    mut response: Response,
+) -> Response {
+    response.extensions_mut().insert(label);
+    response
+}
 
 /// Installs the process's Prometheus recorder the first time it is called and returns its
 /// handle; later calls (another server in the same process, a restart) share it. Fails when

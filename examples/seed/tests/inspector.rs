@@ -277,3 +277,35 @@ async fn the_event_stream_ends_with_stopped_when_the_actor_stops() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn bad_percent_escapes_are_typed_400s() {
+    let (server, _data) = start(true).await;
+    let id = server.get_or_create("counter", "escapes").await;
+    let http = server.http();
+    let requests = [
+        http.post(server.url(&format!("/gateway/{id}/inspector/action/%zz")))
+            .json(&json!({ "args": [] })),
+        http.get(server.url("/inspector/actors?search=%ff")),
+        http.get(server.url(&format!("/gateway/{id}/inspector/queue?limit=%4"))),
+    ];
+    for request in requests {
+        let request = request
+            .header("authorization", bearer(INSPECTOR_TOKEN))
+            .build()
+            .unwrap();
+        let url = request.url().to_string();
+        let response = http.execute(request).await.unwrap();
+        assert_eq!(response.status(), 400, "{url}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["group"], "request", "{url}");
+        assert_eq!(body["code"], "invalid_percent_encoding", "{url}");
+    }
+    // Without the token, the token is what is wrong.
+    let response = http
+        .get(server.url("/inspector/actors?search=%ff"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}

@@ -245,6 +245,41 @@ async fn oversize_unknown_and_wrong_requests_get_typed_errors() {
     assert_healthy(&server).await;
 }
 
+/// `%zz` (not an escape) and `%ff` (not UTF-8) are refused where `decodeURIComponent` throws,
+/// with a typed 400, rather than taken as they are.
+#[tokio::test]
+async fn bad_percent_escapes_in_paths_and_queries_are_typed_400s() {
+    let server = Server::start().await;
+    let id = server.get_or_create("counter", "escapes").await;
+    let http = server.http();
+    for bad in ["%zz", "%ff", "a%2"] {
+        let requests = [
+            http.post(server.url(&format!("/gateway/{id}/action/{bad}"))),
+            http.post(server.url(&format!("/gateway/{id}/queue/{bad}"))),
+            http.get(server.url(&format!("/actors?name=counter&key={bad}"))),
+            http.delete(server.url(&format!("/actors/{bad}"))),
+        ];
+        for request in requests {
+            let request = request.body(NO_ARGS).build().unwrap();
+            let url = request.url().to_string();
+            let response = http.execute(request).await.unwrap();
+            assert_eq!(response.status(), 400, "{url}");
+            let error = json_error_of(response).await;
+            assert_eq!(
+                (error.group.as_str(), error.code.as_str()),
+                ("request", "invalid_percent_encoding"),
+                "{url}"
+            );
+        }
+    }
+    // Escapes that decode are decoded: `get%43ount` is `getCount`.
+    assert_eq!(
+        output_of(&server, &id, "getCount").await,
+        output_of(&server, &id, "get%43ount").await
+    );
+    assert_healthy(&server).await;
+}
+
 #[tokio::test]
 async fn malformed_and_oversize_frames_close_the_socket_with_a_reason() {
     let server = Server::start().await;
