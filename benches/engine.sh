@@ -36,7 +36,7 @@ if [[ ! -x "$FIXTURE/node_modules/@rivetkit/engine-cli-linux-x64-musl/rivet-engi
   (cd "$FIXTURE" && npm install --no-audit --no-fund >&2)
 fi
 echo "== building (release)" >&2
-cargo build --release -p seed --bin seed-server -p rivetkit-loadgen >&2
+cargo build --release -p seed -p rivetkit-loadgen >&2
 BIN="$CARGO_TARGET_DIR/release"
 LOADGEN="$BIN/rivetkit-loadgen"
 
