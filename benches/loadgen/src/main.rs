@@ -319,8 +319,13 @@ fn machine_busy_seconds() -> Option<f64> {
     Some((v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / 100.0)
 }
 
-/// Samples the CPU of the load generator and of `--server-pid` over the measured window.
-fn spawn_cpu_sampler(args: &Args, clock: &Clock) -> tokio::task::JoinHandle<Value> {
+/// Samples the CPU of the load generator and of `--server-pid` over the measured window, or
+/// until `done` is notified (a run that reached `--max-requests` early).
+fn spawn_cpu_sampler(
+    args: &Args,
+    clock: &Clock,
+    done: Arc<tokio::sync::Notify>,
+) -> tokio::task::JoinHandle<Value> {
     let server = args.server_pid.map(|p| p.to_string());
     let (start, end) = (clock.measure_start, clock.end);
     tokio::spawn(async move {
@@ -329,7 +334,10 @@ fn spawn_cpu_sampler(args: &Args, clock: &Clock) -> tokio::task::JoinHandle<Valu
         let c0 = cpu_seconds("self");
         let s0 = server.as_deref().and_then(cpu_seconds);
         let m0 = machine_busy_seconds();
-        tokio::time::sleep_until(end.into()).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(end.into()) => {}
+            () = done.notified() => {}
+        }
         let dt = t0.elapsed().as_secs_f64().max(1e-9);
         let c1 = cpu_seconds("self");
         let s1 = server.as_deref().and_then(cpu_seconds);
@@ -464,7 +472,8 @@ async fn http_load(args: &Args, target: &Target) -> Result<()> {
         conns.push(Conn::open(target).await?);
     }
     let clock = Arc::new(Clock::new(args));
-    let cpu = spawn_cpu_sampler(args, &clock);
+    let sampled = Arc::new(tokio::sync::Notify::new());
+    let cpu = spawn_cpu_sampler(args, &clock, sampled.clone());
     let issued = Arc::new(AtomicU64::new(0));
     let body = Bytes::from_static(br#"{"args":[1]}"#);
     let mut tasks = Vec::with_capacity(concurrency);
@@ -541,6 +550,7 @@ async fn http_load(args: &Args, target: &Target) -> Result<()> {
     } else {
         "http-get"
     };
+    sampled.notify_one();
     let cpu = cpu.await.unwrap_or(Value::Null);
     report(args, mode, &clock, &hist, &tally, cpu);
     Ok(())
@@ -799,7 +809,8 @@ async fn ws_load(args: &Args, target: &Target) -> Result<()> {
         sockets.push(ws_connect(target, &actors[i % actors.len()]).await?);
     }
     let clock = Arc::new(Clock::new(args));
-    let cpu = spawn_cpu_sampler(args, &clock);
+    let sampled = Arc::new(tokio::sync::Notify::new());
+    let cpu = spawn_cpu_sampler(args, &clock, sampled.clone());
     let drivers: Vec<_> = sockets
         .into_iter()
         .map(|socket| {
@@ -814,6 +825,7 @@ async fn ws_load(args: &Args, target: &Target) -> Result<()> {
     }
     let mut args = args.clone();
     args.concurrency = args.connections;
+    sampled.notify_one();
     let cpu = cpu.await.unwrap_or(Value::Null);
     report(&args, "ws", &clock, &hist, &tally, cpu);
     Ok(())
@@ -877,7 +889,8 @@ async fn fanout_load(args: &Args, target: &Target) -> Result<()> {
     // Subscriptions take effect in the order the server reads them; give the last ones time.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let clock = Arc::new(Clock::new(args));
-    let cpu = spawn_cpu_sampler(args, &clock);
+    let sampled = Arc::new(tokio::sync::Notify::new());
+    let cpu = spawn_cpu_sampler(args, &clock, sampled.clone());
     let times = Arc::new(SendTimes::new(Instant::now(), 1 << 22));
     let subscribers: Vec<_> = streams
         .into_iter()
@@ -922,6 +935,7 @@ async fn fanout_load(args: &Args, target: &Target) -> Result<()> {
     let mut args = args.clone();
     args.concurrency = args.subscribers;
     // The driver's own figures: how many actions it made and their latency (send → response).
+    sampled.notify_one();
     let mut extra = cpu.await.unwrap_or_else(|_| json!({}));
     extra["actions"] = json!(driver_tally.requests);
     extra["action_p50_ms"] = json!(round3(driver_hist.value_at_quantile(0.5) as f64 / 1e6));
