@@ -243,9 +243,18 @@ async fn get_or_create(conn: &mut Conn, args: &Args, key: &str) -> Result<(Strin
         "crash_policy": "sleep",
     });
     let path = format!("/actors?namespace={}", args.namespace);
-    let (status, body) = conn
-        .send(Method::PUT, &path, Some(Bytes::from(body.to_string())))
-        .await?;
+    let body = Bytes::from(body.to_string());
+    // Get-or-create is idempotent, so a server error is retried a few times: the Rivet Engine
+    // was seen to time out a create (500) now and then on a busy machine.
+    let mut attempt = 0;
+    let (status, body) = loop {
+        let (status, answer) = conn.send(Method::PUT, &path, Some(body.clone())).await?;
+        attempt += 1;
+        if !status.is_server_error() || attempt == 5 {
+            break (status, answer);
+        }
+        eprintln!("PUT /actors {key}: {status}, retrying");
+    };
     if !status.is_success() {
         bail!(
             "PUT /actors {key}: {status} {}",
