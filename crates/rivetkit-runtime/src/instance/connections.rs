@@ -22,7 +22,7 @@ use super::{forbidden, stopping, Instance, State};
 use crate::activity::Stop;
 use crate::conn::{
     outgoing_queue, ConnEntry, ConnInfo, ConnKind, ConnLimits, ConnLink, HibernatedConn, Outgoing,
-    SharedEvent,
+    OutgoingReceiver, OutgoingSender, SharedEvent,
 };
 use crate::handle::Connection;
 use crate::inspect::Change;
@@ -43,6 +43,21 @@ fn too_many_subscriptions(event_name: &str, limit: usize) -> ActorError {
 }
 
 impl<S: State> Instance<S> {
+    /// A protocol WebSocket's kind and outgoing queue under `limits`, holding the actor open
+    /// while the connection lives; refused once the actor is stopping.
+    fn open_socket(
+        &self,
+        limits: ConnLimits,
+    ) -> ActorResult<(ConnKind, OutgoingSender, OutgoingReceiver)> {
+        let open = self.activity.open().ok_or_else(stopping)?;
+        let (sender, outgoing) = outgoing_queue(limits);
+        let kind = ConnKind::Socket {
+            sender: sender.clone(),
+            _open: open,
+        };
+        Ok((kind, sender, outgoing))
+    }
+
     /// Admits a protocol WebSocket under `limits`; it lasts until the [`Connection`] is dropped.
     pub(super) fn connect_with_limits(
         self: Arc<Self>,
@@ -51,12 +66,7 @@ impl<S: State> Instance<S> {
         limits: ConnLimits,
     ) -> BoxFuture<'static, ActorResult<Connection>> {
         async move {
-            let open = self.activity.open().ok_or_else(stopping)?;
-            let (sender, outgoing) = outgoing_queue(limits);
-            let kind = ConnKind::Socket {
-                sender: sender.clone(),
-                _open: open,
-            };
+            let (kind, sender, outgoing) = self.open_socket(limits)?;
             let id = self.admit(params, request, kind).await?;
             self.save().await?;
             Ok(Connection::new(id, self, sender, outgoing))
@@ -71,12 +81,7 @@ impl<S: State> Instance<S> {
         limits: ConnLimits,
     ) -> BoxFuture<'static, ActorResult<Connection>> {
         async move {
-            let open = self.activity.open().ok_or_else(stopping)?;
-            let (sender, outgoing) = outgoing_queue(limits);
-            let kind = ConnKind::Socket {
-                sender: sender.clone(),
-                _open: open,
-            };
+            let (kind, sender, outgoing) = self.open_socket(limits)?;
             self.conns.lock().insert(
                 snapshot.id.clone(),
                 ConnEntry::new(
