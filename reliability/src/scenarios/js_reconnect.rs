@@ -129,7 +129,10 @@ fn record(section: &mut Section, restart: &str, result: &Value) {
         section.check(
             format!("{label}: every client back by itself"),
             result["selfReconnected"].as_u64() == Some(clients),
-            format!("{replaced} of {clients} had to be replaced by a new connection"),
+            format!(
+                "{replaced} of {clients} had to be replaced by a new connection: {}",
+                result["notBackBecause"]
+            ),
         );
     }
 }

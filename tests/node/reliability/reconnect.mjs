@@ -60,6 +60,8 @@ try {
 	const deadline = restartedAt + giveUpMs;
 	const selfMs = [];
 	const replaced = [];
+	// Why a connection did not come back by itself: what a failing run needs to be understood.
+	const notBackBecause = [];
 	await Promise.all(
 		held.map(async (entry) => {
 			try {
@@ -71,7 +73,8 @@ try {
 				}
 				await backOn(entry.conn, entry.events, 2, deadline);
 				selfMs.push(Date.now() - restartedAt);
-			} catch {
+			} catch (err) {
+				notBackBecause.push(`opens ${entry.opens}, events ${JSON.stringify(entry.events)}: ${err?.message ?? err}`);
 				replaced.push(entry);
 			}
 		}),
@@ -98,6 +101,7 @@ try {
 		selfMedianMs: selfMs[Math.floor(selfMs.length / 2)] ?? null,
 		selfMaxMs: selfMs.at(-1) ?? null,
 		replacedByNewConnection: freshMs.length,
+		notBackBecause,
 		allBackMs: failures.length === 0 ? Math.max(0, ...selfMs, ...freshMs) : null,
 		failures,
 	});
