@@ -2,7 +2,7 @@
 //! statelessly and over a connection with events.
 
 use rivetkit::prelude::*;
-use rivetkit::Outgoing;
+use rivetkit::ActorConn;
 use serde_json::{json, Value};
 
 #[derive(Serialize, Deserialize, Default)]
@@ -14,30 +14,20 @@ fn key(name: &str) -> Vec<String> {
     vec![name.to_owned()]
 }
 
-/// Calls `name(args)` over `conn` as call `id`, collecting `newCount` events until its answer.
-async fn call_collecting(
-    conn: &mut rivetkit::Connection,
-    id: u64,
-    name: &str,
-    args: Vec<Value>,
+/// Calls `increment(amount)` over `conn`, then takes the `newCount` events it broadcast:
+/// queued by the time its answer came back.
+async fn increment_collecting(
+    conn: &mut ActorConn,
+    amount: i64,
     events: &mut Vec<Value>,
-) -> ActorResult<Value> {
-    conn.spawn_action(id, name.to_owned(), args);
-    while let Some(item) = conn.next_outgoing().await {
-        match item {
-            Outgoing::Event(event) if event.name == "newCount" => {
-                events.extend(event.args.iter().cloned())
-            }
-            Outgoing::ActionResponse {
-                id: answered,
-                result,
-            } if answered == id => return result,
-            Outgoing::Error(error) => return Err(error),
-            Outgoing::Close(..) => break,
-            _ => {}
+) -> ActorResult<i64> {
+    let count = conn.action("increment", (amount,)).await?;
+    while let Some(event) = conn.try_next_event()? {
+        if event.name == "newCount" {
+            events.extend(event.args);
         }
     }
-    Err(ActorError::internal("the connection to counter closed"))
+    Ok(count)
 }
 
 pub fn register(registry: Registry) -> Registry {
@@ -54,10 +44,10 @@ pub fn register(registry: Registry) -> Registry {
         })
         .action("connectToCounterAndIncrement", |c, (amount,): (i64,)| async move {
             let mut conn = c.connect_actor("counter", &key("inline-test-stateful")).await?;
-            conn.set_subscription("newCount", true);
+            conn.subscribe_to("newCount");
             let mut events = Vec::new();
-            let first = call_collecting(&mut conn, 0, "increment", vec![json!(amount)], &mut events).await?;
-            let second = call_collecting(&mut conn, 1, "increment", vec![json!(amount * 2)], &mut events).await?;
+            let first = increment_collecting(&mut conn, amount, &mut events).await?;
+            let second = increment_collecting(&mut conn, amount * 2, &mut events).await?;
             drop(conn);
             let shown = serde_json::to_string(&events)?;
             c.update(|s| {

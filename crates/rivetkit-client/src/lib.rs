@@ -62,39 +62,9 @@ pub use handle::{ActorHandle, QueueReply, RawRequest, Untyped};
 pub use options::{CreateOptions, GetOptions, GetOrCreateOptions};
 pub use rivetkit_interface::{Action, ActorInterface, ArgList, Caller, Event, Spread};
 pub use rivetkit_protocol::error::ActorSpecifier;
-pub use rivetkit_protocol::{Encoding, Value};
+pub use rivetkit_protocol::{Encoding, Key, Value};
 pub use tokio_tungstenite::tungstenite::Message as WsMessage;
 pub use transport::RawWebSocket;
-
-/// An actor key: an array of strings (§3.6). Built from arrays and vectors only, never from
-/// one string, so user data can never inject a key separator.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Key(pub Vec<String>);
-
-impl Key {
-    /// The empty key `[]`.
-    pub fn empty() -> Key {
-        Key(Vec::new())
-    }
-}
-
-impl<S: Into<String>, const N: usize> From<[S; N]> for Key {
-    fn from(parts: [S; N]) -> Key {
-        Key(parts.into_iter().map(Into::into).collect())
-    }
-}
-
-impl<S: Into<String>> From<Vec<S>> for Key {
-    fn from(parts: Vec<S>) -> Key {
-        Key(parts.into_iter().map(Into::into).collect())
-    }
-}
-
-impl<S: Clone + Into<String>> From<&[S]> for Key {
-    fn from(parts: &[S]) -> Key {
-        Key(parts.iter().cloned().map(Into::into).collect())
-    }
-}
 
 #[cfg(test)]
 mod test_vectors {

@@ -4,7 +4,7 @@
 //! happens to run on this envoy: the engine then tunnels it back here.
 
 use futures::future::BoxFuture;
-use rivetkit_client::{Client, ClientConfig, Encoding, Spread, Value};
+use rivetkit_client::{Client, ClientConfig, Encoding, GetOrCreateOptions, Spread, Value};
 use rivetkit_runtime::{ActorError, ActorResult, RemoteActors};
 
 use crate::EngineConfig;
@@ -33,13 +33,18 @@ impl RemoteActors for EngineCalls {
         &'a self,
         name: &'a str,
         key: &'a [String],
+        params: Value,
         action: &'a str,
         args: Vec<Value>,
     ) -> BoxFuture<'a, ActorResult<Value>> {
+        let mut options = GetOrCreateOptions::default();
+        if !params.is_null() {
+            options.params = Some(params);
+        }
         Box::pin(async move {
             self.client
                 .actor(name)
-                .get_or_create(key)
+                .get_or_create_with(key, options)
                 .action::<Value>(action, Spread(args))
                 .await
                 .map_err(|error| match error {

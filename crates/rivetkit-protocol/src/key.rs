@@ -5,6 +5,37 @@
 //! identity; parsing also accepts the odd strings no serializer emits, the way the JS parser
 //! reads them.
 
+/// An actor key: an array of strings (§3.6), what [`serialize_key`] writes as one string.
+/// Built from arrays and vectors only, never from one string, so user data can never inject a
+/// key separator. Clients address actors with it, and so do actors calling actors.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Key(pub Vec<String>);
+
+impl Key {
+    /// The empty key `[]`.
+    pub fn empty() -> Key {
+        Key(Vec::new())
+    }
+}
+
+impl<S: Into<String>, const N: usize> From<[S; N]> for Key {
+    fn from(parts: [S; N]) -> Key {
+        Key(parts.into_iter().map(Into::into).collect())
+    }
+}
+
+impl<S: Into<String>> From<Vec<S>> for Key {
+    fn from(parts: Vec<S>) -> Key {
+        Key(parts.into_iter().map(Into::into).collect())
+    }
+}
+
+impl<S: Clone + Into<String>> From<&[S]> for Key {
+    fn from(parts: &[S]) -> Key {
+        Key(parts.iter().cloned().map(Into::into).collect())
+    }
+}
+
 /// The serialized form of the empty key.
 const EMPTY_KEY: &str = "/";
 /// The marker for an empty-string part.

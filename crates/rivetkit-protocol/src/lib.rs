@@ -28,7 +28,7 @@ pub mod path;
 pub mod value;
 
 pub use error::{ErrorBody, ProtocolError};
-pub use key::{parse_key, serialize_key};
+pub use key::{parse_key, serialize_key, Key};
 pub use message::{
     Encoding, Frame, HttpActionRequest, HttpActionResponse, HttpQueueSendRequest,
     HttpQueueSendResponse, ToClient, ToServer, SERVER_BARE_VERSION,

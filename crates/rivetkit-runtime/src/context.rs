@@ -11,8 +11,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rivetkit_interface::ArgList;
-use rivetkit_protocol::{value, Value};
+use rivetkit_interface::{ActorInterface, ArgList};
+use rivetkit_protocol::{value, Key, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -20,11 +20,11 @@ use crate::activity::Stop;
 use crate::clock::now_ms;
 use crate::conn::ConnInfo;
 use crate::db::Db;
-use crate::handle::Connection;
 use crate::host::Host;
 use crate::inspect::Change;
 use crate::instance::{CallScope, Instance, State};
 use crate::kv::Kv;
+use crate::peer::{ActorConn, ActorRef};
 use crate::queue::{Queue, QueueSend};
 use crate::raw::RequestInfo;
 use crate::{args, ActorError, ActorResult};
@@ -353,15 +353,28 @@ impl<S: State, V: Send + Sync + 'static> Ctx<S, V> {
         Ok(())
     }
 
-    /// Opens a connection to another actor of this server (created if needed): subscribe with
-    /// `Connection::set_subscription`, call with `Connection::spawn_action`, read with
-    /// `Connection::next_outgoing`.
-    pub async fn connect_actor(&self, name: &str, key: &[String]) -> ActorResult<Connection> {
-        self.host()?.connect(name, key).await
+    /// Another actor, of the type interface `I` declares, by key: its interface's methods call
+    /// it (`c.actor::<Counter>(["main"]).increment(1).await?`), `.connect()` opens a
+    /// connection, `.with_params(p)` passes connection params. The callee is created if it
+    /// does not exist.
+    pub fn actor<I: ActorInterface>(&self, key: impl Into<Key>) -> ActorRef<I> {
+        ActorRef::typed(self.instance().host.clone(), key.into())
     }
 
-    /// Calls an action on another actor of this server (created if needed), as a stateless
-    /// call without params.
+    /// Another actor by name and key, without an interface: its actions are called by name
+    /// (`.action::<i64>("increment", (1,))`).
+    pub fn actor_named(&self, name: impl Into<String>, key: impl Into<Key>) -> ActorRef {
+        ActorRef::named(self.instance().host.clone(), name.into(), key.into())
+    }
+
+    /// Opens a connection without params to actor `name` + `key` (created if needed):
+    /// `c.actor_named(name, key).connect()`.
+    pub async fn connect_actor(&self, name: &str, key: &[String]) -> ActorResult<ActorConn> {
+        self.actor_named(name, key).connect().await
+    }
+
+    /// Calls an action on actor `name` + `key` (created if needed), as a stateless call
+    /// without params: `c.actor_named(name, key).action(action, args)`.
     pub async fn call_actor<A: ArgList, R: DeserializeOwned>(
         &self,
         name: &str,
@@ -369,9 +382,7 @@ impl<S: State, V: Send + Sync + 'static> Ctx<S, V> {
         action: &str,
         args: A,
     ) -> ActorResult<R> {
-        let args = args::to_arg_list(&args)?;
-        let output = self.host()?.call(name, key, action, args).await?;
-        Ok(value::to_typed(output)?)
+        self.actor_named(name, key).action(action, args).await
     }
 
     /// Broadcasts the interface event `E` to its subscribers: `c.emit(CountChanged, (count,))`.

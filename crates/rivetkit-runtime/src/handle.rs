@@ -210,16 +210,21 @@ impl Connection {
         args: Vec<Value>,
         held: H,
     ) {
-        let call = self
-            .actor
-            .clone()
-            .call_action(Some(self.id.clone()), name, args);
+        let call = self.call(name, args);
         let sender = self.sender.clone();
         tokio::spawn(async move {
             let result = call.await;
             sender.send(Outgoing::ActionResponse { id, result });
             drop(held);
         });
+    }
+
+    /// Calls an action as this connection and resolves with its output, for a caller that
+    /// waits for the answer itself instead of reading it from the queue.
+    pub fn call(&self, name: String, args: Vec<Value>) -> BoxFuture<'static, ActorResult<Value>> {
+        self.actor
+            .clone()
+            .call_action(Some(self.id.clone()), name, args)
     }
 
     /// The next item to send to the client; `None` never happens while the connection lives.

@@ -45,19 +45,22 @@ pub(crate) trait Host: Send + Sync + 'static {
         send: QueueSend,
     ) -> BoxFuture<'a, ActorResult<SendOutcome>>;
 
-    /// Opens a connection to actor `name` + `key` (default namespace, created if needed).
+    /// Opens a connection with `params` to actor `name` + `key` (default namespace, created if
+    /// needed).
     fn connect<'a>(
         &'a self,
         name: &'a str,
         key: &'a [String],
+        params: Value,
     ) -> BoxFuture<'a, ActorResult<Connection>>;
 
-    /// A stateless call of `action` on actor `name` + `key` (default namespace, created if
-    /// needed).
+    /// A stateless call of `action` with connection `params` on actor `name` + `key` (default
+    /// namespace, created if needed).
     fn call<'a>(
         &'a self,
         name: &'a str,
         key: &'a [String],
+        params: Value,
         action: &'a str,
         args: Vec<Value>,
     ) -> BoxFuture<'a, ActorResult<Value>>;

@@ -26,6 +26,7 @@ mod instance;
 mod kv;
 mod meta;
 pub mod metrics;
+mod peer;
 mod queue;
 pub mod raw;
 mod retirement;
@@ -51,6 +52,7 @@ pub use host::ActorStopped;
 pub use instance::State;
 pub use kv::Kv;
 pub use meta::ActorMeta;
+pub use peer::{ActorConn, ActorEvent, ActorRef, Untyped};
 pub use queue::{Queue, QueueMessage, QueueSend, QueueSnapshot, Receive, SendOutcome};
 pub use runtime::{AwakeInstance, Registry, RemoteActors, Runtime, DEFAULT_NAMESPACE};
 /// The SQLite bindings [`Database`] migrations are written against.

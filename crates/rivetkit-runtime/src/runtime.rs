@@ -140,11 +140,13 @@ type StopListener = Box<dyn Fn(&str, ActorStopped) + Send + Sync>;
 /// create it. Set with [`Runtime::call_through`]; without it, actors call actors in-process.
 pub trait RemoteActors: Send + Sync + 'static {
     /// Calls `action` on actor `name` + `key` of the default namespace, created if needed, as
-    /// a stateless call without params. Errors the actor raised come back as they were raised.
+    /// a stateless call with connection `params` (`null`: none). Errors the actor raised come
+    /// back as they were raised.
     fn call<'a>(
         &'a self,
         name: &'a str,
         key: &'a [String],
+        params: Value,
         action: &'a str,
         args: Vec<Value>,
     ) -> BoxFuture<'a, ActorResult<Value>>;
@@ -504,7 +506,12 @@ impl Runtime {
 
     /// Opens a connection from inside the server to actor `name` + `key` (default namespace,
     /// created if needed).
-    pub async fn connect(&self, name: &str, key: &[String]) -> ActorResult<Connection> {
+    pub async fn connect(
+        &self,
+        name: &str,
+        key: &[String],
+        params: Value,
+    ) -> ActorResult<Connection> {
         if self.remote.get().is_some() {
             return Err(ActorError::public(
                 "actor",
@@ -517,7 +524,7 @@ impl Runtime {
             .get_or_create(DEFAULT_NAMESPACE, name, &key::serialize_key(key), None)
             .await?;
         let awake = self.instance(&record.actor_id).await?;
-        awake.instance().connect(Value::Null, None).await
+        awake.instance().connect(params, None).await
     }
 
     /// A queue send from inside the server, as a client without params would make it.
@@ -537,17 +544,18 @@ impl Runtime {
         Ok(())
     }
 
-    /// A stateless call from inside the server: `action` on actor `name` + `key` in the default
-    /// namespace, created if needed.
+    /// A stateless call from inside the server: `action` with connection `params` on actor
+    /// `name` + `key` in the default namespace, created if needed.
     pub async fn call(
         &self,
         name: &str,
         key: &[String],
+        params: Value,
         action: &str,
         args: Vec<Value>,
     ) -> ActorResult<Value> {
         if let Some(remote) = self.remote.get() {
-            return remote.call(name, key, action, args).await;
+            return remote.call(name, key, params, action, args).await;
         }
         let (record, _) = self
             .get_or_create(DEFAULT_NAMESPACE, name, &key::serialize_key(key), None)
@@ -555,7 +563,7 @@ impl Runtime {
         let awake = self.instance(&record.actor_id).await?;
         awake
             .instance()
-            .call_stateless(Value::Null, None, action.to_owned(), args)
+            .call_stateless(params, None, action.to_owned(), args)
             .await
     }
 
@@ -626,18 +634,20 @@ impl Host for Runtime {
         &'a self,
         name: &'a str,
         key: &'a [String],
+        params: Value,
     ) -> BoxFuture<'a, ActorResult<Connection>> {
-        Box::pin(Runtime::connect(self, name, key))
+        Box::pin(Runtime::connect(self, name, key, params))
     }
 
     fn call<'a>(
         &'a self,
         name: &'a str,
         key: &'a [String],
+        params: Value,
         action: &'a str,
         args: Vec<Value>,
     ) -> BoxFuture<'a, ActorResult<Value>> {
-        Box::pin(Runtime::call(self, name, key, action, args))
+        Box::pin(Runtime::call(self, name, key, params, action, args))
     }
 
     fn delete_destroyed<'a>(&'a self, actor_id: &'a str) -> BoxFuture<'a, ()> {

@@ -56,10 +56,11 @@ pub use rivetkit_engine::{serve_engine, serve_engine_with_shutdown, EngineArgs, 
 pub use rivetkit_interface::{interface, Action, ActorInterface, ArgList, Event, Spread};
 pub use rivetkit_protocol as protocol;
 pub use rivetkit_protocol::value::Bytes;
+pub use rivetkit_protocol::Key;
 pub use rivetkit_runtime::raw;
 pub use rivetkit_runtime::{
-    actor, now_ms, Actor, ActorError, ActorResult, Args, ConnInfo, Connection, Ctx, Kv, Outgoing,
-    QueueMessage, Receive, Registry, Runtime, State,
+    actor, now_ms, Actor, ActorConn, ActorError, ActorEvent, ActorRef, ActorResult, Args, ConnInfo,
+    Connection, Ctx, Kv, Outgoing, QueueMessage, Receive, Registry, Runtime, State, Untyped,
 };
 /// Actor databases: [`Actor::database`] declares one, `c.db()` queries it.
 pub use rivetkit_runtime::{rusqlite, Database, Db, DbEvent, DbRow};

@@ -19,7 +19,7 @@ fn runtime(registry: Registry) -> Arc<Runtime> {
 async fn call(runtime: &Runtime, name: &str, action: &str, args: Vec<Value>) -> ActorResult<Value> {
     tokio::time::timeout(
         Duration::from_secs(10),
-        runtime.call(name, &["k".to_owned()], action, args),
+        runtime.call(name, &["k".to_owned()], Value::Null, action, args),
     )
     .await
     .expect("answered in time")
@@ -33,7 +33,10 @@ async fn a_list_in_an_event_tuple_is_one_argument() {
         Ok(())
     });
     let runtime = runtime(Registry::new().register(lists));
-    let mut conn = runtime.connect("lists", &["k".to_owned()]).await.unwrap();
+    let mut conn = runtime
+        .connect("lists", &["k".to_owned()], Value::Null)
+        .await
+        .unwrap();
     conn.set_subscription("numbers", true);
     conn.set_subscription("none", true);
     conn.spawn_action(0, "send".into(), vec![]);
@@ -185,5 +188,103 @@ async fn question_mark_on_anyhow_errors_in_an_action() {
         error.message().contains("No such file"),
         "{}",
         error.message()
+    );
+}
+
+/// A door that opens only for the right params, with a counter behind it.
+pub struct Door;
+
+rivetkit::interface! {
+    actor Door = "door";
+    pub trait DoorActions {
+        action Enter = "enter", fn enter(by: i64) -> i64;
+        action WhoAmI = "whoAmI", fn who_am_i() -> Option<String>;
+    }
+    pub event Entered = "entered", (i64,);
+}
+
+#[derive(Serialize, Deserialize)]
+struct Pass {
+    word: String,
+}
+
+fn door() -> Actor<i64> {
+    actor::<i64>("door")
+        .on_before_connect(|_c, pass: Option<Pass>| async move {
+            match pass {
+                Some(pass) if pass.word == "open" => Ok(()),
+                _ => Err(ActorError::public("door", "shut", "wrong word")),
+            }
+        })
+        .handle(Enter, |c, (by,)| async move {
+            let count = c.update(|n| {
+                *n += by;
+                *n
+            });
+            c.emit(Entered, (count,));
+            Ok(count)
+        })
+        .handle(
+            WhoAmI,
+            |c, ()| async move { Ok(c.conn_id().map(str::to_owned)) },
+        )
+}
+
+/// Typed calls between actors: the callee's interface methods, with params that reach its
+/// `on_before_connect`, as a stateless call and over a connection with events.
+#[tokio::test]
+async fn an_actor_calls_another_typed_with_params() {
+    let visitor = actor::<i64>("visitor")
+        .action("without", |c, ()| async move {
+            c.actor::<Door>(["d"]).enter(1).await
+        })
+        .action("with", |c, ()| async move {
+            c.actor::<Door>(["d"])
+                .with_params(Pass {
+                    word: "open".into(),
+                })
+                .enter(2)
+                .await
+        })
+        .action("byName", |c, ()| async move {
+            let door = c.actor_named("door", ["d"]).with_params(Pass {
+                word: "open".into(),
+            });
+            door.action::<i64>("enter", (3,)).await
+        })
+        .action("connected", |c, ()| async move {
+            let door = c.actor::<Door>(["d"]).with_params(Pass {
+                word: "open".into(),
+            });
+            let mut conn = door.connect().await?;
+            conn.subscribe(Entered);
+            let count = conn.enter(10).await?;
+            let event = conn.try_next_event()?.expect("queued before the answer");
+            let (seen,) = event.args_of(Entered)?.expect("an entered event");
+            let who = conn.who_am_i().await?;
+            Ok(json!({ "count": count, "seen": seen, "mine": who.as_deref() == Some(conn.id()) }))
+        });
+    let runtime = runtime(Registry::new().register(door()).register(visitor));
+    let refused = call(&runtime, "visitor", "without", vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.group(), refused.code()),
+        ("door", "shut"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        call(&runtime, "visitor", "with", vec![]).await.unwrap(),
+        json!(2)
+    );
+    assert_eq!(
+        call(&runtime, "visitor", "byName", vec![]).await.unwrap(),
+        json!(5)
+    );
+    assert_eq!(
+        call(&runtime, "visitor", "connected", vec![])
+            .await
+            .unwrap(),
+        json!({ "count": 15, "seen": 15, "mine": true })
     );
 }

@@ -73,7 +73,7 @@ pub fn counter() -> Actor<Counter> {
             Ok(add(&c, x))
         })
         .handle(IncrementOther, |c, (key, x)| async move {
-            c.call_actor("counter", &key, "increment", (x,)).await
+            c.actor::<Counter>(key).increment(x).await
         })
 }
 
