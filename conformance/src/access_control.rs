@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use rivetkit::prelude::*;
-use rivetkit::Receive;
+use rivetkit_rs::prelude::*;
+use rivetkit_rs::Receive;
 use serde_json::{json, Value};
 
 #[derive(Serialize, Deserialize, Default)]
@@ -28,7 +28,7 @@ fn caller(c: &Ctx<Access>) -> String {
 }
 
 /// Receives one message without waiting; its body, or null.
-async fn try_receive<V: Send + Sync + 'static, S: rivetkit::State>(
+async fn try_receive<V: Send + Sync + 'static, S: rivetkit_rs::State>(
     c: &Ctx<S, V>,
     receive: Receive,
 ) -> ActorResult<Value> {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::{json, Value};
 
 use crate::payload;
@@ -14,7 +14,7 @@ struct Plain {
 }
 
 /// An action that answers `reply` after `delay`.
-fn delayed<S: rivetkit::State, V: Send + Sync + 'static>(
+fn delayed<S: rivetkit_rs::State, V: Send + Sync + 'static>(
     actor: Actor<S, V>,
     name: &str,
     delay: Duration,
@@ -84,7 +84,7 @@ pub fn register(registry: Registry) -> Registry {
             }))
         })
         .action("getInfo", |c, ()| async move {
-            Ok(json!({ "currentValue": c.state(|s| s.value), "timestamp": rivetkit::now_ms() }))
+            Ok(json!({ "currentValue": c.state(|s| s.value), "timestamp": rivetkit_rs::now_ms() }))
         })
         .action("reset", |c, ()| async move {
             c.update(|s| s.value = 0);
@@ -103,7 +103,7 @@ pub fn register(registry: Registry) -> Registry {
         )
         .action("fetchData", |c, (id,): (Value,)| async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            let data = json!({ "id": id, "timestamp": rivetkit::now_ms() });
+            let data = json!({ "id": id, "timestamp": rivetkit_rs::now_ms() });
             c.update(|s| s.data = Some(data.clone()));
             Ok(data)
         })

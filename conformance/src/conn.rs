@@ -1,7 +1,7 @@
 //! actor-conn and actor-handle: connection params and state, lifecycle hook order, payload
 //! limits over a connection.
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::{json, Value};
 
 use crate::payload;
@@ -73,7 +73,7 @@ fn tracked<V: Send + Sync + 'static>(c: &Ctx<Lifecycle, V>) -> bool {
 fn counter_with_lifecycle() -> Actor<Lifecycle> {
     actor::<Lifecycle>("counterWithLifecycle")
         .create_conn_state(|_c, _params: Value| async move {
-            Ok(json!({ "joinTime": rivetkit::now_ms() }))
+            Ok(json!({ "joinTime": rivetkit_rs::now_ms() }))
         })
         .on_wake(|c| async move {
             c.update(|s| s.events.push("onWake".into()));

@@ -1,7 +1,7 @@
 //! actor-conn-state: `connStateActor` — per-connection state, listing connections, direct
 //! messages, disconnect tracking.
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::{json, Value};
 
 #[derive(Serialize, Deserialize, Default)]
@@ -58,7 +58,7 @@ pub fn register(registry: Registry) -> Registry {
                 username: params.username.unwrap_or_else(|| "anonymous".into()),
                 role: params.role.unwrap_or_else(|| "user".into()),
                 counter: 0,
-                created_at: rivetkit::now_ms(),
+                created_at: rivetkit_rs::now_ms(),
                 no_count: params.no_count.unwrap_or(false),
             })
         })

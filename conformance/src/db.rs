@@ -8,8 +8,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rivetkit::prelude::*;
-use rivetkit::{now_ms, Db, DbEvent, DbRow};
+use rivetkit_rs::prelude::*;
+use rivetkit_rs::{now_ms, Db, DbEvent, DbRow};
 use serde_json::{json, Value};
 
 const SLEEP_TIMEOUT: Duration = Duration::from_millis(100);

@@ -1,6 +1,6 @@
 //! actor-destroy: `destroyActor` tells `destroyObserver` when it is destroyed.
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 
 #[derive(Serialize, Deserialize, Default)]
 struct Observer {

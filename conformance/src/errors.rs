@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::json;
 
 #[derive(Serialize, Deserialize, Default)]
@@ -32,7 +32,7 @@ pub fn register(registry: Registry) -> Registry {
         .action("throwDetailedError", |_c, ()| async move {
             Err::<(), _>(
                 ActorError::user("detailed_error", "Detailed error message")
-                    .with_metadata(json!({ "reason": "test", "timestamp": rivetkit::now_ms() })),
+                    .with_metadata(json!({ "reason": "test", "timestamp": rivetkit_rs::now_ms() })),
             )
         })
         .action("throwInternalError", |_c, ()| async move {

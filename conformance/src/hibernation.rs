@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::{json, Value};
 
 #[derive(Serialize, Deserialize, Default)]

@@ -1,8 +1,8 @@
 //! actor-inline-client: `inlineClientActor` calls `counter` from inside the server, both
 //! statelessly and over a connection with events.
 
-use rivetkit::prelude::*;
-use rivetkit::ActorConn;
+use rivetkit_rs::prelude::*;
+use rivetkit_rs::ActorConn;
 use serde_json::{json, Value};
 
 #[derive(Serialize, Deserialize, Default)]

@@ -1,6 +1,6 @@
 //! actor-kv: `kvActor` — text and binary values in the actor's KV store.
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::json;
 
 pub fn register(registry: Registry) -> Registry {

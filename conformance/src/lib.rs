@@ -30,7 +30,7 @@ mod state_change;
 mod stateless;
 mod vars;
 
-use rivetkit::Registry;
+use rivetkit_rs::Registry;
 
 /// Every fixture actor.
 pub fn registry() -> Registry {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use rivetkit::ServerConfig;
+use rivetkit_rs::ServerConfig;
 
 #[derive(Parser)]
 #[command(about = "Serves the fixture actors of the official RivetKit driver test suite")]
@@ -36,5 +36,5 @@ async fn main() -> std::io::Result<()> {
         inspector_token: Some(args.inspector_token),
         ..ServerConfig::default()
     };
-    rivetkit::serve(conformance::registry(), config).await
+    rivetkit_rs::serve(conformance::registry(), config).await
 }

@@ -1,6 +1,6 @@
 //! manager-driver: `inputActor` (create input reaches `create_state` and `on_create`).
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::Value;
 
 #[derive(Serialize, Deserialize, Default)]

@@ -1,6 +1,6 @@
 //! actor-metadata: `metadataActor` — its own name, and tags/region stored in state.
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::{json, Map, Value};
 
 #[derive(Serialize, Deserialize, Default)]

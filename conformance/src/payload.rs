@@ -1,7 +1,7 @@
 //! The large-payload actions shared by `largePayloadActor` (stateless calls) and
 //! `largePayloadConnActor` (over a connection).
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::{json, Value};
 
 #[derive(Deserialize)]
@@ -18,7 +18,7 @@ pub fn summarize(request: &LargeRequest) -> Value {
 }
 
 /// `getLargeResponse(n)` and `echo(data)`.
-pub fn actions<S: rivetkit::State, V: Send + Sync + 'static>(actor: Actor<S, V>) -> Actor<S, V> {
+pub fn actions<S: rivetkit_rs::State, V: Send + Sync + 'static>(actor: Actor<S, V>) -> Actor<S, V> {
     actor
         .action("getLargeResponse", |_c, (n,): (usize,)| async move {
             let items: Vec<String> = (0..n)

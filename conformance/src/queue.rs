@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use rivetkit::prelude::*;
-use rivetkit::{QueueMessage, Receive};
+use rivetkit_rs::prelude::*;
+use rivetkit_rs::{QueueMessage, Receive};
 use serde_json::{json, Value};
 
 const QUEUES: [&str; 13] = [

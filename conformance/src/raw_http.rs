@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::{json, Map, Value};
 
 fn status(code: u16, body: &'static str) -> ActorResult<Response> {

@@ -1,6 +1,6 @@
 //! raw-websocket: actors speaking raw WebSocket frames.
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::{json, Value};
 
 #[derive(Serialize, Deserialize, Default)]
@@ -41,7 +41,7 @@ fn raw_websocket_actor() -> Actor<Stats> {
                     }
                 };
                 let reply = match serde_json::from_str::<Value>(&text).ok().and_then(|v| v["type"].as_str().map(str::to_owned)) {
-                    Some(kind) if kind == "ping" => json!({ "type": "pong", "timestamp": rivetkit::now_ms() }).to_string(),
+                    Some(kind) if kind == "ping" => json!({ "type": "pong", "timestamp": rivetkit_rs::now_ms() }).to_string(),
                     Some(kind) if kind == "getStats" => {
                         let (connections, messages) = c.state(|s| (s.connection_count, s.message_count));
                         json!({ "type": "stats", "connectionCount": connections, "messageCount": messages }).to_string()

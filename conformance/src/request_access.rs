@@ -1,7 +1,7 @@
 //! request-access: `requestAccessActor` records the HTTP request its connection hooks saw.
 
-use rivetkit::prelude::*;
-use rivetkit::raw::RequestInfo;
+use rivetkit_rs::prelude::*;
+use rivetkit_rs::raw::RequestInfo;
 use serde_json::{json, Map, Value};
 
 #[derive(Serialize, Deserialize)]

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use rivetkit::prelude::*;
-use rivetkit::Receive;
+use rivetkit_rs::prelude::*;
+use rivetkit_rs::Receive;
 use serde_json::{json, Value};
 
 const SLEEP_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -30,7 +30,7 @@ fn ticks() -> Actor<Ticks> {
             while !c.is_aborted() {
                 c.update(|s| {
                     s.tick_count += 1;
-                    s.last_tick_at = rivetkit::now_ms();
+                    s.last_tick_at = rivetkit_rs::now_ms();
                 });
                 c.save().await?;
                 tokio::select! {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::json;
 
 #[derive(Serialize, Deserialize, Default)]
@@ -24,7 +24,7 @@ pub fn register(registry: Registry) -> Registry {
         .action("scheduleTaskAfter", |c, (delay,): (u64,)| async move {
             c.schedule_after(Duration::from_millis(delay), "onScheduledTask", ())
                 .await?;
-            Ok(rivetkit::now_ms() + delay as i64)
+            Ok(rivetkit_rs::now_ms() + delay as i64)
         })
         .action(
             "scheduleTaskAfterWithId",
@@ -35,11 +35,11 @@ pub fn register(registry: Registry) -> Registry {
                     (&task_id,),
                 )
                 .await?;
-                Ok(json!({ "taskId": task_id, "scheduledFor": rivetkit::now_ms() + delay as i64 }))
+                Ok(json!({ "taskId": task_id, "scheduledFor": rivetkit_rs::now_ms() + delay as i64 }))
             },
         )
         .action("scheduleTask", |c, (delay,): (i64,)| async move {
-            let at = rivetkit::now_ms() + delay;
+            let at = rivetkit_rs::now_ms() + delay;
             c.schedule_at(at, "onScheduledTask", ()).await?;
             Ok(at)
         })
@@ -58,7 +58,7 @@ pub fn register(registry: Registry) -> Registry {
             Ok(true)
         })
         .action("onScheduledTask", |c, ()| async move {
-            let now = rivetkit::now_ms();
+            let now = rivetkit_rs::now_ms();
             let count = c.update(|s| {
                 s.last_run = now;
                 s.scheduled_count += 1;
@@ -70,7 +70,7 @@ pub fn register(registry: Registry) -> Registry {
         .action(
             "onScheduledTaskWithId",
             |c, (task_id,): (String,)| async move {
-                let now = rivetkit::now_ms();
+                let now = rivetkit_rs::now_ms();
                 let count = c.update(|s| {
                     s.last_run = now;
                     s.scheduled_count += 1;

@@ -1,6 +1,6 @@
 //! actor-state (and the many files that reuse `counter`): a counter with events.
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 
 #[derive(Serialize, Deserialize, Default)]
 struct Counter {

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 
 #[derive(Serialize, Deserialize, Default)]
 struct Changes {

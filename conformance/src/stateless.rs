@@ -1,6 +1,6 @@
 //! actor-stateless: `statelessActor` has no state and no database.
 
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::{json, Value};
 
 pub fn register(registry: Registry) -> Registry {

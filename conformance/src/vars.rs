@@ -1,7 +1,7 @@
 //! actor-vars: vars made fresh for every instance (static, nested, random, unique).
 
 use parking_lot::Mutex;
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 use serde_json::{json, Value};
 
 #[derive(Serialize, Deserialize, Default)]

@@ -30,7 +30,7 @@
 //! let _args: <Increment as Action>::Args = (1,); // arguments are a tuple
 //! ```
 //!
-//! (Through the facade crate, the macro is `rivetkit::interface!`.)
+//! (Through the facade crate, the macro is `rivetkit_rs::interface!`.)
 
 #![warn(missing_docs)]
 

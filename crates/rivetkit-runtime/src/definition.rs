@@ -461,7 +461,7 @@ impl<S: State, V: Send + Sync + 'static> Actor<S, V> {
     }
 }
 
-/// Typed registration from a shared interface (see `rivetkit::interface!`): the wire name, the
+/// Typed registration from a shared interface (see `rivetkit_rs::interface!`): the wire name, the
 /// argument tuple and the result type all come from the declaration, so the server and the
 /// typed clients cannot disagree about them.
 impl<S: State, V: Send + Sync + 'static> Actor<S, V> {

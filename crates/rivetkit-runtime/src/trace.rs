@@ -17,7 +17,7 @@ use crate::meta::ActorMeta;
 use crate::ActorResult;
 
 /// The target of the action spans.
-pub const ACTION_TARGET: &str = "rivetkit::action";
+pub const ACTION_TARGET: &str = "rivetkit_rs::action";
 
 /// An action's span, and the id of the exported span it runs in (if any).
 pub(crate) struct ActionTrace {

@@ -25,7 +25,7 @@ use tracing_subscriber::Layer as _;
 use crate::metrics::route_of;
 
 /// The target of the request spans.
-pub const REQUEST_TARGET: &str = "rivetkit::request";
+pub const REQUEST_TARGET: &str = "rivetkit_rs::request";
 
 /// The environment variables that turn the export on, as the OpenTelemetry specification
 /// names them.

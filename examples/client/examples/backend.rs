@@ -2,7 +2,7 @@
 //! `POST /increment/{name}` calls the counter actor. Run `seed-server` first, then
 //! `curl -X POST http://127.0.0.1:3000/increment/my-counter`.
 
-use rivetkit::client::Client;
+use rivetkit_rs::client::Client;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {

@@ -6,10 +6,10 @@
 //! `http://127.0.0.1:6420`.
 
 use client_examples::snippets;
-use rivetkit::client::Client;
+use rivetkit_rs::client::Client;
 
 #[tokio::main]
-async fn main() -> Result<(), rivetkit::client::Error> {
+async fn main() -> Result<(), rivetkit_rs::client::Error> {
     let client = Client::from_env()?;
     snippets::error_handling(&client).await;
     Ok(())

@@ -4,7 +4,7 @@
 use client_examples::snippets;
 
 #[tokio::main]
-async fn main() -> Result<(), rivetkit::client::Error> {
+async fn main() -> Result<(), rivetkit_rs::client::Error> {
     let endpoint = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "http://127.0.0.1:6420".into());

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use rivetkit::client::{Client, Error};
+use rivetkit_rs::client::{Client, Error};
 use seed::{Counter, CounterActions};
 use serde_json::{json, Value};
 

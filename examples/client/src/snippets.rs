@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use rivetkit::client::{
+use rivetkit_rs::client::{
     Client, ClientConfig, Connection, CreateOptions, Error, GetOrCreateOptions, Result, WsMessage,
 };
 use seed::{
@@ -85,7 +85,7 @@ pub async fn connection_lifecycle(client: &Client) {
     let mut status = conn.status_watch();
     let _ = tokio::time::timeout(
         Duration::from_secs(5),
-        status.wait_for(|s| s.is_terminal() || *s == rivetkit::client::ConnStatus::Connected),
+        status.wait_for(|s| s.is_terminal() || *s == rivetkit_rs::client::ConnStatus::Connected),
     )
     .await;
     conn.dispose().await;

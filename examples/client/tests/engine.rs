@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use rivetkit::client::{
+use rivetkit_rs::client::{
     ActorError, Client, ClientConfig, ConnStatus, Encoding, Error, GatewayAddressing, GetOptions,
     GetOrCreateOptions, QueueReply, WsMessage,
 };
@@ -422,29 +422,28 @@ async fn counter_on_the_official_engine() {
 
 /// Our own server, in-process, with every request line recorded.
 async fn own_server(token: Option<&str>) -> (String, Arc<Mutex<Vec<String>>>, tempfile::TempDir) {
-    use rivetkit::server::{embedded_runtime, router};
+    use rivetkit_rs::server::{embedded_runtime, router};
     let data = tempfile::tempdir().unwrap();
-    let config = rivetkit::ServerConfig {
+    let config = rivetkit_rs::ServerConfig {
         data_dir: data.path().to_path_buf(),
         token: token.map(str::to_owned),
-        ..rivetkit::ServerConfig::default()
+        ..rivetkit_rs::ServerConfig::default()
     };
     // The seed's actors plus `jobs`: queue `jobs`, `take` completes the next message.
-    let jobs =
-        rivetkit::prelude::actor::<()>("jobs")
-            .queue("jobs")
-            .action("take", |c, ()| async move {
-                let receive = rivetkit::Receive::names(["jobs"])
-                    .timeout(Duration::from_secs(5))
-                    .completable();
-                let Some(message) = c.queue().next(receive).await? else {
-                    return Ok(Value::Null);
-                };
-                message
-                    .complete(Some(json!({ "got": message.body })))
-                    .await?;
-                Ok(message.body)
-            });
+    let jobs = rivetkit_rs::prelude::actor::<()>("jobs")
+        .queue("jobs")
+        .action("take", |c, ()| async move {
+            let receive = rivetkit_rs::Receive::names(["jobs"])
+                .timeout(Duration::from_secs(5))
+                .completable();
+            let Some(message) = c.queue().next(receive).await? else {
+                return Ok(Value::Null);
+            };
+            message
+                .complete(Some(json!({ "got": message.body })))
+                .await?;
+            Ok(message.body)
+        });
     let runtime = embedded_runtime(seed::registry().register(jobs), &config).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use rivetkit::client::{Client, ClientConfig, Encoding, QueueReply};
-use rivetkit::prelude::*;
-use rivetkit::server::{embedded_runtime, router};
-use rivetkit::Receive;
+use rivetkit_rs::client::{Client, ClientConfig, Encoding, QueueReply};
+use rivetkit_rs::prelude::*;
+use rivetkit_rs::server::{embedded_runtime, router};
+use rivetkit_rs::Receive;
 use serde_json::{json, Value};
 
 /// Declares queue `jobs`; `take` completes the next message with `{got: body}`.

@@ -6,9 +6,9 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::{Json, Router};
 use client_examples::{backend, snippets};
-use rivetkit::client::{Client, ClientConfig, ConnStatus, Encoding};
-use rivetkit::server::{embedded_runtime, router};
-use rivetkit::ServerConfig;
+use rivetkit_rs::client::{Client, ClientConfig, ConnStatus, Encoding};
+use rivetkit_rs::server::{embedded_runtime, router};
+use rivetkit_rs::ServerConfig;
 use seed::{ChatRoomActions, CounterActions};
 use serde_json::{json, Value};
 

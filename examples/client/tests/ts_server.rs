@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rivetkit::client::{Client, ClientConfig, Encoding};
+use rivetkit_rs::client::{Client, ClientConfig, Encoding};
 use seed::{CountChanged, Counter, CounterActions};
 use tokio::sync::mpsc;
 

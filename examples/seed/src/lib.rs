@@ -11,15 +11,15 @@
 //!   are tested with (actions in flight, parked queue waits, large events, a raw socket that
 //!   floods its client).
 //!
-//! Each actor's interface is declared once with [`rivetkit::interface!`]: the definitions
+//! Each actor's interface is declared once with [`rivetkit_rs::interface!`]: the definitions
 //! below implement it with `.handle(...)`, and Rust clients call it with the generated traits
 //! ([`CounterActions`], [`ChatRoomActions`], [`GameActions`], [`UserActions`],
 //! [`GateActions`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rivetkit::prelude::*;
-use rivetkit::{bytes, http, Receive};
+use rivetkit_rs::prelude::*;
+use rivetkit_rs::{bytes, http, Receive};
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
 
@@ -29,7 +29,7 @@ pub struct Counter {
     pub count: f64,
 }
 
-rivetkit::interface! {
+rivetkit_rs::interface! {
     actor Counter = "counter";
     /// Calls on a `counter`.
     pub trait CounterActions {
@@ -101,7 +101,7 @@ pub struct RoomInfo {
     pub room: Option<String>,
 }
 
-rivetkit::interface! {
+rivetkit_rs::interface! {
     actor ChatRoom = "chatRoom";
     /// Calls on a `chatRoom`.
     pub trait ChatRoomActions {
@@ -210,7 +210,7 @@ pub struct GameInput {
     pub mode: String,
 }
 
-rivetkit::interface! {
+rivetkit_rs::interface! {
     actor Game = "game";
     /// Calls on a `game`.
     pub trait GameActions {
@@ -235,7 +235,7 @@ pub struct User {
 
 const MIN_USERNAME_LENGTH: usize = 3;
 
-rivetkit::interface! {
+rivetkit_rs::interface! {
     actor User = "user";
     /// Calls on a `user`.
     pub trait UserActions {
@@ -290,7 +290,7 @@ pub struct GateStats {
     pub floods: usize,
 }
 
-rivetkit::interface! {
+rivetkit_rs::interface! {
     actor Gate = "gate";
     /// Calls on a `gate`.
     pub trait GateActions {

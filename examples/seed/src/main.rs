@@ -2,7 +2,7 @@
 //! of a Rivet Engine (`--engine URL`).
 
 use clap::Parser;
-use rivetkit::{EngineArgs, ServerArgs};
+use rivetkit_rs::{EngineArgs, ServerArgs};
 
 #[derive(Parser)]
 #[command(about = "Serves the RivetKit client guide's actors (counter, chatRoom, game, user)")]
@@ -27,8 +27,8 @@ async fn main() {
     };
     // Serves until SIGTERM or SIGINT, then drains and returns: the process exits 0.
     let served = match engine {
-        Some(engine) => rivetkit::serve_engine(seed::registry(), engine).await,
-        None => rivetkit::serve(seed::registry(), config).await,
+        Some(engine) => rivetkit_rs::serve_engine(seed::registry(), engine).await,
+        None => rivetkit_rs::serve(seed::registry(), config).await,
     };
     if let Err(error) = served {
         eprintln!("seed-server: {error}");

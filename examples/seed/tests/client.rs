@@ -1,4 +1,4 @@
-//! The Rust client (`rivetkit::client`) against the real `seed-server`, one test per section of
+//! The Rust client (`rivetkit_rs::client`) against the real `seed-server`, one test per section of
 //! the client guide, each in json, cbor and bare; plus reconnection across SIGKILL and the
 //! permanent failures that must stop a connection instead of retrying forever.
 
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use rivetkit::client::{
+use rivetkit_rs::client::{
     ActorError, Backoff, Client, ClientConfig, ConnStatus, Connection, CreateOptions, Encoding,
     Error, GetOrCreateOptions, Value, WsMessage,
 };

@@ -8,8 +8,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use rivetkit::protocol::{Encoding, ToClient, ToServer, Value};
-use rivetkit::ServerConfig;
+use rivetkit_rs::protocol::{Encoding, ToClient, ToServer, Value};
+use rivetkit_rs::ServerConfig;
 use seed::GateStats;
 use serde_json::json;
 use support::{expect_close, Conn, Server};

@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rivetkit::protocol::{Encoding, HttpActionRequest, HttpActionResponse};
+use rivetkit_rs::protocol::{Encoding, HttpActionRequest, HttpActionResponse};
 use serde_json::json;
 use support::Server;
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rivetkit::client::{Client, ClientConfig, Encoding};
+use rivetkit_rs::client::{Client, ClientConfig, Encoding};
 use seed::{ChatRoom, ChatRoomActions, Counter, CounterActions, NewMessage};
 use tokio::sync::mpsc;
 
@@ -205,7 +205,7 @@ impl Drop for Envoy {
 /// Creates the counter with a first `increment(1)`, retried while the engine answers that it
 /// could not place it yet: right after envoys join, the engine was seen to take more than its
 /// 15 s routing timeout to place a new actor now and then (with the official envoy as well).
-async fn placed(counter: &rivetkit::client::ActorHandle<Counter>) {
+async fn placed(counter: &rivetkit_rs::client::ActorHandle<Counter>) {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         match tokio::time::timeout(STEP, counter.increment(1.0)).await {

@@ -4,7 +4,7 @@
 
 mod support;
 
-use rivetkit::protocol::{Encoding, ErrorBody, HttpActionRequest, HttpActionResponse};
+use rivetkit_rs::protocol::{Encoding, ErrorBody, HttpActionRequest, HttpActionResponse};
 use serde_json::json;
 use support::Server;
 

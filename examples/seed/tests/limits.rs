@@ -1,4 +1,4 @@
-//! Connection timeouts and limits of `rivetkit::serve` (issue 8): sockets that stall before or
+//! Connection timeouts and limits of `rivetkit_rs::serve` (issue 8): sockets that stall before or
 //! between requests are closed, and the server keeps answering. Each test runs its own server
 //! in-process with short configured values; every bound on observing a close is generous.
 
@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use rivetkit::ServerConfig;
+use rivetkit_rs::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -32,7 +32,7 @@ async fn start(config: ServerConfig) -> TestServer {
         token: None,
         ..config
     };
-    tokio::spawn(async move { rivetkit::serve(seed::registry(), config).await.unwrap() });
+    tokio::spawn(async move { rivetkit_rs::serve(seed::registry(), config).await.unwrap() });
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
         assert!(Instant::now() < deadline, "the server did not start");

@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use rivetkit::protocol::{Encoding, ToClient, ToServer};
+use rivetkit_rs::protocol::{Encoding, ToClient, ToServer};
 use serde_json::json;
 use support::{free_port, Server};
 

@@ -5,7 +5,7 @@
 
 mod support;
 
-use rivetkit::protocol::{Encoding, ErrorBody, HttpActionRequest, HttpActionResponse, ToClient};
+use rivetkit_rs::protocol::{Encoding, ErrorBody, HttpActionRequest, HttpActionResponse, ToClient};
 use serde_json::json;
 use support::{expect_close, Server, ENCODINGS};
 

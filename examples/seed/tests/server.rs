@@ -4,7 +4,7 @@
 
 mod support;
 
-use rivetkit::protocol::{
+use rivetkit_rs::protocol::{
     Encoding, ErrorBody, HttpActionRequest, HttpActionResponse, ToClient, ToServer,
 };
 use serde_json::json;

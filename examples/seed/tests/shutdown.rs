@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rivetkit::client::{Backoff, Client, ClientConfig, Encoding};
-use rivetkit::protocol::{HttpActionRequest, HttpActionResponse, ToClient, ToServer};
+use rivetkit_rs::client::{Backoff, Client, ClientConfig, Encoding};
+use rivetkit_rs::protocol::{HttpActionRequest, HttpActionResponse, ToClient, ToServer};
 use seed::{CountChanged, Counter, CounterActions};
 use serde_json::json;
 use support::{expect_close, free_port, Server};
@@ -77,7 +77,7 @@ async fn call(
     let response = http
         .post(format!("{base}/gateway/{actor_id}/action/{action}"))
         .header("x-rivet-encoding", "bare")
-        .body(HttpActionRequest { args }.encode(rivetkit::protocol::Encoding::Bare, 2))
+        .body(HttpActionRequest { args }.encode(rivetkit_rs::protocol::Encoding::Bare, 2))
         .send()
         .await
         .ok()?;
@@ -86,7 +86,7 @@ async fn call(
     }
     let bytes = response.bytes().await.ok()?;
     Some(
-        HttpActionResponse::decode(&bytes, rivetkit::protocol::Encoding::Bare)
+        HttpActionResponse::decode(&bytes, rivetkit_rs::protocol::Encoding::Bare)
             .unwrap()
             .output,
     )
@@ -97,12 +97,12 @@ async fn call(
 /// subscribed to every slow start), and three slow stateless calls over HTTP (x = 2, 4, 8).
 struct InFlight {
     _client: Client,
-    conn: rivetkit::client::Connection<Counter>,
+    conn: rivetkit_rs::client::Connection<Counter>,
     counts: mpsc::UnboundedReceiver<f64>,
     opens: mpsc::UnboundedReceiver<()>,
     socket: support::Conn,
     slow_calls: Vec<tokio::task::JoinHandle<Option<serde_json::Value>>>,
-    _subscriptions: [rivetkit::client::Subscription; 2],
+    _subscriptions: [rivetkit_rs::client::Subscription; 2],
 }
 
 async fn start_in_flight(server: &Server, key: &str, slow_id: &str) -> InFlight {
@@ -119,7 +119,7 @@ async fn start_in_flight(server: &Server, key: &str, slow_id: &str) -> InFlight 
     within("the client connects", opens.recv()).await.unwrap();
 
     let mut socket = server
-        .connect(slow_id, rivetkit::protocol::Encoding::Json)
+        .connect(slow_id, rivetkit_rs::protocol::Encoding::Json)
         .await;
     socket
         .send(ToServer::SubscriptionRequest {
@@ -276,7 +276,7 @@ async fn sigint_stops_an_idle_server_with_status_0() {
         .action_raw(
             &id,
             "getCount",
-            rivetkit::protocol::Encoding::Json,
+            rivetkit_rs::protocol::Encoding::Json,
             br#"{"args":[]}"#.to_vec(),
         )
         .await;
@@ -297,7 +297,7 @@ async fn a_second_signal_ends_the_drain_at_once() {
         Server::start_with_args(data.path(), port, None, &["--shutdown-timeout", "60"]).await;
     let id = server.get_or_create("counter", "impatient").await;
     let mut socket = server
-        .connect(&id, rivetkit::protocol::Encoding::Json)
+        .connect(&id, rivetkit_rs::protocol::Encoding::Json)
         .await;
     socket
         .send(ToServer::SubscriptionRequest {

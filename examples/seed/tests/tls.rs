@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use http_body_util::Empty;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rivetkit::protocol::{Encoding, Frame, ToClient, ToServer};
+use rivetkit_rs::protocol::{Encoding, Frame, ToClient, ToServer};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -363,7 +363,7 @@ async fn wss_over_http2_extended_connect() {
     let id = server.get_or_create("counter", "tls-ws2").await;
     let tls = server.tls(b"h2").await;
     let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-        .handshake::<_, Empty<rivetkit::bytes::Bytes>>(TokioIo::new(tls))
+        .handshake::<_, Empty<rivetkit_rs::bytes::Bytes>>(TokioIo::new(tls))
         .await
         .unwrap();
     // The server's SETTINGS frame arrives with the first exchange: drive the connection
@@ -513,7 +513,7 @@ async fn over_tls_connections_beyond_the_maximum_get_a_503() {
     let pki = Pki::generate();
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = rivetkit::ServerConfig {
+    let config = rivetkit_rs::ServerConfig {
         port,
         data_dir: data.path().to_path_buf(),
         tls_cert: Some(pki.cert()),
@@ -521,9 +521,9 @@ async fn over_tls_connections_beyond_the_maximum_get_a_503() {
         max_connections: 2,
         // The idle connections below must keep their places while the test runs.
         header_read_timeout: Duration::from_secs(120),
-        ..rivetkit::ServerConfig::default()
+        ..rivetkit_rs::ServerConfig::default()
     };
-    tokio::spawn(async move { rivetkit::serve(seed::registry(), config).await.unwrap() });
+    tokio::spawn(async move { rivetkit_rs::serve(seed::registry(), config).await.unwrap() });
     let client = pki.reqwest();
     let health = format!("https://localhost:{port}/health");
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use rivetkit::protocol::{Encoding, Frame, ToClient, ToServer, Value};
+use rivetkit_rs::protocol::{Encoding, Frame, ToClient, ToServer, Value};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -111,17 +111,17 @@ impl Server {
 
     /// Serves the seed registry in this test's process, with `config`'s settings (those a
     /// `seed-server` flag does not reach) on a free loopback port and a fresh data dir.
-    pub async fn start_with(config: rivetkit::ServerConfig) -> Self {
+    pub async fn start_with(config: rivetkit_rs::ServerConfig) -> Self {
         let temp = tempfile::tempdir().unwrap();
         let port = free_port();
-        let config = rivetkit::ServerConfig {
+        let config = rivetkit_rs::ServerConfig {
             host: "127.0.0.1".into(),
             port,
             data_dir: temp.path().to_path_buf(),
             token: None,
             ..config
         };
-        tokio::spawn(async move { rivetkit::serve(seed::registry(), config).await.unwrap() });
+        tokio::spawn(async move { rivetkit_rs::serve(seed::registry(), config).await.unwrap() });
         let server = Self {
             child: None,
             port,

@@ -1,7 +1,8 @@
 //! Rivet Actors in Rust.
 //!
 //! The one crate an application depends on, as `rivetkit` is the one package a JS application
-//! installs. It only re-exports; each part lives in its own crate:
+//! installs. It is `rivetkit-rs` (`rivetkit` on crates.io is the official project's Rust SDK)
+//! and only re-exports; each part lives in its own crate:
 //!
 //! * defining and running actors — `rivetkit-runtime` ([`actor`], [`Ctx`], [`Registry`]);
 //! * serving them — `rivetkit-server` ([`serve`], [`serve_with_shutdown`], [`server::router`]);
@@ -11,7 +12,7 @@
 //!   with [`interface!`] (`rivetkit-interface`), which servers implement with `Actor::handle`.
 //!
 //! ```no_run
-//! use rivetkit::prelude::*;
+//! use rivetkit_rs::prelude::*;
 //!
 //! #[derive(Serialize, Deserialize, Default)]
 //! struct Counter { count: i64 }
@@ -23,15 +24,15 @@
 //!         c.broadcast("count", (count,));
 //!         Ok(count)
 //!     });
-//!     rivetkit::serve(Registry::new().register(counter), ServerConfig::from_env()?).await
+//!     rivetkit_rs::serve(Registry::new().register(counter), ServerConfig::from_env()?).await
 //! }
 //! ```
 //!
 //! A raw HTTP handler answers any body, with [`http`] and [`bytes`] from this crate:
 //!
 //! ```
-//! use rivetkit::prelude::*;
-//! use rivetkit::{bytes::Bytes, http};
+//! use rivetkit_rs::prelude::*;
+//! use rivetkit_rs::{bytes::Bytes, http};
 //!
 //! fn page(visits: i64) -> Result<Response, ActorError> {
 //!     Ok(http::Response::builder()

@@ -1,9 +1,9 @@
 // A list where an argument tuple is expected would be spread into one argument per element (a
 // JS listener got three arguments): it must be wrapped, `(list,)`, or spread on purpose,
 // `Spread(list)`.
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 
-async fn call_from_a_client(handle: rivetkit::client::ActorHandle) {
+async fn call_from_a_client(handle: rivetkit_rs::client::ActorHandle) {
     let _: i64 = handle.action("increment", vec![1]).await.unwrap();
 }
 

@@ -1,6 +1,6 @@
 // `vars` may come anywhere in the chain, but a handler added before it was written without
 // vars: it sees `()`, so using the vars there is a type error, not a panic at start-up.
-use rivetkit::prelude::*;
+use rivetkit_rs::prelude::*;
 
 struct Vars {
     hits: std::sync::atomic::AtomicU32,

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rivetkit::prelude::*;
-use rivetkit::protocol::Value;
-use rivetkit::storage::MemoryBackend;
-use rivetkit::{Outgoing, Runtime};
+use rivetkit_rs::prelude::*;
+use rivetkit_rs::protocol::Value;
+use rivetkit_rs::storage::MemoryBackend;
+use rivetkit_rs::{Outgoing, Runtime};
 use serde_json::json;
 
 fn runtime(registry: Registry) -> Arc<Runtime> {
@@ -91,7 +91,7 @@ async fn vars_may_come_after_the_handlers() {
 
 pub struct Greeter;
 
-rivetkit::interface! {
+rivetkit_rs::interface! {
     actor Greeter = "greeter";
     pub trait GreeterActions {
         action Greet = "greet", fn greet(name: String) -> String;
@@ -194,7 +194,7 @@ async fn question_mark_on_anyhow_errors_in_an_action() {
 /// A door that opens only for the right params, with a counter behind it.
 pub struct Door;
 
-rivetkit::interface! {
+rivetkit_rs::interface! {
     actor Door = "door";
     pub trait DoorActions {
         action Enter = "enter", fn enter(by: i64) -> i64;
