@@ -38,9 +38,8 @@ mod tls;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::Request;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{any, delete, get};
+use axum::routing::{delete, get};
 use axum::Router;
 use rivetkit_runtime::{Registry, Runtime};
 use rivetkit_storage::SqliteBackend;
@@ -125,10 +124,7 @@ fn routes(runtime: Arc<Runtime>, config: ServerConfig, draining: shutdown::Drain
         .route("/ui/app.css", get(inspector_ui::stylesheet))
         // Nested as a service rather than routed by `/gateway/{*rest}`: a path parameter of
         // its own would reach the path extractors of the actor endpoints.
-        .nest_service(
-            "/gateway",
-            any(move |request: Request| gateway.route(request)),
-        )
+        .nest_service("/gateway", gateway)
         .fallback(reply::no_route)
         .method_not_allowed_fallback(reply::wrong_method)
         .layer(from_fn_with_state(

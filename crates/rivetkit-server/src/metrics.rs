@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::response::Response;
 use metrics::{Counter, Histogram, SharedString};
@@ -36,13 +36,18 @@ const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256
 #[derive(Clone, Copy)]
 pub(crate) struct RouteLabel(pub &'static str);
 
-/// Route layer (`map_response_with_state`): labels the route's responses with `label`.
-pub(crate) async fn label_response(
-    State(label): State<RouteLabel>,
-    mut response: Response,
-) -> Response {
-    response.extensions_mut().insert(label);
-    response
+impl RouteLabel {
+    /// The route layer that labels the route's responses with this label. Tower's
+    /// `MapResponse`, not axum's `map_response_with_state`: the latter boxes a future per
+    /// request, which an HTTP action's profile showed.
+    pub(crate) fn layer(
+        self,
+    ) -> tower::util::MapResponseLayer<impl Fn(Response) -> Response + Clone + Send + Sync> {
+        tower::util::MapResponseLayer::new(move |mut response: Response| {
+            response.extensions_mut().insert(self);
+            response
+        })
+    }
 }
 
 /// Installs the process's Prometheus recorder the first time it is called and returns its
