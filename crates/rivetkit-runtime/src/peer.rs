@@ -154,19 +154,26 @@ impl<I> ActorRef<I> {
     }
 }
 
-/// The methods an `interface!` generates call through this.
-impl<I: ActorInterface> Caller for ActorRef<I> {
-    type Actor = I;
-    type Error = ActorError;
+/// `Caller` for a type with an inherent `action(name, args)`: the methods an `interface!`
+/// generates then call the action by its wire name.
+macro_rules! caller_by_action_name {
+    ($caller:ident) => {
+        impl<I: ActorInterface> Caller for $caller<I> {
+            type Actor = I;
+            type Error = ActorError;
 
-    fn call<A: Action<Actor = I>>(
-        &self,
-        _action: A,
-        args: A::Args,
-    ) -> impl Future<Output = ActorResult<A::Output>> + Send {
-        self.action(A::NAME, args)
-    }
+            fn call<A: Action<Actor = I>>(
+                &self,
+                _action: A,
+                args: A::Args,
+            ) -> impl Future<Output = ActorResult<A::Output>> + Send {
+                self.action(A::NAME, args)
+            }
+        }
+    };
 }
+
+caller_by_action_name!(ActorRef);
 
 /// A connection from inside an actor to another actor: its actions run as this connection
 /// (`c.conn()` is set there), and the events it subscribed to arrive in
@@ -248,19 +255,7 @@ impl<I: ActorInterface> ActorConn<I> {
     }
 }
 
-/// Actions through the connection, with the methods an `interface!` generates.
-impl<I: ActorInterface> Caller for ActorConn<I> {
-    type Actor = I;
-    type Error = ActorError;
-
-    fn call<A: Action<Actor = I>>(
-        &self,
-        _action: A,
-        args: A::Args,
-    ) -> impl Future<Output = ActorResult<A::Output>> + Send {
-        self.action(A::NAME, args)
-    }
-}
+caller_by_action_name!(ActorConn);
 
 /// An event another actor sent to an [`ActorConn`].
 #[derive(Clone, Debug, PartialEq)]

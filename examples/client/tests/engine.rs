@@ -25,6 +25,8 @@ use seed::{
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+mod support;
+
 const STEP: Duration = Duration::from_secs(30);
 
 async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
@@ -430,21 +432,8 @@ async fn own_server(token: Option<&str>) -> (String, Arc<Mutex<Vec<String>>>, te
         ..rivetkit_rs::ServerConfig::default()
     };
     // The seed's actors plus `jobs`: queue `jobs`, `take` completes the next message.
-    let jobs = rivetkit_rs::prelude::actor::<()>("jobs")
-        .queue("jobs")
-        .action("take", |c, ()| async move {
-            let receive = rivetkit_rs::Receive::names(["jobs"])
-                .timeout(Duration::from_secs(5))
-                .completable();
-            let Some(message) = c.queue().next(receive).await? else {
-                return Ok(Value::Null);
-            };
-            message
-                .complete(Some(json!({ "got": message.body })))
-                .await?;
-            Ok(message.body)
-        });
-    let runtime = embedded_runtime(seed::registry().register(jobs), &config).unwrap();
+    let runtime =
+        embedded_runtime(seed::registry().register(support::jobs_actor()), &config).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let app = router(runtime, config).layer(axum::middleware::from_fn(
