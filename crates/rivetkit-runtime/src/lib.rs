@@ -54,6 +54,9 @@ pub use kv::Kv;
 pub use meta::ActorMeta;
 pub use peer::{ActorConn, ActorEvent, ActorRef, Untyped};
 pub use queue::{Queue, QueueMessage, QueueSend, QueueSnapshot, Receive, SendOutcome};
-pub use runtime::{AwakeInstance, Registry, RemoteActors, Runtime, DEFAULT_NAMESPACE};
+pub use runtime::{
+    AwakeInstance, Registry, RemoteActors, Runtime, DEFAULT_DIRECTORY_CACHE_LIMIT,
+    DEFAULT_NAMESPACE,
+};
 /// The SQLite bindings [`Database`] migrations are written against.
 pub use rusqlite;

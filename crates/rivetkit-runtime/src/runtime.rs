@@ -6,7 +6,7 @@
 //! start the same actor wait on that actor's own once-cell.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use futures::future::BoxFuture;
@@ -118,8 +118,11 @@ pub struct Runtime {
     registry: Registry,
     backend: Arc<dyn Backend>,
     directory: Arc<dyn Directory>,
+    /// The directory's records read or written so far, by id and by key: a cache, bounded by
+    /// `directory_cache_limit` (see [`Runtime::set_directory_cache_limit`]).
     records: DashMap<String, Arc<ActorRecord>>,
     ids_by_key: DashMap<String, String>,
+    directory_cache_limit: AtomicUsize,
     instances: DashMap<String, Arc<OnceCell<Arc<dyn ActorInstance>>>>,
     scheduler: Scheduler,
     /// Set by [`Runtime::sleep_all`]: no actor starts any more.
@@ -152,6 +155,10 @@ pub trait RemoteActors: Send + Sync + 'static {
     ) -> BoxFuture<'a, ActorResult<Value>>;
 }
 
+/// How many actor records [`Runtime`] keeps in memory unless told otherwise
+/// ([`Runtime::set_directory_cache_limit`]).
+pub const DEFAULT_DIRECTORY_CACHE_LIMIT: usize = 10_000;
+
 /// The namespace that always exists; actors calling actors use it.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -177,6 +184,7 @@ impl Runtime {
             directory,
             records: DashMap::new(),
             ids_by_key: DashMap::new(),
+            directory_cache_limit: AtomicUsize::new(DEFAULT_DIRECTORY_CACHE_LIMIT),
             instances: DashMap::new(),
             closing: AtomicBool::new(false),
             stop_listener: OnceLock::new(),
@@ -197,7 +205,49 @@ impl Runtime {
             record.actor_id.clone(),
         );
         self.records.insert(record.actor_id.clone(), record.clone());
+        if self.records.len() > self.directory_cache_limit.load(Ordering::Relaxed) {
+            self.forget_sleeping_actors();
+        }
         record
+    }
+
+    /// Bounds the directory cache: at most `limit` actor records stay in memory (default
+    /// 10,000), and when a lookup or a creation goes over it, the records of actors that are
+    /// not awake are dropped until the cache is a tenth under it. A dropped record is read from
+    /// the directory again at its next use; the records of awake actors are kept whatever the
+    /// limit.
+    pub fn set_directory_cache_limit(&self, limit: usize) {
+        self.directory_cache_limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// The actor records in the directory cache now, awake actors' included.
+    pub fn cached_actor_records(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Drops the cached records of actors that are not awake, down to a tenth under the limit.
+    /// Without it the cache would grow with every actor ever touched by this process (a record
+    /// and two map entries each) and never shrink. Which sleeping actors go is not chosen: the
+    /// cache only saves a directory read, so any of them will do.
+    fn forget_sleeping_actors(&self) {
+        let limit = self.directory_cache_limit.load(Ordering::Relaxed);
+        let excess = self.records.len().saturating_sub(limit - limit / 10);
+        // Collected first: removing while iterating would wait on the shard lock it holds.
+        let asleep: Vec<String> = self
+            .records
+            .iter()
+            .filter(|entry| !self.instances.contains_key(entry.key()))
+            .take(excess)
+            .map(|entry| entry.key().clone())
+            .collect();
+        for actor_id in asleep {
+            if let Some((_, record)) = self.records.remove(&actor_id) {
+                self.ids_by_key.remove_if(
+                    &directory_key(&record.namespace, &record.name, &record.key),
+                    |_, id| *id == actor_id,
+                );
+            }
+        }
     }
 
     /// The actor with this id, in any namespace; cached after the first lookup.

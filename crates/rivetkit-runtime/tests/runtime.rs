@@ -256,7 +256,73 @@ async fn a_failed_save_answers_a_storage_error(backing: Backing) {
     assert_eq!(increment(1).await.unwrap(), json!(2));
 }
 
+async fn the_directory_cache_forgets_sleeping_actors_past_its_limit(backing: Backing) {
+    let runtime = Runtime::new(counter_registry(), backing.open().await);
+    runtime.set_directory_cache_limit(10);
+    // One actor awake: its record stays, whatever the limit.
+    let (awake, _) = runtime
+        .get_or_create("default", "counter", "awake", None)
+        .await
+        .unwrap();
+    let instance = runtime.instance(&awake.actor_id).await.unwrap();
+    within(instance.instance().call_stateless(
+        Value::Null,
+        None,
+        "increment".into(),
+        vec![json!(1)],
+    ))
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        let (record, created) = runtime
+            .get_or_create("default", "counter", &format!("asleep-{i}"), None)
+            .await
+            .unwrap();
+        assert!(created);
+        ids.push(record.actor_id.clone());
+        assert!(
+            runtime.cached_actor_records() <= 10,
+            "{} records cached after {} creations",
+            runtime.cached_actor_records(),
+            i + 2
+        );
+    }
+    // Forgotten records are read from the directory again: same actors, nothing created.
+    for (i, id) in ids.iter().enumerate() {
+        let (record, created) = runtime
+            .get_or_create("default", "counter", &format!("asleep-{i}"), None)
+            .await
+            .unwrap();
+        assert!(!created);
+        assert_eq!(&record.actor_id, id);
+        assert_eq!(runtime.find_by_id(id).await.unwrap().unwrap().actor_id, *id);
+    }
+    assert!(runtime.cached_actor_records() <= 10);
+    // The awake actor was never forgotten: it answers with its state as it was.
+    assert_eq!(
+        within(instance.instance().call_stateless(
+            Value::Null,
+            None,
+            "increment".into(),
+            vec![json!(1)],
+        ))
+        .await
+        .unwrap(),
+        json!(2)
+    );
+    assert_eq!(
+        runtime
+            .find_by_key("default", "counter", "awake")
+            .await
+            .unwrap()
+            .unwrap()
+            .actor_id,
+        awake.actor_id
+    );
+}
+
 on_every_backend!(
-    async [an_awaiting_action_does_not_block_the_next_one_on_the_same_connection, responses_and_events_wait_until_the_change_is_durable, racing_creators_of_one_key_get_one_actor, an_answer_waits_until_the_events_its_action_sent_to_one_connection_are_written, a_failed_save_answers_a_storage_error]
+    async [an_awaiting_action_does_not_block_the_next_one_on_the_same_connection, responses_and_events_wait_until_the_change_is_durable, racing_creators_of_one_key_get_one_actor, an_answer_waits_until_the_events_its_action_sent_to_one_connection_are_written, a_failed_save_answers_a_storage_error, the_directory_cache_forgets_sleeping_actors_past_its_limit]
     blocking []
 );
