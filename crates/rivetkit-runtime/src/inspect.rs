@@ -7,6 +7,7 @@
 //! ([`tokio::sync::broadcast::error::RecvError::Lagged`]) instead of holding the actor back.
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use parking_lot::Mutex;
@@ -90,28 +91,33 @@ pub struct RecordedError {
 }
 
 /// An actor's inspector feed.
+///
+/// Every awake actor has one, and most are never inspected, so it takes memory only as it is
+/// used: the change channel when a first listener comes (a tokio broadcast channel allocates
+/// all its slots at once, about 20 KiB for 256 changes), the rings as they fill. Made eagerly,
+/// these were about 36 KiB of each awake actor's memory.
+#[derive(Default)]
 pub struct Inspect {
-    changes: broadcast::Sender<Change>,
+    changes: OnceLock<broadcast::Sender<Change>>,
     errors: Mutex<VecDeque<RecordedError>>,
-    /// Every action is kept, watched or not: the span moves in the name the call owned and the
-    /// ring's room is taken once, so keeping one costs a lock and a copy (see BENCHMARKS.md).
+    /// Every action is kept, watched or not: the span moves in the name the call owned, and
+    /// the ring grows to its size in a few steps, then no more (see BENCHMARKS.md).
     spans: Mutex<VecDeque<ActionSpan>>,
-}
-
-impl Default for Inspect {
-    fn default() -> Self {
-        Self {
-            changes: broadcast::channel(CHANNEL_CAPACITY).0,
-            errors: Mutex::new(VecDeque::with_capacity(RECENT_ERRORS)),
-            spans: Mutex::new(VecDeque::new()),
-        }
-    }
 }
 
 impl Inspect {
     /// Listens to the changes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
-        self.changes.subscribe()
+        self.changes
+            .get_or_init(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .subscribe()
+    }
+
+    /// The change channel, if someone listens to it.
+    fn listened(&self) -> Option<&broadcast::Sender<Change>> {
+        self.changes
+            .get()
+            .filter(|changes| changes.receiver_count() > 0)
     }
 
     /// The last [`RECENT_ERRORS`] errors, oldest first.
@@ -129,26 +135,22 @@ impl Inspect {
         let mut spans = self.spans.lock();
         if spans.len() == RECENT_SPANS {
             spans.pop_front();
-        } else if spans.capacity() == 0 {
-            // Taken at the first action, not per instance: most actors woken to read state
-            // never run one.
-            spans.reserve_exact(RECENT_SPANS);
         }
         spans.push_back(span);
     }
 
     /// Tells the listeners, if any, of `change`.
     pub(crate) fn notify(&self, change: Change) {
-        if self.changes.receiver_count() > 0 {
+        if let Some(changes) = self.listened() {
             // No listener left since the count was read: nobody to tell.
-            let _ = self.changes.send(change);
+            let _ = changes.send(change);
         }
     }
 
     /// Tells the listeners of a broadcast event; its arguments are copied only if someone
     /// listens.
     pub(crate) fn event(&self, name: &str, args: &[Value]) {
-        if self.changes.receiver_count() > 0 {
+        if self.listened().is_some() {
             self.notify(Change::Event(BroadcastEvent {
                 at: now_ms(),
                 name: name.to_owned(),
