@@ -34,6 +34,7 @@ mod shutdown;
 mod target;
 mod telemetry;
 mod tls;
+mod trim;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -199,6 +200,7 @@ pub async fn serve_with_shutdown<S: Into<Shutdown>>(
         None => None,
     };
     let runtime = embedded_runtime(registry, &config)?;
+    trim::spawn(Arc::downgrade(&runtime));
     let (listener, how) = match inherited_listener()? {
         Some(listener) => (
             tokio::net::TcpListener::from_std(listener)?,
