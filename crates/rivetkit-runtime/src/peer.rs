@@ -7,6 +7,7 @@
 //! `on_before_connect` can be reached; they arrive as a stateless call or a connection of the
 //! callee, never as anything a client could not send.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, Weak};
@@ -31,8 +32,8 @@ pub struct Untyped;
 /// called by action name. Cheap to build; nothing is resolved until a call.
 pub struct ActorRef<I = Untyped> {
     host: Weak<dyn Host>,
-    name: &'static str,
-    untyped_name: Option<String>,
+    /// The interface's name, or the one given for an untyped reference.
+    name: Cow<'static, str>,
     key: Key,
     params: Result<Value, ActorError>,
     interface: PhantomData<fn() -> I>,
@@ -42,8 +43,7 @@ impl<I> Clone for ActorRef<I> {
     fn clone(&self) -> Self {
         Self {
             host: self.host.clone(),
-            name: self.name,
-            untyped_name: self.untyped_name.clone(),
+            name: self.name.clone(),
             key: self.key.clone(),
             params: self.params.clone(),
             interface: PhantomData,
@@ -53,27 +53,21 @@ impl<I> Clone for ActorRef<I> {
 
 impl<I: ActorInterface> ActorRef<I> {
     pub(crate) fn typed(host: Weak<dyn Host>, key: Key) -> Self {
-        Self::new(host, I::NAME, None, key)
+        Self::new(host, Cow::Borrowed(I::NAME), key)
     }
 }
 
 impl ActorRef<Untyped> {
     pub(crate) fn named(host: Weak<dyn Host>, name: String, key: Key) -> Self {
-        Self::new(host, "", Some(name), key)
+        Self::new(host, Cow::Owned(name), key)
     }
 }
 
 impl<I> ActorRef<I> {
-    fn new(
-        host: Weak<dyn Host>,
-        name: &'static str,
-        untyped_name: Option<String>,
-        key: Key,
-    ) -> Self {
+    fn new(host: Weak<dyn Host>, name: Cow<'static, str>, key: Key) -> Self {
         Self {
             host,
             name,
-            untyped_name,
             key,
             params: Ok(Value::Null),
             interface: PhantomData,
@@ -82,7 +76,7 @@ impl<I> ActorRef<I> {
 
     /// The name the callee is registered under.
     pub fn name(&self) -> &str {
-        self.untyped_name.as_deref().unwrap_or(self.name)
+        &self.name
     }
 
     /// Its key.
@@ -107,9 +101,13 @@ impl<I> ActorRef<I> {
         action: &str,
         args: impl ArgList,
     ) -> impl Future<Output = ActorResult<R>> + Send + 'static {
-        let call = self.prepare(action, &args);
+        // What the call needs, taken now: its future does not borrow the reference.
+        let ready = self
+            .host()
+            .and_then(|host| Ok((host, self.params.clone()?, args::to_arg_list(&args)?)));
+        let (name, key, action) = (self.name.clone(), self.key.clone(), action.to_owned());
         async move {
-            let (host, name, key, params, action, args) = call?;
+            let (host, params, args) = ready?;
             let output = host.call(&name, &key.0, params, &action, args).await?;
             Ok(value::to_typed(output)?)
         }
@@ -131,26 +129,6 @@ impl<I> ActorRef<I> {
         self.host
             .upgrade()
             .ok_or_else(|| ActorError::internal("the runtime has shut down"))
-    }
-
-    /// What a call needs, owned, so that its future does not borrow the reference.
-    #[allow(
-        clippy::type_complexity,
-        reason = "a private tuple taken apart at once"
-    )]
-    fn prepare(
-        &self,
-        action: &str,
-        args: &impl ArgList,
-    ) -> ActorResult<(Arc<dyn Host>, String, Key, Value, String, Vec<Value>)> {
-        Ok((
-            self.host()?,
-            self.name().to_owned(),
-            self.key.clone(),
-            self.params.clone()?,
-            action.to_owned(),
-            args::to_arg_list(args)?,
-        ))
     }
 }
 

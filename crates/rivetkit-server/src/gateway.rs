@@ -125,32 +125,10 @@ fn endpoints(state: AppState) -> Router {
 }
 
 /// Routes requests to the actor endpoints, from gateway paths and by header.
-///
-/// A tower service of its own, nested at `/gateway`, rather than an axum handler: a handler
-/// closure nested as a service is turned into a route afresh on every request (a clone of the
-/// boxed handler and a new boxed service each time, +5 allocations per action in callgrind).
 #[derive(Clone)]
 pub struct Gateway {
     state: AppState,
     endpoints: Router,
-}
-
-impl tower::Service<Request> for Gateway {
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = futures::future::BoxFuture<'static, Result<Response, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let gateway = self.clone();
-        Box::pin(async move { Ok(gateway.route(request).await) })
-    }
 }
 
 impl Gateway {
@@ -253,14 +231,10 @@ impl Gateway {
         let headers = request.headers_mut();
         headers.remove(TARGET_HEADER);
         headers.remove(ACTOR_HEADER);
-        let extensions = request.extensions_mut();
-        extensions.insert(Routed {
+        request.extensions_mut().insert(Routed {
             target,
             path_token: token,
         });
-        // The endpoints are routed afresh: a matched path left here would be joined with
-        // theirs (a string built per request) for nobody (the metrics read the front door's).
-        extensions.remove::<axum::extract::MatchedPath>();
         let Ok(response) = self.endpoints.clone().oneshot(request).await;
         response
     }
