@@ -2,15 +2,16 @@
 //! query form `/gateway/{name}/{rest}?rvt-…` (see [`rivetkit_protocol::actor_query`]), to one
 //! actor's endpoints (§5), after checking the server token.
 //!
-//! Which actor a request names is parsed by the protocol crate; the endpoints are a router of
-//! their own, under the path that follows the actor, with the token checks as route layers. A
-//! request reaches it with `{rest}` as its URI and the actor as a [`Routed`] extension, from a
-//! gateway path or by header routing.
+//! Which actor a request names is parsed by the protocol crate, before any routing (the
+//! [`crate::front_door`] asks first); the endpoints are a router of their own, under the path
+//! that follows the actor, with the token checks as route layers. A request reaches it with
+//! `{rest}` as its URI and the actor as a [`Routed`] extension, from a gateway path or by header
+//! routing.
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post, MethodRouter};
 use axum::Router;
@@ -139,26 +140,22 @@ impl Gateway {
         }
     }
 
-    /// `/gateway/...` in either addressing form; nested at `/gateway`, so the request's path
-    /// is what follows it.
-    pub async fn route(self, request: Request) -> Response {
-        let gateway_path = format!("/gateway{}", path_and_query(request.uri()));
-        match parse_gateway(&gateway_path, key_syntax(request.headers())) {
+    /// Routes a request: to an actor when its path is a gateway path (either addressing form)
+    /// or, failing that, when its headers name an actor; every other request to `routes`.
+    pub async fn route(&self, request: Request, routes: &Router) -> Response {
+        match parse_gateway(path_and_query(request.uri()), key_syntax(request.headers())) {
             Ok(Some(gateway)) => self.to_actor(gateway, request).await,
-            Ok(None) => {
-                let path = format!("/gateway{}", request.uri().path());
-                ApiError::from(route_not_found(&path)).into_response()
-            }
             Err(error) => self.refuse_query(error, request).await,
+            Ok(None) => self.by_header(request, routes).await,
         }
     }
 
     /// A malformed query path: a typed `guard.query_*` error, in the client's encoding (over a
     /// WebSocket: as the close reason, like every refusal of a socket).
-    async fn refuse_query(self, error: QueryError, request: Request) -> Response {
+    async fn refuse_query(&self, error: QueryError, request: Request) -> Response {
         let error = ActorError::public(QueryError::GROUP, error.code(), error.to_string());
         if request.headers().contains_key(axum::http::header::UPGRADE) {
-            return actor_ws::refuse_request(self.state, request, error).await;
+            return actor_ws::refuse_request(self.state.clone(), request, error).await;
         }
         let encoding = actor_http::request_encoding(request.headers()).unwrap_or(Encoding::Json);
         ApiError::from(error)
@@ -170,8 +167,8 @@ impl Gateway {
     /// actor` (or a WebSocket offering `rivet_target.actor`) goes to the actor named by
     /// `x-rivet-actor` (or `rivet_actor.{id}`), whatever its path. A gateway path wins over the
     /// headers, as in the official gateway: the official Rust client sends both. Other requests
-    /// go on to the routes.
-    pub async fn by_header(&self, request: Request, next: Next) -> Response {
+    /// go on to `routes`.
+    async fn by_header(&self, request: Request, routes: &Router) -> Response {
         let protocols = request
             .headers()
             .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
@@ -182,17 +179,9 @@ impl Gateway {
             .headers()
             .get(TARGET_HEADER)
             .and_then(|value| value.to_str().ok());
-        let wants_actor =
-            header_target == Some("actor") || protocols.target.as_deref() == Some("actor");
-        // Parsed only for requests that ask for header routing: every other request (each call
-        // of an action among them) is parsed once, by the gateway route.
-        if !wants_actor
-            || !matches!(
-                parse_gateway(path_and_query(request.uri()), key_syntax(request.headers())),
-                Ok(None)
-            )
-        {
-            return next.run(request).await;
+        if header_target != Some("actor") && protocols.target.as_deref() != Some("actor") {
+            let Ok(response) = routes.clone().oneshot(request).await;
+            return response;
         }
         let actor_id = request
             .headers()

@@ -40,10 +40,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, MethodRouter};
 use axum::Router;
 use rivetkit_runtime::{Registry, Runtime};
 use rivetkit_storage::SqliteBackend;
+
+use crate::metrics::RouteLabel;
 
 pub use config::{ServerArgs, ServerConfig};
 pub use shutdown::{shutdown_signal, termination_signal, Shutdown};
@@ -76,10 +78,14 @@ pub(crate) struct AppState {
 /// Shutting down is then the app's own: its WebSockets are not told to close, and its actors
 /// are put to sleep with [`Runtime::sleep_all`] if the app calls it.
 pub fn router(runtime: Arc<Runtime>, config: ServerConfig) -> Router {
-    routes(runtime, config, shutdown::Draining::never())
+    front_door(runtime, config, shutdown::Draining::never()).into_router()
 }
 
-fn routes(runtime: Arc<Runtime>, config: ServerConfig, draining: shutdown::Draining) -> Router {
+fn front_door(
+    runtime: Arc<Runtime>,
+    config: ServerConfig,
+    draining: shutdown::Draining,
+) -> front_door::FrontDoor {
     if let Err(error) = config.validate() {
         panic!("rivetkit router: {error}");
     }
@@ -88,60 +94,52 @@ fn routes(runtime: Arc<Runtime>, config: ServerConfig, draining: shutdown::Drain
         config: Arc::new(config),
         draining,
     };
-    let gateway = gateway::Gateway::new(state.clone());
-    let front_door = front_door::FrontDoor {
-        gateway: gateway.clone(),
+    let server_token = || from_fn_with_state(state.clone(), auth::require_server_token);
+    let inspector_token = from_fn_with_state(state.clone(), inspector::require_inspector_token);
+    // Each route's responses are counted under its path: a label of its own rather than axum's
+    // `MatchedPath`, which the front door, running before any route, cannot see. The label goes
+    // around the token checks, so refusals are counted under the route too.
+    let own_routes: [(&'static str, MethodRouter<AppState>); 11] = [
+        ("/", get(manager::root)),
+        ("/health", get(manager::health)),
+        ("/metadata", get(manager::metadata)),
+        (
+            "/actors",
+            get(manager::list)
+                .put(manager::get_or_create)
+                .post(manager::create)
+                .layer(server_token()),
+        ),
+        ("/actors/names", get(manager::names).layer(server_token())),
+        (
+            "/actors/{actor_id}",
+            delete(manager::destroy).layer(server_token()),
+        ),
+        ("/devtools/{*path}", get(manager::devtools)),
+        (
+            "/inspector/actors",
+            get(inspector::actors).layer(inspector_token),
+        ),
+        ("/ui", get(inspector_ui::index)),
+        ("/ui/app.js", get(inspector_ui::script)),
+        ("/ui/app.css", get(inspector_ui::stylesheet)),
+    ];
+    let routes = own_routes
+        .into_iter()
+        .fold(Router::new(), |routes, (path, route)| {
+            routes.route(path, route.layer(RouteLabel(path).layer()))
+        })
+        .fallback(reply::no_route)
+        .method_not_allowed_fallback(reply::wrong_method)
+        .with_state(state.clone());
+    front_door::FrontDoor::new(front_door::Steps {
+        gateway: gateway::Gateway::new(state.clone()),
+        routes,
         hosts: host::HostCheck::from_config(&state.config),
         origins: cors::Origins::new(&state.config.cors_origins),
         body_timeout: state.config.request_body_timeout,
         expose_errors: state.config.expose_errors,
-    };
-    let manager = Router::new()
-        .route(
-            "/actors",
-            get(manager::list)
-                .put(manager::get_or_create)
-                .post(manager::create),
-        )
-        .route("/actors/names", get(manager::names))
-        .route("/actors/{actor_id}", delete(manager::destroy))
-        .route_layer(from_fn_with_state(
-            state.clone(),
-            auth::require_server_token,
-        ));
-    let inspector_token = from_fn_with_state(state.clone(), inspector::require_inspector_token);
-    Router::new()
-        .route("/", get(manager::root))
-        .route("/health", get(manager::health))
-        .route("/metadata", get(manager::metadata))
-        .merge(manager)
-        .route("/devtools/{*path}", get(manager::devtools))
-        .route(
-            "/inspector/actors",
-            get(inspector::actors).route_layer(inspector_token),
-        )
-        .route("/ui", get(inspector_ui::index))
-        .route("/ui/app.js", get(inspector_ui::script))
-        .route("/ui/app.css", get(inspector_ui::stylesheet))
-        // Nested as a service rather than routed by `/gateway/{*rest}`: a path parameter of
-        // its own would reach the path extractors of the actor endpoints. A tower
-        // `service_fn`, not an axum handler: a handler closure nested as a service is turned
-        // into a route afresh on every request (a clone of the boxed handler and a new boxed
-        // service each time, +5 allocations per action in callgrind).
-        .nest_service(
-            "/gateway",
-            tower::service_fn(move |request| {
-                let gateway = gateway.clone();
-                async move { Ok::<_, std::convert::Infallible>(gateway.route(request).await) }
-            }),
-        )
-        .fallback(reply::no_route)
-        .method_not_allowed_fallback(reply::wrong_method)
-        .layer(from_fn_with_state(
-            Arc::new(front_door),
-            front_door::front_door,
-        ))
-        .with_state(state)
+    })
 }
 
 /// Opens the embedded SQLite backend under `config.data_dir` and starts a runtime for `registry` on it.
@@ -244,7 +242,7 @@ pub async fn serve_with_shutdown<S: Into<Shutdown>>(
             }
         });
     }
-    let app = routes(runtime.clone(), config, draining.clone());
+    let app = front_door(runtime.clone(), config, draining.clone());
     let stopped = tls::serve(listener, server, app, draining, async {
         shutdown.await.into()
     })

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::Method;
 use axum::response::Response;
 use metrics::{Counter, Histogram, SharedString};
@@ -31,8 +31,9 @@ const SECONDS_BUCKETS: &[f64] = &[
 /// Batch-size buckets: the writer takes up to 256 writes a batch.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
-/// The route template a gateway handler chose, for [`record_request`] (a response extension:
-/// the gateway's paths carry actor ids and user-chosen names, which must not become labels).
+/// The route template that answered, for [`record_request`]: a response extension, set by a
+/// layer on each route (the gateway's paths carry actor ids and user-chosen names, which must
+/// not become labels).
 #[derive(Clone, Copy)]
 pub(crate) struct RouteLabel(pub &'static str);
 
@@ -108,10 +109,9 @@ pub(crate) async fn record_request(
     inner: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     let started = Instant::now();
-    let matched = request.extensions().get::<MatchedPath>().cloned();
     let method = method_label(request.method());
-    let response = crate::telemetry::run_in_span(request, inner, matched.as_ref()).await;
-    let route = route_of(&response, matched.as_ref());
+    let response = crate::telemetry::run_in_span(request, inner).await;
+    let route = route_of(&response);
     let status = match response.status().as_u16() {
         100..=199 => "1xx",
         200..=299 => "2xx",
@@ -120,57 +120,29 @@ pub(crate) async fn record_request(
         _ => "5xx",
     };
     let elapsed = started.elapsed();
-    match route {
-        Route::Template(template) => {
-            // The hot path (every actor request): handles cached per thread, so a request only
-            // updates them.
-            thread_local! {
-                static HANDLES: std::cell::RefCell<RequestHandles> = Default::default();
-            }
-            HANDLES.with_borrow_mut(|handles| {
-                let (requests, seconds) =
-                    handles
-                        .entry((template, method, status))
-                        .or_insert_with(|| {
-                            request_handles(SharedString::const_str(template), method, status)
-                        });
-                requests.increment(1);
-                seconds.record(elapsed);
-            });
-        }
-        Route::Other(route) => {
-            let (requests, seconds) = request_handles(route, method, status);
-            requests.increment(1);
-            seconds.record(elapsed);
-        }
+    // Handles cached per thread: a request only updates them.
+    thread_local! {
+        static HANDLES: std::cell::RefCell<RequestHandles> = Default::default();
     }
+    HANDLES.with_borrow_mut(|handles| {
+        let (requests, seconds) = handles
+            .entry((route, method, status))
+            .or_insert_with(|| request_handles(SharedString::const_str(route), method, status));
+        requests.increment(1);
+        seconds.record(elapsed);
+    });
     response
 }
 
 type RequestHandles =
     std::collections::HashMap<(&'static str, &'static str, &'static str), (Counter, Histogram)>;
 
-/// The route template that answered `response`: the gateway's choice, else the router's match.
-pub(crate) enum Route {
-    Template(&'static str),
-    Other(SharedString),
-}
-
-impl Route {
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            Route::Template(template) => template,
-            Route::Other(route) => route,
-        }
-    }
-}
-
-pub(crate) fn route_of(response: &Response, matched: Option<&MatchedPath>) -> Route {
-    match (response.extensions().get::<RouteLabel>(), matched) {
-        (Some(RouteLabel(template)), _) => Route::Template(template),
-        (None, Some(matched)) => Route::Other(SharedString::from(matched.as_str().to_owned())),
-        (None, None) => Route::Template("unmatched"),
-    }
+/// The route template that answered `response` (its [`RouteLabel`]), or `unmatched`.
+pub(crate) fn route_of(response: &Response) -> &'static str {
+    response
+        .extensions()
+        .get::<RouteLabel>()
+        .map_or("unmatched", |RouteLabel(template)| template)
 }
 
 fn request_handles(

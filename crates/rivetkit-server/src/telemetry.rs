@@ -9,7 +9,7 @@
 //! The request and action spans are at DEBUG level, so that the log filter's default skips them
 //! and they cost nothing per request; the exporter enables them for itself.
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig as _;
@@ -127,7 +127,6 @@ fn binary_name() -> Option<String> {
 pub(crate) async fn run_in_span(
     request: Request,
     inner: impl AsyncFnOnce(Request) -> Response,
-    matched: Option<&MatchedPath>,
 ) -> Response {
     let span = tracing::debug_span!(
         target: REQUEST_TARGET,
@@ -143,13 +142,13 @@ pub(crate) async fn run_in_span(
     }
     let method = request.method().clone();
     let response = inner(request).instrument(span.clone()).await;
-    let route = route_of(&response, matched);
+    let route = route_of(&response);
     // Not through an `otel.name` field: the exporter ignores it once a child span has read
     // this span's ids (an action does, for the inspector).
     span.context()
         .span()
-        .update_name(format!("{method} {}", route.as_str()));
-    span.record("http.route", route.as_str());
+        .update_name(format!("{method} {route}"));
+    span.record("http.route", route);
     span.record("http.response.status_code", response.status().as_u16());
     response
 }

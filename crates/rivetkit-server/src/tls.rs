@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -32,6 +31,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
+use crate::front_door::FrontDoor;
 use crate::shutdown::{Draining, Shutdown};
 use crate::ServerConfig;
 
@@ -181,7 +181,7 @@ impl Listener {
 pub(crate) async fn serve(
     listener: TcpListener,
     server: Listener,
-    app: Router,
+    app: FrontDoor,
     draining: Draining,
     shutdown: impl Future<Output = Shutdown>,
 ) -> Stopped {
@@ -424,7 +424,7 @@ fn open_file_limit() -> Option<usize> {
 struct Connection {
     peer: SocketAddr,
     server: Arc<Listener>,
-    app: Router,
+    app: FrontDoor,
     /// Counts it in `max_connections` for as long as its socket is open, including after an
     /// HTTP/1.1 upgrade hands the socket to a WebSocket.
     slot: Slot,
@@ -501,7 +501,7 @@ where
         io,
         _slot: slot,
     };
-    let service = TowerToHyperService::new(app);
+    let service = TowerToHyperService::new(app.service());
     let serving = server
         .builder
         .serve_connection_with_upgrades(TokioIo::new(io), service);

@@ -213,9 +213,18 @@ async fn the_event_stream_delivers_state_changes_events_connections_and_errors()
             "event: state\ndata: {\"count\":5.0}",
             "event: broadcast\ndata: {\"at\":",
             "\"name\":\"count\",\"args\":[5]}",
-            // The stateless call was a connection while it ran.
-            "\"params\":null,\"state\":null,\"subscriptions\":[]}]",
         ],
+    )
+    .await;
+    // A connection that stays open (the stateless call above was one only while it ran, too
+    // briefly for the stream's snapshot to be sure to see it under load).
+    let _connection = server
+        .connect(&id, rivetkit_rs::protocol::Encoding::Json)
+        .await;
+    read_until(
+        &mut events,
+        &mut text,
+        &["\"params\":null,\"state\":null,\"subscriptions\":[]}]"],
     )
     .await;
 
