@@ -43,10 +43,19 @@ struct Counts {
 pub struct Activity {
     counts: Mutex<Counts>,
     changed: Notify,
-    stopped: watch::Sender<bool>,
+    /// Both steps of the end in one channel: a tokio `watch` channel takes about 340 bytes, and
+    /// every awake actor has one.
+    ending: watch::Sender<Ending>,
+}
+
+/// How far an instance's end has come.
+#[derive(Clone, Copy, Default)]
+struct Ending {
     /// Raised as soon as a stop is requested or decided: waits in progress (queue receives, a
     /// `run` handler) give up so that the stop can proceed.
-    aborted: watch::Sender<bool>,
+    aborted: bool,
+    /// The instance has fully stopped.
+    stopped: bool,
 }
 
 /// Holds an actor awake while alive (one unit of in-flight work, or one open connection).
@@ -69,8 +78,7 @@ impl Activity {
                 stopping: false,
             }),
             changed: Notify::new(),
-            stopped: watch::channel(false).0,
-            aborted: watch::channel(false).0,
+            ending: watch::channel(Ending::default()).0,
         })
     }
 
@@ -114,7 +122,7 @@ impl Activity {
             Stop::Retire => counts.retire_requested = true,
         }
         drop(counts);
-        self.aborted.send_replace(true);
+        self.ending.send_modify(|ending| ending.aborted = true);
         self.changed.notify_one();
     }
 
@@ -129,13 +137,13 @@ impl Activity {
 
     /// Whether a stop was requested: long-running work (`run`, queue waits) should wind down.
     pub fn is_aborted(&self) -> bool {
-        *self.aborted.borrow()
+        self.ending.borrow().aborted
     }
 
     /// Resolves once the instance is asked to stop.
     pub async fn aborted(&self) {
-        let mut aborted = self.aborted.subscribe();
-        let _ = aborted.wait_for(|aborted| *aborted).await;
+        let mut ending = self.ending.subscribe();
+        let _ = ending.wait_for(|ending| ending.aborted).await;
     }
 
     /// Waits until the instance must stop, and marks it stopping (no more work is admitted).
@@ -159,7 +167,7 @@ impl Activity {
                 };
                 if let Some(stop) = decided {
                     counts.stopping = true;
-                    self.aborted.send_replace(true);
+                    self.ending.send_modify(|ending| ending.aborted = true);
                     return stop;
                 }
                 (!no_sleep && idle && quiet).then(|| counts.last_active + sleep_timeout)
@@ -178,13 +186,13 @@ impl Activity {
 
     /// Called once the instance has fully stopped (state saved or actor deleted).
     pub(crate) fn finish_stop(&self) {
-        self.stopped.send_replace(true);
+        self.ending.send_modify(|ending| ending.stopped = true);
     }
 
     /// Resolves once a stopping instance has fully stopped.
     pub async fn stopped(&self) {
-        let mut stopped = self.stopped.subscribe();
-        let _ = stopped.wait_for(|done| *done).await;
+        let mut ending = self.ending.subscribe();
+        let _ = ending.wait_for(|ending| ending.stopped).await;
     }
 }
 

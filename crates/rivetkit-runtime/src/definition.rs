@@ -23,7 +23,7 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -126,6 +126,7 @@ impl<S: State> Actor<S> {
             },
             handlers: Handlers::default(),
             database: None,
+            action_metrics: OnceLock::new(),
         };
         Self {
             name: name.into(),

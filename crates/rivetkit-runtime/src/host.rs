@@ -70,4 +70,7 @@ pub(crate) trait Host: Send + Sync + 'static {
 
     /// The instance of `meta` has stopped as `how`: the next request starts a new one.
     fn instance_stopped(&self, meta: &ActorMeta, how: ActorStopped);
+
+    /// Whether instances keep their recent finished actions for the inspector.
+    fn keeps_action_history(&self) -> bool;
 }

@@ -96,16 +96,28 @@ pub struct RecordedError {
 /// used: the change channel when a first listener comes (a tokio broadcast channel allocates
 /// all its slots at once, about 20 KiB for 256 changes), the rings as they fill. Made eagerly,
 /// these were about 36 KiB of each awake actor's memory.
-#[derive(Default)]
 pub struct Inspect {
     changes: OnceLock<broadcast::Sender<Change>>,
     errors: Mutex<VecDeque<RecordedError>>,
-    /// Every action is kept, watched or not: the span moves in the name the call owned, and
-    /// the ring grows to its size in a few steps, then no more (see BENCHMARKS.md).
+    /// Whether finished actions are kept: a busy actor's ring is about 15 KB, of no use where
+    /// nobody can inspect (see [`crate::Runtime::set_action_history`]).
+    keeps_spans: bool,
+    /// When kept, every action is, watched or not: the span moves in the name the call owned,
+    /// and the ring grows to its size in a few steps, then no more (see BENCHMARKS.md).
     spans: Mutex<VecDeque<ActionSpan>>,
 }
 
 impl Inspect {
+    /// A feed that keeps the recent finished actions if `keeps_spans`.
+    pub(crate) fn new(keeps_spans: bool) -> Self {
+        Self {
+            changes: OnceLock::new(),
+            errors: Mutex::default(),
+            keeps_spans,
+            spans: Mutex::default(),
+        }
+    }
+
     /// Listens to the changes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.changes
@@ -130,8 +142,11 @@ impl Inspect {
         self.spans.lock().iter().cloned().collect()
     }
 
-    /// Keeps a finished action among the recent spans.
+    /// Keeps a finished action among the recent spans, if they are kept.
     pub(crate) fn span(&self, span: ActionSpan) {
+        if !self.keeps_spans {
+            return;
+        }
         let mut spans = self.spans.lock();
         if spans.len() == RECENT_SPANS {
             spans.pop_front();
@@ -185,7 +200,7 @@ mod tests {
 
     #[test]
     fn keeps_only_the_most_recent_errors() {
-        let inspect = Inspect::default();
+        let inspect = Inspect::new(true);
         for n in 0..RECENT_ERRORS + 3 {
             inspect.error(format!("action a{n}"), &ActorError::user("boom", "failed"));
         }
@@ -200,7 +215,7 @@ mod tests {
 
     #[test]
     fn keeps_only_the_most_recent_spans() {
-        let inspect = Inspect::default();
+        let inspect = Inspect::new(true);
         for n in 0..RECENT_SPANS + 3 {
             inspect.span(ActionSpan {
                 trace_id: [1; 16],
@@ -214,6 +229,9 @@ mod tests {
         }
         let spans = inspect.recent_spans();
         assert_eq!(spans.len(), RECENT_SPANS);
+        let unkept = Inspect::new(false);
+        unkept.span(spans[0].clone());
+        assert!(unkept.recent_spans().is_empty());
         assert_eq!(spans[0].action, "a3");
         assert_eq!(
             spans.last().map(|span| span.action.as_str()),
@@ -223,7 +241,7 @@ mod tests {
 
     #[test]
     fn a_listener_that_falls_behind_is_told_and_never_blocks_the_sender() {
-        let inspect = Inspect::default();
+        let inspect = Inspect::new(true);
         let mut listener = inspect.subscribe();
         for _ in 0..CHANNEL_CAPACITY + 10 {
             inspect.notify(Change::State);

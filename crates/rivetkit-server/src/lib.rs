@@ -89,6 +89,8 @@ fn front_door(
     if let Err(error) = config.validate() {
         panic!("rivetkit router: {error}");
     }
+    // Nobody can read the actions' history without the inspector.
+    runtime.set_action_history(config.inspector_token.is_some());
     let state = AppState {
         runtime,
         config: Arc::new(config),

@@ -9,7 +9,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -17,6 +17,7 @@ use rivetkit_protocol::Value;
 
 use super::CallScope;
 use crate::db::Database;
+use crate::metrics::ActorActions;
 use crate::queue::QueueLimits;
 use crate::raw::{RawWebSocket, Request, Response};
 use crate::ActorResult;
@@ -104,6 +105,9 @@ pub(crate) struct Blueprint<S> {
     pub(crate) options: Options,
     pub(crate) handlers: Handlers<S>,
     pub(crate) database: Option<Database>,
+    /// The metric handles of the actions, made when the first instance starts and shared by
+    /// all (per instance they were about 600 bytes of every awake actor).
+    pub(crate) action_metrics: OnceLock<ActorActions>,
 }
 
 impl<S> Blueprint<S> {

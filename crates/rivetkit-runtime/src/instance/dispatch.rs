@@ -18,6 +18,7 @@ use tracing::Instrument;
 use super::{forbidden, stopping, Instance, Refusal, State};
 use crate::conn::{ConnKind, DirectWrites};
 use crate::error::fail_now;
+use crate::metrics::ActorActions;
 use crate::queue::{await_completion, QueueSend, SendOutcome};
 use crate::raw::{RawWebSocket, Request, RequestInfo, Response};
 use crate::trace;
@@ -28,6 +29,13 @@ fn timed_out() -> ActorError {
 }
 
 impl<S: State> Instance<S> {
+    /// The metric handles of this definition's actions.
+    fn action_metrics(&self) -> &ActorActions {
+        self.blueprint.action_metrics.get_or_init(|| {
+            ActorActions::new(&self.meta.name, self.blueprint.handlers.actions.keys())
+        })
+    }
+
     /// Calls action `name` as connection `conn_id` (or as nobody, for alarms); resolves once it
     /// is done and its changes are durable.
     pub(super) fn call_action(
@@ -37,7 +45,7 @@ impl<S: State> Instance<S> {
         args: Vec<Value>,
     ) -> BoxFuture<'static, ActorResult<Value>> {
         let Some(action) = self.blueprint.handlers.actions.get(&name).cloned() else {
-            self.action_metrics.record(&name, Duration::ZERO, false);
+            self.action_metrics().record(&name, Duration::ZERO, false);
             return fail_now(ActorError::action_not_found(&name));
         };
         let started = Instant::now();
@@ -67,7 +75,7 @@ impl<S: State> Instance<S> {
             drop(busy);
             let result = saved.and(result);
             let elapsed = started.elapsed();
-            self.action_metrics.record(&name, elapsed, result.is_ok());
+            self.action_metrics().record(&name, elapsed, result.is_ok());
             self.inspect
                 .span(trace::finish(&trace, name, start, elapsed, &result));
             result

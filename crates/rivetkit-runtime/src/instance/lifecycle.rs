@@ -23,7 +23,6 @@ use crate::db::Db;
 use crate::host::{ActorStopped, Host};
 use crate::inspect::Inspect;
 use crate::meta::ActorMeta;
-use crate::metrics::ActorActions;
 use crate::queue::QueueCore;
 use crate::retirement::Retirement;
 use crate::{ActorError, ActorResult};
@@ -95,7 +94,10 @@ impl<S: State> Instance<S> {
         };
         let vars = blueprint.new_vars();
         let activity = Activity::new();
-        let inspect = Arc::new(Inspect::default());
+        let keeps_spans = host
+            .upgrade()
+            .is_some_and(|host| host.keeps_action_history());
+        let inspect = Arc::new(Inspect::new(keeps_spans));
         let queue = QueueCore::load(
             store.clone(),
             blueprint.options.queue_limits,
@@ -103,7 +105,6 @@ impl<S: State> Instance<S> {
             inspect.clone(),
         )
         .await?;
-        let action_metrics = ActorActions::new(&meta.name, blueprint.handlers.actions.keys());
         let instance = Arc::new_cyclic(|this| Self {
             meta,
             vars,
@@ -123,7 +124,6 @@ impl<S: State> Instance<S> {
             inspect,
             run_task: Mutex::new(None),
             db,
-            action_metrics,
             this: this.clone(),
         });
         let handlers = &instance.blueprint.handlers;
@@ -188,6 +188,15 @@ impl<S: State> Instance<S> {
             .activity
             .until_stop(options.sleep_timeout, options.no_sleep)
             .await;
+        // Boxed: the task of every awake actor is as large as its future, and stopping (hooks,
+        // closing, saving) is a much larger future than waiting (640 bytes of task in all).
+        Box::pin(self.stop(stop)).await;
+    }
+
+    /// Stops: the `run` handler, the stop hook, connections, the database, then the state is
+    /// saved (or the actor deleted) and the host told.
+    async fn stop(self: Arc<Self>, stop: Stop) {
+        let options = &self.blueprint.options;
         // The `run` handler saw the abort signal; give it its stop timeout to wrap up.
         let run_task = self.run_task.lock().take();
         if let Some(mut run_task) = run_task {

@@ -48,7 +48,6 @@ use crate::db::Db;
 use crate::host::Host;
 use crate::inspect::Inspect;
 use crate::meta::ActorMeta;
-use crate::metrics::ActorActions;
 use crate::queue::QueueCore;
 use crate::raw::WsSender;
 use crate::retirement::Retirement;
@@ -88,7 +87,6 @@ pub(crate) struct Instance<S> {
     run_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Open from start to stop, if the actor declares a database.
     pub(crate) db: Option<Db>,
-    action_metrics: ActorActions,
     this: Weak<Self>,
 }
 
