@@ -4,7 +4,7 @@
 # actor's event. Release `seed-server` (examples/seed) and `rivetkit-loadgen`; every series runs on
 # a fresh server with a fresh data dir. Prints Markdown tables on stdout (results also in $OUT).
 #
-#   benches/growth.sh                                  # all three series, ~6 min
+#   benches/growth.sh                                  # all three series, ~8 min
 #   ONLY=state DURATION=5 benches/growth.sh            # one series
 #   ACTOR_COUNTS="1 1000" SUBSCRIBERS="10 1000" benches/growth.sh   # without the scale checks
 #
