@@ -79,6 +79,10 @@ struct Args {
     /// Namespace for the manager API.
     #[arg(long, default_value = "default")]
     namespace: String,
+    /// Create input of the actors that `PUT /actors` creates: base64 of its CBOR encoding,
+    /// sent as it is (an existing actor keeps the input it was created with).
+    #[arg(long)]
+    input: Option<String>,
     /// The pool (runner name) a Rivet Engine places new actors on.
     #[arg(long, default_value = "default")]
     pool: String,
@@ -236,12 +240,15 @@ fn actor_key(args: &Args, i: usize) -> String {
 }
 
 async fn get_or_create(conn: &mut Conn, args: &Args, key: &str) -> Result<(String, bool)> {
-    let body = json!({
+    let mut body = json!({
         "name": args.name,
         "key": key,
         "runner_name_selector": args.pool,
         "crash_policy": "sleep",
     });
+    if let Some(input) = &args.input {
+        body["input"] = json!(input);
+    }
     let path = format!("/actors?namespace={}", args.namespace);
     let body = Bytes::from(body.to_string());
     // Get-or-create is idempotent, so a server error is retried a few times: the Rivet Engine
@@ -313,6 +320,27 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
+/// Resident set of a process in KiB (`VmRSS` in `/proc/{pid}/status`).
+fn rss_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Bytes a process handed to `write` and friends (`wchar`) and bytes it caused to be sent to
+/// the disk (`write_bytes`), from `/proc/{pid}/io`: what a state save costs in writes.
+fn written_bytes(pid: &str) -> Option<(u64, u64)> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        io.lines()
+            .find_map(|line| line.strip_prefix(name))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((field("wchar:")?, field("write_bytes:")?))
+}
+
 /// Busy CPU seconds of the whole machine (all cores), from `/proc/stat`.
 fn machine_busy_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
@@ -329,7 +357,8 @@ fn machine_busy_seconds() -> Option<f64> {
 }
 
 /// Samples the CPU of the load generator and of `--server-pid` over the measured window, or
-/// until `done` is notified (a run that reached `--max-requests` early).
+/// until `done` is notified (a run that reached `--max-requests` early); with a server, also
+/// the bytes it wrote in that window and its resident set at the end of it.
 fn spawn_cpu_sampler(
     args: &Args,
     clock: &Clock,
@@ -342,6 +371,7 @@ fn spawn_cpu_sampler(
         let t0 = Instant::now();
         let c0 = cpu_seconds("self");
         let s0 = server.as_deref().and_then(cpu_seconds);
+        let w0 = server.as_deref().and_then(written_bytes);
         let m0 = machine_busy_seconds();
         tokio::select! {
             () = tokio::time::sleep_until(end.into()) => {}
@@ -350,6 +380,8 @@ fn spawn_cpu_sampler(
         let dt = t0.elapsed().as_secs_f64().max(1e-9);
         let c1 = cpu_seconds("self");
         let s1 = server.as_deref().and_then(cpu_seconds);
+        let w1 = server.as_deref().and_then(written_bytes);
+        let rss = server.as_deref().and_then(rss_kib);
         let m1 = machine_busy_seconds();
         let cores = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => json!(round3((b - a) / dt)),
@@ -366,7 +398,12 @@ fn spawn_cpu_sampler(
             }
             _ => Value::Null,
         };
-        json!({"client_cores": cores(c0, c1), "server_cores": cores(s0, s1), "other_cores": other})
+        let (wchar, write_bytes) = match (w0, w1) {
+            (Some(a), Some(b)) => (json!(b.0 - a.0), json!(b.1 - a.1)),
+            _ => (Value::Null, Value::Null),
+        };
+        json!({"client_cores": cores(c0, c1), "server_cores": cores(s0, s1), "other_cores": other,
+               "server_wchar": wchar, "server_write_bytes": write_bytes, "server_rss_kib": rss})
     })
 }
 
@@ -887,6 +924,7 @@ async fn fanout_load(args: &Args, target: &Target) -> Result<()> {
         r#"{{"body":{{"tag":"SubscriptionRequest","val":{{"eventName":"{}","subscribe":true}}}}}}"#,
         args.event
     );
+    let connecting = Instant::now();
     let mut streams = Vec::with_capacity(args.subscribers);
     for _ in 0..args.subscribers {
         let (mut sink, stream) = ws_connect(target, actor).await?;
@@ -895,6 +933,7 @@ async fn fanout_load(args: &Args, target: &Target) -> Result<()> {
         streams.push((sink, stream));
     }
     let driver_socket = ws_connect(target, actor).await?;
+    let connect_s = connecting.elapsed().as_secs_f64();
     // Subscriptions take effect in the order the server reads them; give the last ones time.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let clock = Arc::new(Clock::new(args));
@@ -927,6 +966,13 @@ async fn fanout_load(args: &Args, target: &Target) -> Result<()> {
         }
         received.push(events);
     }
+    // Whether every subscriber got every event: with `--max-requests 1` each must have exactly
+    // one (the broadcast check); in a timed run the last actions' events may still be on their
+    // way at the stop, so min and max differ by a few.
+    let per_subscriber = received.iter().map(Vec::len);
+    let events_min = per_subscriber.clone().min().unwrap_or(0);
+    let events_max = per_subscriber.clone().max().unwrap_or(0);
+    let without_events = per_subscriber.filter(|&n| n == 0).count();
     for (value, at) in received.into_iter().flatten() {
         match times.sent_at(value) {
             Some(sent) if at >= clock.measure_start => tally.record(&mut hist, true, sent, at),
@@ -947,6 +993,10 @@ async fn fanout_load(args: &Args, target: &Target) -> Result<()> {
     sampled.notify_one();
     let mut extra = cpu.await.unwrap_or_else(|_| json!({}));
     extra["actions"] = json!(driver_tally.requests);
+    extra["connect_s"] = json!(round3(connect_s));
+    extra["events_per_subscriber_min"] = json!(events_min);
+    extra["events_per_subscriber_max"] = json!(events_max);
+    extra["subscribers_without_events"] = json!(without_events);
     extra["action_p50_ms"] = json!(round3(driver_hist.value_at_quantile(0.5) as f64 / 1e6));
     extra["action_p99_ms"] = json!(round3(driver_hist.value_at_quantile(0.99) as f64 / 1e6));
     report(&args, "fanout", &clock, &hist, &tally, extra);

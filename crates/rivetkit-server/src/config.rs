@@ -252,6 +252,15 @@ pub struct ServerArgs {
         value_parser = parse_seconds
     )]
     pub shutdown_timeout: Duration,
+    /// Serve at most N connections at once (an open WebSocket is one); default: the open-file
+    /// limit less a reserve, at most 10,000. Past 10,000, raise the open-file limit too.
+    #[arg(
+        long,
+        env = "RIVETKIT_MAX_CONNECTIONS",
+        value_name = "N",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub max_connections: Option<usize>,
     /// Serve Prometheus metrics at `GET /metrics` on this port, on a listener of its own
     /// (default: off, and nothing is recorded).
     #[arg(long, env = "RIVETKIT_METRICS_PORT", value_name = "PORT")]
@@ -264,6 +273,7 @@ pub struct ServerArgs {
 impl ServerArgs {
     /// The config these flags describe; settings without a flag keep their defaults.
     pub fn into_config(self) -> ServerConfig {
+        let defaults = ServerConfig::default();
         ServerConfig {
             host: self.host,
             port: self.port,
@@ -276,9 +286,10 @@ impl ServerArgs {
             allowed_hosts: self.allowed_hosts,
             cors_origins: self.cors_origins,
             shutdown_timeout: self.shutdown_timeout,
+            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
             metrics_port: self.metrics_port,
             metrics_host: self.metrics_host,
-            ..ServerConfig::default()
+            ..defaults
         }
     }
 }
@@ -349,6 +360,7 @@ mod tests {
         );
         assert_eq!(parsed.metrics_host, default.metrics_host);
         assert_eq!(parsed.metrics_port, None);
+        assert_eq!(parsed.max_connections, default.max_connections);
     }
 
     #[test]
@@ -368,6 +380,8 @@ mod tests {
             "2.5",
             "--inspector-token",
             "",
+            "--max-connections",
+            "12000",
         ])
         .unwrap();
         assert_eq!((config.host.as_str(), config.port), ("0.0.0.0", 7000));
@@ -375,6 +389,8 @@ mod tests {
         assert_eq!(config.allowed_hosts, ["a.example", "b.example"]);
         assert_eq!(config.shutdown_timeout, Duration::from_millis(2500));
         assert_eq!(config.inspector_token, None);
+        assert_eq!(config.max_connections, 12_000);
+        assert!(parse(&["--max-connections", "0"]).is_err());
         let error = parse(&["--tls-cert", "cert.pem"]).err().unwrap();
         assert!(error.to_string().contains("--tls-key"), "{error}");
         let error = parse(&["--shutdown-timeout", "soon"]).err().unwrap();

@@ -10,6 +10,7 @@
 //! * `gate` — holds calls until opened and counts them: what a server's per-connection limits
 //!   are tested with (actions in flight, parked queue waits, large events, a raw socket that
 //!   floods its client).
+//! * `bloated` — benchmark only: a counter with dead weight in its state ([`bloated`]).
 //!
 //! Each actor's interface is declared once with [`rivetkit_rs::interface!`]: the definitions
 //! below implement it with `.handle(...)`, and Rust clients call it with the generated traits
@@ -20,6 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rivetkit_rs::prelude::*;
 use rivetkit_rs::{bytes, http, Receive};
+
+pub mod bloated;
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
 
@@ -399,4 +402,5 @@ pub fn registry() -> Registry {
         .register(game())
         .register(user())
         .register(gate())
+        .register(bloated::bloated())
 }
