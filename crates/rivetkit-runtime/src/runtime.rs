@@ -223,8 +223,8 @@ impl Runtime {
 
     /// Bounds the directory cache: besides the records of awake actors, which are kept
     /// whatever the limit, at most `limit` records stay in memory (default 10,000). When a
-    /// lookup or a creation goes over it, records of actors that are not awake are dropped
-    /// until they are a tenth under it. A dropped record is read from the directory again at
+    /// lookup, a creation or an actor going to sleep takes it over, records of actors that are
+    /// not awake are dropped until they are a tenth under it. A dropped record is read from the directory again at
     /// its next use.
     pub fn set_directory_cache_limit(&self, limit: usize) {
         self.directory_cache_limit.store(limit, Ordering::Relaxed);
@@ -735,6 +735,13 @@ impl Host for Runtime {
     /// Forgets the instance (the next request starts a new one) and tells the host's hook.
     fn instance_stopped(&self, meta: &ActorMeta, how: ActorStopped) {
         self.instances.remove(&meta.actor_id);
+        // Its record now counts against the cache's limit: past it, records go now rather
+        // than at the next lookup, so that the memory of many actors gone to sleep at once is
+        // not held (pinned page by page) by their records.
+        let limit = self.directory_cache_limit.load(Ordering::Relaxed);
+        if self.records_of_sleeping_actors() > limit {
+            self.forget_sleeping_actors(limit);
+        }
         if let Some(listener) = self.stop_listener.get() {
             listener(&meta.actor_id, how);
         }

@@ -312,6 +312,24 @@ async fn the_directory_cache_forgets_sleeping_actors_past_its_limit(backing: Bac
             .actor_id,
         awake.actor_id
     );
+    // More actors awake than the limit: their records stay while they are awake, and go as
+    // they fall asleep, with no lookup to trigger it.
+    for i in 0..30 {
+        let (record, _) = runtime
+            .get_or_create("default", "counter", &format!("woken-{i}"), None)
+            .await
+            .unwrap();
+        runtime.instance(&record.actor_id).await.unwrap();
+    }
+    assert!(runtime.cached_actor_records() >= 31);
+    // The handle held since the start keeps the first actor busy: it must not hold its sleep.
+    drop(instance);
+    runtime.sleep_all().await;
+    assert!(
+        runtime.cached_actor_records() <= 10,
+        "{} records cached once every actor slept",
+        runtime.cached_actor_records()
+    );
 }
 
 on_every_backend!(
