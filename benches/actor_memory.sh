@@ -24,26 +24,23 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/rivetkit-actor-memory.XXXXXX")"
 PID=""
 trap '[[ -z "$PID" ]] || kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$ROOT/benches/lib.sh"
 PORT="$(free_port)"
 METRICS_PORT="$(free_port)"
 "$SERVER" --host 127.0.0.1 --port "$PORT" --metrics-port "$METRICS_PORT" --data-dir "$WORK/data" \
   >"$WORK/server.log" 2>&1 &
 PID=$!
 for _ in $(seq 300); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$PID/status"; }
-awake() {
-  curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" \
-    | awk '/^rivetkit_actors\{.*state="awake"/ {print $2}' | head -1
-}
+server_rss_kib() { rss_kib "$PID"; }
+awake() { awake_actors "http://127.0.0.1:$METRICS_PORT/metrics"; }
 
-started="$(rss_kib)"
+started="$(server_rss_kib)"
 "$LOADGEN" --url "http://127.0.0.1:$PORT" --mode setup --actors "$ACTORS" --key-prefix mem >&2
-created="$(rss_kib)"
+created="$(server_rss_kib)"
 # Worker w of C calls actors w, w+C, …: N requests reach each actor once.
 "$LOADGEN" --url "http://127.0.0.1:$PORT" --mode http-action --actors "$ACTORS" --key-prefix mem \
   --concurrency 16 --warmup 0 --duration 600 --max-requests "$ACTORS" >&2
-woken="$(rss_kib)"
+woken="$(server_rss_kib)"
 woken_count="$(awake)"
 for _ in $(seq 120); do
   [[ "$(awake)" == "0" ]] && break
@@ -52,7 +49,7 @@ done
 asleep_count="$(awake)"
 # What the server gives back once its actors slept (it looks every 5 s) is part of the figure.
 sleep 10
-asleep="$(rss_kib)"
+asleep="$(server_rss_kib)"
 python3 - "$ACTORS" "$started" "$created" "$woken" "$asleep" "$woken_count" "$asleep_count" <<'PY'
 import json, sys
 n, started, created, woken, asleep = (int(x) for x in sys.argv[1:6])

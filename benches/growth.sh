@@ -72,9 +72,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+source "$ROOT/benches/lib.sh"
 
 # start_seed NAME [FLAG...]: a fresh seed-server on a fresh data dir, with a metrics listener
 # (the awake-actor gauge tells when actors have gone to sleep). Sets SEED_PID, URL, METRICS.
@@ -102,10 +100,8 @@ stop_seed() {
   rm -rf "$WORK"/data-*
 }
 
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$SEED_PID/status"; }
-awake() {
-  curl -fs "$METRICS" | awk '/^rivetkit_actors\{.*state="awake"/ {n += $2} END {print n + 0}'
-}
+seed_rss_kib() { rss_kib "$SEED_PID"; }
+awake() { awake_actors "$METRICS"; }
 
 # note LABEL KEY=VALUE...: one JSON line of figures the script itself measured.
 note() {
@@ -172,22 +168,22 @@ if [[ " $ONLY " == *" actors "* ]]; then
   largest=$(printf '%s\n' $ACTOR_COUNTS | sort -n | tail -1)
   for n in $ACTOR_COUNTS; do
     start_seed "actors-$n"
-    note "actors/$n/started" rss_kib="$(rss_kib)"
+    note "actors/$n/started" rss_kib="$(seed_rss_kib)"
     load "actors/$n/setup" --mode setup --actors "$n" --key-prefix n
-    note "actors/$n/created" rss_kib="$(rss_kib)" awake="$(awake)"
+    note "actors/$n/created" rss_kib="$(seed_rss_kib)" awake="$(awake)"
     # Worker w of 16 calls actors w, w+16, …: N calls reach each actor once.
     load "actors/$n/each-once" --mode http-action --actors "$n" --key-prefix n --concurrency 16 \
       --warmup 0 --duration 600 --max-requests "$n"
-    note "actors/$n/each-once-done" rss_kib="$(rss_kib)" awake="$(awake)"
+    note "actors/$n/each-once-done" rss_kib="$(seed_rss_kib)" awake="$(awake)"
     load "actors/$n/c16" --mode http-action --actors "$n" --key-prefix n --concurrency 16 "${timed[@]}"
-    note "actors/$n/c16-done" rss_kib="$(rss_kib)" awake="$(awake)"
+    note "actors/$n/c16-done" rss_kib="$(seed_rss_kib)" awake="$(awake)"
     if [[ "$n" == "$largest" ]]; then
       echo "   waiting for the actors to go to sleep" >&2
       waited=0
       while (( waited < 240 )) && [[ "$(awake)" != 0 ]]; do sleep 2; waited=$((waited + 2)); done
       # What the server gives back once its actors slept (it looks every 5 s) is in the figure.
       sleep 10
-      note "actors/$n/asleep" rss_kib="$(rss_kib)" awake="$(awake)" waited_s="$((waited + 10))"
+      note "actors/$n/asleep" rss_kib="$(seed_rss_kib)" awake="$(awake)" waited_s="$((waited + 10))"
     fi
     stop_seed
   done
@@ -199,11 +195,11 @@ if [[ " $ONLY " == *" conns "* ]]; then
     # Room for the subscribers, the socket that calls the action and the set-up requests.
     start_seed "conns-$n" --max-connections $((n + 64))
     load "conns/$n/setup" --mode setup --actors 1 --key-prefix "f$n"
-    note "conns/$n/before" rss_kib="$(rss_kib)"
+    note "conns/$n/before" rss_kib="$(seed_rss_kib)"
     load "conns/$n/fanout" --mode fanout --key-prefix "f$n" --subscribers "$n" --window 1 "${timed[@]}"
     if [[ "$n" == "$max_subscribers" ]]; then
       sleep 2
-      note "conns/$n/between" rss_kib="$(rss_kib)"
+      note "conns/$n/between" rss_kib="$(seed_rss_kib)"
       load "conns/$n/broadcast" --mode fanout --key-prefix "f$n" --subscribers "$n" --window 1 \
         --max-requests 1 --warmup 0 --duration 10
     fi

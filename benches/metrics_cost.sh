@@ -31,7 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$ROOT/benches/lib.sh"
 
 # "INSTRUCTIONS REQUESTS" of one server run: $1 binary, $2 loadgen mode, $3 seconds, then flags.
 instructions() {

@@ -49,9 +49,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+source "$ROOT/benches/lib.sh"
 
 # wait_ready NAME PID PORT: until GET /health answers, failing if the process died.
 wait_ready() {
