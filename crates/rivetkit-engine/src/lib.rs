@@ -83,7 +83,7 @@ impl EngineConfig {
 
     /// The configuration the environment gives, as the official clients read it:
     /// `RIVET_ENGINE` or `RIVET_ENDPOINT` (the engine's URL; `None` when neither is set),
-    /// `RIVET_NAMESPACE`, `RIVET_TOKEN`, `RIVET_RUNNER` (the pool).
+    /// `RIVET_NAMESPACE`, `RIVET_TOKEN`, `RIVET_POOL` or `RIVET_RUNNER` (the pool).
     pub fn from_env() -> Option<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         let endpoint = var("RIVET_ENGINE").or_else(|| var("RIVET_ENDPOINT"))?;
@@ -92,7 +92,7 @@ impl EngineConfig {
             config.namespace = namespace;
         }
         config.token = var("RIVET_TOKEN");
-        if let Some(pool) = var("RIVET_RUNNER") {
+        if let Some(pool) = pool_from(var) {
             config.pool = pool;
         }
         Some(config)
@@ -425,9 +425,10 @@ pub struct EngineArgs {
     /// The engine namespace to serve (engine mode).
     #[arg(long, env = "RIVET_NAMESPACE", default_value = "default")]
     pub namespace: String,
-    /// The engine pool (runner name) to join (engine mode).
-    #[arg(long, env = "RIVET_RUNNER", default_value = "default")]
-    pub pool: String,
+    /// The engine pool (runner name) to join (engine mode) [env: RIVET_POOL, RIVET_RUNNER]
+    /// [default: default].
+    #[arg(long)]
+    pub pool: Option<String>,
     /// The engine's token (engine mode; `--token` is taken when this is not set).
     #[arg(long, env = "RIVET_TOKEN")]
     pub engine_token: Option<String>,
@@ -451,7 +452,9 @@ impl EngineArgs {
         };
         let mut config = EngineConfig::new(endpoint);
         config.namespace = self.namespace;
-        config.pool = self.pool;
+        if let Some(pool) = self.pool.or_else(|| pool_from(var)) {
+            config.pool = pool;
+        }
         config.token = self
             .engine_token
             .or_else(|| server.token.clone())
@@ -459,5 +462,36 @@ impl EngineArgs {
         config.shutdown_timeout = server.shutdown_timeout;
         config.server = server.clone();
         Ok(Some(config))
+    }
+}
+
+/// The pool an environment names (`lookup` maps a variable to its non-empty value):
+/// `RIVET_POOL`, which 2.3 clients and envoys read, or else `RIVET_RUNNER`, its 2.0–2.2 name.
+fn pool_from(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    lookup("RIVET_POOL").or_else(|| lookup("RIVET_RUNNER"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pool_from;
+
+    #[test]
+    fn the_pool_comes_from_rivet_pool_or_else_rivet_runner() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(var, _)| *var == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        assert_eq!(pool_from(env(&[])), None);
+        assert_eq!(
+            pool_from(env(&[("RIVET_RUNNER", "old")])).as_deref(),
+            Some("old")
+        );
+        assert_eq!(
+            pool_from(env(&[("RIVET_RUNNER", "old"), ("RIVET_POOL", "new")])).as_deref(),
+            Some("new")
+        );
     }
 }
