@@ -17,12 +17,12 @@
 //! ([`CounterActions`], [`ChatRoomActions`], [`GameActions`], [`UserActions`],
 //! [`GateActions`]).
 
+pub mod bloated;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rivetkit_rs::prelude::*;
 use rivetkit_rs::{bytes, http, Receive};
-
-pub mod bloated;
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
 
